@@ -1,0 +1,1 @@
+"""Drivers that pump the sans-IO core: anyio (asyncio and trio), native trio, blocking."""

@@ -1,0 +1,176 @@
+"""One exception hierarchy for the whole library.
+
+Errors are split by who broke the rules, as h11 does:
+
+* :class:`LocalProtocolError`: the caller did something the lifecycle does not allow
+  (registering before initializing, an invalid trigger, bad configuration).
+* :class:`RemoteProtocolError`: the server (Webex or an emulator) answered in a way the
+  protocol does not allow (malformed JSON, a missing field, a wrong first frame).
+* :class:`HttpStatusError`: the server answered with an error status; subclasses name the
+  cases a caller may want to handle (:class:`AuthorizationError`, :class:`DeviceLimitError`,
+  :class:`RateLimitedError`).
+* :class:`TransportError`: the bytes did not move (connection refused, timeout, dead socket).
+* :class:`MercuryClosedError`: the Mercury websocket was closed with a code that ends it.
+
+Every foreign exception (httpx, wsproto, trio, anyio, json, transitions) is translated into one
+of these at the boundary where it arises. No message ever contains a token: messages are built
+from our own words and from server fields that are redacted first.
+"""
+
+from __future__ import annotations
+
+from .redaction import redact
+
+__all__ = [
+    "AuthorizationError",
+    "CancelledCommandError",
+    "ConfigurationError",
+    "DeviceLimitError",
+    "HandshakeRejectedError",
+    "HttpStatusError",
+    "InvalidTransitionError",
+    "LocalProtocolError",
+    "MercuryClosedError",
+    "NotAuthorizedError",
+    "RateLimitedError",
+    "RemoteProtocolError",
+    "TimeoutError",
+    "TokenRefreshError",
+    "TransportError",
+    "WebexError",
+]
+
+
+class WebexError(Exception):
+    """Base of every error this library raises.
+
+    ``step`` names the protocol step that failed (``"catalog"``, ``"people/me"``,
+    ``"device.register"``, ``"mercury.connect"``, ``"device.unregister"``, ...) when known.
+    """
+
+    def __init__(self, message: str, *, step: str | None = None) -> None:
+        message = redact(message)
+        super().__init__(message)
+        self.message = message
+        self.step = step
+
+    def __str__(self) -> str:
+        if self.step:
+            return f"{self.message} (step: {self.step})"
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, step={self.step!r})"
+
+
+# -- the caller broke the rules -------------------------------------------------------------
+
+
+class LocalProtocolError(WebexError):
+    """The caller asked for something the lifecycle or the protocol does not allow."""
+
+
+class InvalidTransitionError(LocalProtocolError):
+    """A trigger that is not allowed in the current state. The state is left unchanged."""
+
+    def __init__(self, trigger: str, state: str) -> None:
+        super().__init__(f"cannot {trigger!s} while {state!s}")
+        self.trigger = trigger
+        self.state = state
+
+
+class ConfigurationError(LocalProtocolError):
+    """A configuration value or credential shape is not usable."""
+
+
+class NotAuthorizedError(LocalProtocolError):
+    """The SDK cannot authorize: no usable access token and no way to refresh one.
+
+    Mirrors the JS SDK's ``Error('SDK cannot authorize')``.
+    """
+
+
+class CancelledCommandError(LocalProtocolError):
+    """A pending command was abandoned because the session shut down."""
+
+
+# -- the server broke the rules ---------------------------------------------------------------
+
+
+class RemoteProtocolError(WebexError):
+    """The server's answer does not follow the protocol (bad JSON, missing fields, ...)."""
+
+
+class HttpStatusError(RemoteProtocolError):
+    """The server answered with an error status.
+
+    ``status`` is the HTTP status, ``method`` and ``url`` the request (query redacted of
+    secrets), ``tracking_id`` the request's trackingid, ``retry_after`` the parsed
+    ``Retry-After`` in seconds when the server sent one, ``server_message`` the first of
+    the body's ``message``/``error``/``errorString``/... fields, redacted.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        method: str,
+        url: str,
+        step: str | None = None,
+        server_message: str | None = None,
+        tracking_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        detail = f": {server_message}" if server_message else ""
+        super().__init__(f"{method} {url} answered {status}{detail}", step=step)
+        self.status = status
+        self.method = method
+        self.url = redact(url)
+        self.server_message = redact(server_message) if server_message else None
+        self.tracking_id = tracking_id
+        self.retry_after = retry_after
+
+
+class AuthorizationError(HttpStatusError):
+    """401 or 403: the token is invalid, expired, revoked or lacks a scope."""
+
+
+class RateLimitedError(HttpStatusError):
+    """429: too many requests; ``retry_after`` says how long the server asked to wait."""
+
+
+class DeviceLimitError(HttpStatusError):
+    """WDM refused a new device: "User has excessive device registrations"."""
+
+
+class TokenRefreshError(WebexError):
+    """The OAuth refresh_token grant failed; the credentials can no longer authorize."""
+
+
+class MercuryClosedError(RemoteProtocolError):
+    """The Mercury websocket closed with a code that ends the connection for good."""
+
+    def __init__(self, code: int, reason: str, *, step: str | None = "mercury.connect") -> None:
+        super().__init__(f"Mercury closed the websocket: {code} {reason!r}", step=step)
+        self.code = code
+        self.reason = redact(reason)
+
+
+# -- the bytes did not move -------------------------------------------------------------------
+
+
+class TransportError(WebexError):
+    """A connection could not be made, broke, or a read or write failed."""
+
+
+class TimeoutError(TransportError):
+    """An operation took longer than its configured timeout."""
+
+
+class HandshakeRejectedError(TransportError):
+    """The websocket upgrade was answered with a plain HTTP status instead of 101."""
+
+    def __init__(self, status: int, *, retry_after: float | None = None) -> None:
+        super().__init__(f"websocket upgrade refused with HTTP {status}", step="mercury.connect")
+        self.status = status
+        self.retry_after = retry_after

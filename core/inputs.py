@@ -1,0 +1,134 @@
+"""What the core is told: user commands and what the outside world did.
+
+A driver (``webex_meetings.adapters``) feeds each of these to
+:meth:`webex_meetings.core.session.MeetingsSession.handle` together with the current time and
+runs the effects it gets back. Inputs that name a request, socket or timer the core no longer
+waits for (a stale id) are ignored, so a driver never has to know what is still current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .http import HttpResponse
+
+__all__ = [
+    "HttpRequestFailed",
+    "HttpResponseReceived",
+    "Initialize",
+    "Input",
+    "Register",
+    "Shutdown",
+    "TimerFired",
+    "Unregister",
+    "WebSocketClosed",
+    "WebSocketOpened",
+    "WebSocketRejected",
+    "WebSocketTextReceived",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """Base class of every input."""
+
+
+# -- user commands ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Initialize(Input):
+    """``Webex.init``: check the credentials and become ready (emits ``meetings:ready``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Register(Input):
+    """``meetings.register()``. Completed by a ``CompleteCommand`` with the same id."""
+
+    command_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unregister(Input):
+    """``meetings.unregister()``. Completed by a ``CompleteCommand`` with the same id."""
+
+    command_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown(Input):
+    """The owner is going away: fail pending commands, stop every timer, close sockets.
+
+    Does not unregister; a driver that owns the session sends :class:`Unregister` first.
+    """
+
+
+# -- HTTP ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponseReceived(Input):
+    """The response to ``SendHttpRequest(request_id, ...)``, whatever its status."""
+
+    request_id: int
+    response: HttpResponse
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequestFailed(Input):
+    """The request got no response: connection refused, reset, TLS failure or timeout.
+
+    ``error`` is a short description in our words (never the transport's raw message).
+    """
+
+    request_id: int
+    error: str
+    timed_out: bool = False
+
+
+# -- websocket ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOpened(Input):
+    """The websocket asked for by ``OpenWebSocket(socket_id, ...)`` completed its upgrade."""
+
+    socket_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketRejected(Input):
+    """The upgrade was answered with a plain HTTP response (e.g. 404, 429) instead of 101."""
+
+    socket_id: int
+    status: int
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketTextReceived(Input):
+    """One complete text message arrived."""
+
+    socket_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketClosed(Input):
+    """The websocket is closed: by the peer's close frame (its code and reason), after our
+    own close completed, or abnormally (``code=1006``: no close frame, connection lost,
+    connect failed)."""
+
+    socket_id: int
+    code: int
+    reason: str = ""
+
+
+# -- time ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired(Input):
+    """The timer started by ``StartTimer(timer_id, ...)`` ran out."""
+
+    timer_id: int

@@ -1,0 +1,1 @@
+"""Byte movers behind two small Protocols (:mod:`.base`): HTTP and websocket."""
