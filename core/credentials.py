@@ -1,0 +1,527 @@
+"""OAuth credentials: the access token, how to refresh it, and who may see it.
+
+Theory of operation
+-------------------
+:class:`Credentials` is an immutable value. It is built once from whatever the caller hands
+to ``Webex.init`` (:meth:`Credentials.from_init` accepts every shape the JS SDK accepts, see
+protocol-notes §0.3-0.5) and replaced, never mutated, when a refresh succeeds
+(:meth:`Credentials.refreshed`). Time is always an input (``now``, unix seconds): the value
+knows when it expires but never reads a clock.
+
+A refresh is the OAuth ``refresh_token`` grant: :meth:`Credentials.refresh_request` builds
+the ``POST`` and :meth:`Credentials.refreshed` reads its answer. The session decides when to
+run it, using :meth:`Credentials.refresh_delay` (a fraction of the remaining lifetime, the JS
+SDK's 60-90 %).
+
+Every secret (access token, refresh token, client secret) is held as a
+:class:`~webex_meetings.core.redaction.Secret`; ``repr`` and ``str`` show only the token type,
+the org id, the expiry and whether a refresh is possible. :func:`may_carry_token` is the one
+rule deciding which URLs may receive the ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit
+
+from .errors import ConfigurationError, NotAuthorizedError, RemoteProtocolError, TokenRefreshError
+from .http import HttpRequest, HttpResponse
+from .redaction import REDACTED, Secret
+
+__all__ = ["Credentials", "may_carry_token"]
+
+REFRESH_STEP: Final = "credentials.refresh"
+
+_WRAPPER_KEYS: Final = ("supertoken", "authorization")
+"""Keys the JS SDK unwraps to find the token object (``credentials.authorization.supertoken``)."""
+
+_MAX_NESTING: Final = 4
+_MS_THRESHOLD: Final = 1e11
+"""``expires`` values above this are JS milliseconds since the epoch, below it seconds."""
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_BEARER_GLUED = re.compile(r"(?i)^bearer(?=[^\s])")
+_TOKEN_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_HOSTNAME = re.compile(r"[a-z0-9.-]+")
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+
+_OPTIONAL_TEXT_FIELDS: Final = ("client_id", "redirect_uri", "scope")
+_DEFAULT_PORTS: Final = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+_TOKEN_SCHEMES: Final = frozenset(_DEFAULT_PORTS)
+
+
+# -- token text ----------------------------------------------------------------------------
+
+
+def _split_token(text: str, token_type: str) -> tuple[str, str]:
+    """Clean an access token like the JS SDK's ``bearerValidator`` and ``Token.set``.
+
+    Whitespace collapses to single spaces, ``Bearer<x>`` becomes ``Bearer <x>``, and a
+    ``"<type> <token>"`` value is split into its type and token.
+    """
+    cleaned = " ".join(text.split())
+    cleaned = _BEARER_GLUED.sub("Bearer ", cleaned, count=1)
+    if not cleaned:
+        raise ConfigurationError("the access token is empty")
+    if _CONTROL_CHARS.search(cleaned):
+        raise ConfigurationError("the access token contains control characters")
+    parts = cleaned.split(" ")
+    if len(parts) == 1 and parts[0].lower() != "bearer":
+        return token_type, parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    if len(parts) == 1:
+        raise ConfigurationError("the access token is empty")
+    raise ConfigurationError("the access token contains whitespace")
+
+
+def _normal_token_type(token_type: str) -> str:
+    if not token_type:
+        return "Bearer"
+    if not _TOKEN_TYPE.fullmatch(token_type):
+        raise ConfigurationError("the token type is not a single word")
+    return "Bearer" if token_type.lower() == "bearer" else token_type
+
+
+def _as_secret(value: str | Secret | None, what: str) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value or None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"the {what} must be a string")
+    return Secret(value) if value else None
+
+
+def _jwt_realm(token: str) -> str | None:
+    """The ``realm`` claim of a JWT's payload (no signature check), or ``None``."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    realm = claims.get("realm") if isinstance(claims, dict) else None
+    return realm if isinstance(realm, str) and realm else None
+
+
+# -- the value -------------------------------------------------------------------------------
+
+
+class Credentials:
+    """An OAuth access token and what is needed to refresh it. Immutable.
+
+    :raises ConfigurationError: the access token is empty or malformed, or a field has the
+        wrong type.
+    """
+
+    __slots__ = (
+        "_access_token",
+        "_client_secret",
+        "_refresh_token",
+        "client_id",
+        "expires_at",
+        "redirect_uri",
+        "refresh_token_expires_at",
+        "scope",
+        "token_type",
+    )
+
+    _access_token: Secret
+    _refresh_token: Secret | None
+    _client_secret: Secret | None
+    token_type: str
+    client_id: str | None
+    redirect_uri: str | None
+    scope: str | None
+    expires_at: float | None
+    """Unix seconds after which the access token is expired; ``None``: it never expires."""
+    refresh_token_expires_at: float | None
+
+    def __init__(
+        self,
+        access_token: str | Secret,
+        *,
+        token_type: str = "Bearer",
+        refresh_token: str | Secret | None = None,
+        client_id: str | None = None,
+        client_secret: str | Secret | None = None,
+        redirect_uri: str | None = None,
+        scope: str | None = None,
+        expires_at: float | None = None,
+        refresh_token_expires_at: float | None = None,
+    ) -> None:
+        raw = access_token.reveal() if isinstance(access_token, Secret) else access_token
+        if not isinstance(raw, str) or not isinstance(token_type, str):
+            raise ConfigurationError("the access token must be a string")
+        kind, token = _split_token(raw, token_type)
+        fields: dict[str, object] = {
+            "_access_token": Secret(token),
+            "token_type": _normal_token_type(kind),
+            "_refresh_token": _as_secret(refresh_token, "refresh token"),
+            "_client_secret": _as_secret(client_secret, "client secret"),
+            "expires_at": _optional_time(expires_at, "expires_at"),
+            "refresh_token_expires_at": _optional_time(
+                refresh_token_expires_at, "refresh_token_expires_at"
+            ),
+        }
+        texts = zip(_OPTIONAL_TEXT_FIELDS, (client_id, redirect_uri, scope), strict=True)
+        for name, text in texts:
+            if text is not None and not isinstance(text, str):
+                raise ConfigurationError(f"{name} must be a string")
+            fields[name] = text or None
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Credentials are immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Credentials are immutable; cannot delete {name!r}")
+
+    # -- construction from the JS SDK's shapes ------------------------------------------------
+
+    @classmethod
+    def from_init(cls, credentials: str | Mapping[str, Any], *, now: float) -> Credentials:
+        """Credentials from any shape ``Webex.init({credentials})`` accepts.
+
+        A bare token string; a token object ``{"access_token", "token_type", "expires_in",
+        "expires", "refresh_token", "refresh_token_expires_in", "client_id",
+        "client_secret", "redirect_uri", "scope"}``; or such an object (or a token string)
+        wrapped in ``{"authorization": ...}``, ``{"supertoken": ...}`` or
+        ``{"authorization": {"supertoken": ...}}``. ``expires_in`` counts from ``now``;
+        ``expires`` is an absolute time (JS milliseconds, or unix seconds).
+
+        :raises ConfigurationError: the shape is not one of these or a field is unusable.
+            The message never contains a secret.
+        """
+        found = _unwrap(credentials)
+        if isinstance(found, str):
+            return cls(found)
+        return cls._from_token_object(found, now=now)
+
+    @classmethod
+    def _from_token_object(cls, token: Mapping[str, Any], *, now: float) -> Credentials:
+        access = token.get("access_token")
+        if not isinstance(access, str):
+            raise ConfigurationError("the token object's access_token must be a string")
+        token_type = token.get("token_type") or "Bearer"
+        if not isinstance(token_type, str):
+            raise ConfigurationError("token_type must be a string")
+        return cls(
+            access,
+            token_type=token_type,
+            refresh_token=_secret_field(token, "refresh_token"),
+            client_id=_text_field(token, "client_id"),
+            client_secret=_secret_field(token, "client_secret"),
+            redirect_uri=_text_field(token, "redirect_uri"),
+            scope=_text_field(token, "scope"),
+            expires_at=_expiry(token, "expires", "expires_in", now=now),
+            refresh_token_expires_at=_expiry(
+                token, "refresh_token_expires", "refresh_token_expires_in", now=now
+            ),
+        )
+
+    # -- what the session reads --------------------------------------------------------------
+
+    @property
+    def access_token(self) -> str:
+        """The access token itself, for the wire only."""
+        return self._access_token.reveal()
+
+    @property
+    def refresh_token(self) -> Secret | None:
+        """The refresh token, still wrapped."""
+        return self._refresh_token
+
+    @property
+    def client_secret(self) -> Secret | None:
+        """The OAuth client secret, still wrapped."""
+        return self._client_secret
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value: ``"Bearer <token>"``."""
+        return f"{self.token_type} {self._access_token.reveal()}"
+
+    @property
+    def org_id(self) -> str | None:
+        """The org id the catalog needs: the JWT ``realm`` claim, else the third part of a
+        ``<opaque>_<cluster>_<orgId>`` token, else ``None``."""
+        token = self._access_token.reveal()
+        realm = _jwt_realm(token)
+        if realm is not None:
+            return realm
+        parts = token.split("_")
+        if len(parts) == 3 and parts[2]:
+            return parts[2]
+        return None
+
+    def is_expired(self, now: float) -> bool:
+        """True once ``now`` reaches the expiry; a token without expiry never expires."""
+        return self.expires_at is not None and now >= self.expires_at
+
+    def can_authorize(self, now: float) -> bool:
+        """True when the access token may be used at ``now``."""
+        return bool(self._access_token) and not self.is_expired(now)
+
+    @property
+    def can_refresh(self) -> bool:
+        """True when a refresh token and the client id and secret are all known."""
+        return bool(self._refresh_token and self.client_id and self._client_secret)
+
+    def refresh_delay(self, now: float, fraction: float) -> float | None:
+        """Seconds from ``now`` until a refresh should run: ``fraction`` of the remaining
+        lifetime (0 when already expired); ``None`` when the token never expires or cannot
+        be refreshed.
+
+        :raises ConfigurationError: ``fraction`` is not between 0 and 1.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigurationError("the refresh fraction must be between 0 and 1")
+        if self.expires_at is None or not self.can_refresh:
+            return None
+        return max(0.0, self.expires_at - now) * fraction
+
+    # -- refreshing ----------------------------------------------------------------------------
+
+    def refresh_request(self, token_url: str) -> HttpRequest:
+        """The OAuth ``refresh_token`` grant: a form ``POST`` with HTTP Basic client auth.
+
+        :raises NotAuthorizedError: no refresh token, client id or client secret.
+        """
+        if not (self._refresh_token and self.client_id and self._client_secret):
+            raise NotAuthorizedError(
+                "cannot refresh: a refresh token, client id and client secret are all needed",
+                step=REFRESH_STEP,
+            )
+        form = [("grant_type", "refresh_token")]
+        if self.redirect_uri:
+            form.append(("redirect_uri", self.redirect_uri))
+        form.append(("refresh_token", self._refresh_token.reveal()))
+        basic = f"{self.client_id}:{self._client_secret.reveal()}".encode()
+        return HttpRequest(
+            method="POST",
+            url=token_url,
+            headers=(
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", "Basic " + base64.b64encode(basic).decode("ascii")),
+            ),
+            body=urlencode(form).encode("ascii"),
+            timeout=None,
+            step=REFRESH_STEP,
+        )
+
+    def refreshed(self, response: HttpResponse, *, now: float) -> Credentials:
+        """New credentials from the token endpoint's answer to :meth:`refresh_request`.
+
+        A missing ``refresh_token`` keeps the current one and its expiry.
+
+        :raises TokenRefreshError: the endpoint refused (``invalid_grant`` ...), or handed
+            back the token already held.
+        :raises RemoteProtocolError: the answer is not a usable token object.
+        """
+        if not response.ok:
+            detail = _oauth_error(response)
+            raise TokenRefreshError(
+                self._scrub(f"token refresh refused with HTTP {response.status}{detail}"),
+                step=REFRESH_STEP,
+            )
+        body = response.json_object(step=REFRESH_STEP)
+        try:
+            fresh = self._replaced_by(body, now=now)
+        except ConfigurationError as exc:
+            raise RemoteProtocolError(
+                f"unusable token response: {exc.message}", step=REFRESH_STEP
+            ) from None
+        if fresh._access_token == self._access_token:
+            raise TokenRefreshError("new token matches current token", step=REFRESH_STEP)
+        return fresh
+
+    def _replaced_by(self, body: Mapping[str, Any], *, now: float) -> Credentials:
+        access = body.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ConfigurationError("the token response has no access_token")
+        token_type = body.get("token_type") or "Bearer"
+        if not isinstance(token_type, str):
+            raise ConfigurationError("token_type must be a string")
+        new_refresh = _secret_field(body, "refresh_token")
+        refresh_expiry = self.refresh_token_expires_at
+        if new_refresh is None:
+            new_refresh = self._refresh_token
+        else:
+            refresh_expiry = _expiry(
+                body, "refresh_token_expires", "refresh_token_expires_in", now=now
+            )
+        return Credentials(
+            access,
+            token_type=token_type,
+            refresh_token=new_refresh,
+            client_id=self.client_id,
+            client_secret=self._client_secret,
+            redirect_uri=self.redirect_uri,
+            scope=_text_field(body, "scope") or self.scope,
+            expires_at=_expiry(body, "expires", "expires_in", now=now),
+            refresh_token_expires_at=refresh_expiry,
+        )
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without any of this value's secrets, however short they are."""
+        for secret in (self._access_token, self._refresh_token, self._client_secret):
+            if secret:
+                text = text.replace(secret.reveal(), REDACTED)
+        return text
+
+    # -- value behaviour ---------------------------------------------------------------------
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(token_type={self.token_type!r}, org_id={self.org_id!r}, "
+            f"expires_at={self.expires_at!r}, can_refresh={self.can_refresh!r})"
+        )
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("credentials are not picklable")
+
+
+# -- reading token objects -------------------------------------------------------------------
+
+
+def _unwrap(value: object) -> str | Mapping[str, Any]:
+    """The token string or token object inside the JS SDK's wrapper keys."""
+    for _ in range(_MAX_NESTING):
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, Mapping):
+            break
+        if "access_token" in value:
+            return value
+        wrapped = next((value[key] for key in _WRAPPER_KEYS if key in value), None)
+        if wrapped is None:
+            break
+        value = wrapped
+    raise ConfigurationError(
+        "credentials must be a token string or an object with access_token, "
+        "authorization or supertoken"
+    )
+
+
+def _text_field(token: Mapping[str, Any], name: str) -> str | None:
+    value = token.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a string")
+    return value or None
+
+
+def _secret_field(token: Mapping[str, Any], name: str) -> Secret | None:
+    value = token.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a string")
+    return Secret(value) if value else None
+
+
+def _number(value: object, name: str) -> float:
+    """A finite number from a JSON number or a numeric string."""
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be a number")
+    if isinstance(value, (int, float)):
+        number = float(value) if abs(value) < 1e300 else math.inf
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number") from None
+    else:
+        raise ConfigurationError(f"{name} must be a number")
+    if not math.isfinite(number):
+        raise ConfigurationError(f"{name} must be a finite number")
+    return number
+
+
+def _expiry(token: Mapping[str, Any], absolute: str, relative: str, *, now: float) -> float | None:
+    """Unix seconds of expiry from ``absolute`` (JS ms or seconds) or ``now + relative``."""
+    if token.get(absolute) is not None:
+        moment = _number(token[absolute], absolute)
+        return moment / 1000.0 if moment > _MS_THRESHOLD else moment
+    if token.get(relative) is not None:
+        return now + _number(token[relative], relative)
+    return None
+
+
+def _optional_time(value: object, name: str) -> float | None:
+    return None if value is None else _number(value, name)
+
+
+def _oauth_error(response: HttpResponse) -> str:
+    """``": invalid_grant: <description>"`` from an OAuth error body, or ``""``."""
+    try:
+        body = json.loads(response.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    words = [body.get(key) for key in ("error", "error_description", "message")]
+    text = ": ".join(word[:200] for word in words if isinstance(word, str) and word)
+    return f": {text}" if text else ""
+
+
+# -- who may see the token -------------------------------------------------------------------
+
+
+def may_carry_token(
+    url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str]
+) -> bool:
+    """True when a request to ``url`` may carry the ``Authorization`` header.
+
+    https URLs whose host is an allowed domain or a subdomain of one (a dot boundary, so
+    ``evilwebex.com`` is not ``webex.com``), and http/https/ws/wss URLs whose ``host`` or
+    ``host:port`` is one of ``extra_hosts``. URLs with userinfo, backslashes, whitespace or
+    an unparsable authority never qualify.
+    """
+    if not isinstance(url, str) or _UNSAFE_URL_CHARS.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    if "@" in parts.netloc:
+        return False
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
+    if scheme not in _TOKEN_SCHEMES or not host:
+        return False
+    bracketed = f"[{host}]" if ":" in host else host
+    named = {bracketed, f"{bracketed}:{port or _DEFAULT_PORTS[scheme]}"}
+    if any(extra.lower() in named for extra in extra_hosts):
+        return True
+    if scheme != "https" or not _HOSTNAME.fullmatch(host):
+        return False
+    return any(_under_domain(host, domain) for domain in allowed_domains)
+
+
+def _under_domain(host: str, domain: str) -> bool:
+    domain = domain.lower().strip(".")
+    return bool(domain) and (host == domain or host.endswith("." + domain))
