@@ -163,7 +163,6 @@ class SessionConfig:
                 u2c=f"{base}/u2c/api/v1",
                 hydra=f"{base}/hydra/v1",
                 token_url=f"{base}/idbroker/idb/oauth2/v1/access_token",
-                region=f"{base}/sqdiscovery/v1/region",
             ),
             extra_authorized_hosts=(parts.netloc,),
         )
