@@ -107,7 +107,7 @@ class HttpResponse:
         """
         try:
             return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # too deeply nested
             raise RemoteProtocolError(
                 f"the server's answer is not valid JSON ({type(exc).__name__})", step=step
             ) from None
@@ -130,7 +130,7 @@ class HttpResponse:
         return 200 <= self.status < 300
 
     def __repr__(self) -> str:
-        body = redact(self.body[:200].decode("utf-8", "replace"))
+        body = redact(self.body.decode("utf-8", "replace"))[:200]  # cut after: no half token
         return (
             f"HttpResponse(status={self.status}, headers={_redacted_headers(self.headers)!r}, "
             f"body={body!r})"
@@ -161,7 +161,7 @@ def _server_message(body: Any, depth: int = 0) -> str | None:
     if depth > 4:
         return None
     if isinstance(body, str):
-        return body[:300] or None
+        return redact(body)[:300] or None  # redact first: a cut must not split a token
     if isinstance(body, dict):
         for key in _MESSAGE_KEYS:
             if key in body:
@@ -185,8 +185,8 @@ def error_for_status(request: HttpRequest, response: HttpResponse) -> HttpStatus
     """The typed error for an unsuccessful ``response`` to ``request``."""
     try:
         body: Any = json.loads(response.body.decode("utf-8")) if response.body else None
-    except (UnicodeDecodeError, ValueError):
-        body = response.body[:300].decode("utf-8", "replace") or None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        body = response.body.decode("utf-8", "replace") or None
     message = _server_message(body)
     kwargs: dict[str, Any] = {
         "method": request.method,

@@ -6,7 +6,8 @@ exception message or test output. Two layers do it:
 * :class:`Secret` wraps a secret value; its ``repr`` and ``str`` never show the value, only
   ``reveal()`` does, and only the code that puts it on the wire calls that.
 * :func:`redact` scrubs free text (server messages, URLs, frames) of anything shaped like a
-  credential: ``Bearer <x>``, ``"token": "<x>"``, ``access_token=<x>``, ``client_secret=<x>``,
+  credential: ``Bearer <x>``, ``"token": "<x>"`` (or ``'token': '<x>'`` in a Python repr),
+  ``access_token=<x>``, ``client_secret=<x>``,
   HTTP Basic credentials, and any value registered with :func:`register_secret`.
 """
 
@@ -23,10 +24,10 @@ REDACTED: Final = "<redacted>"
 
 _KEYS = r"(?:access_token|refresh_token|client_secret|id_token|token|code|assertion|password)"
 _PATTERNS: Final = (
-    # Authorization header values, in any text.
-    re.compile(r"(?i)\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=\-]+"),
-    # JSON fields: "token": "...", "access_token":"..."
-    re.compile(r'(?i)("' + _KEYS + r'"\s*:\s*")((?:[^"\\]|\\.)*)(")'),
+    # Authorization header values, in any text; a doubled scheme ("Bearer Bearer x") included.
+    re.compile(r"(?i)\b(Bearer|Basic)(\s+(?:(?:Bearer|Basic)\s+)*)[A-Za-z0-9._~+/=\-]+"),
+    # JSON fields: "token": "...", "access_token":"...", and Python reprs: {'token': '...'}
+    re.compile(r"""(?i)((["'])""" + _KEYS + r"""\2\s*:\s*(["']))((?:(?!\3)[^\\]|\\.)*)(\3)"""),
     # form or query fields: access_token=...&
     re.compile(r"(?i)(?<![A-Za-z0-9_])(" + _KEYS + r")(=)([^&\s\"']+)"),
 )
@@ -37,7 +38,7 @@ _registered: weakref.WeakSet[Secret] = weakref.WeakSet()
 
 def _scrub_patterns(text: str) -> str:
     text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(5)}", text)
     text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return text
 
