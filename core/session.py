@@ -33,53 +33,37 @@ with backoff after a transient close (``network:disconnected`` then ``network:co
 
 from __future__ import annotations
 
-import enum
 import itertools
 import logging
 import random
-import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog as catalog_protocol
-from . import device as device_protocol
-from .config import BackoffConfig, SessionConfig
+from ._session_base import Command, CommandKind, Registration, Socket
+from .config import SessionConfig
 from .credentials import Credentials
 from .device import DeviceRegistration
 from .effects import (
     AbortWebSocket,
-    CloseWebSocket,
     CompleteCommand,
     Effect,
-    EmitEvent,
-    OpenWebSocket,
-    SendWebSocketText,
 )
 from .errors import (
     CancelledCommandError,
-    DeviceLimitError,
-    HandshakeRejectedError,
     InvalidTransitionError,
-    MercuryClosedError,
     NotAuthorizedError,
     RemoteProtocolError,
     WebexError,
 )
 from .events import (
-    ConnectionFailed,
     DeviceInfo,
-    Event,
     MeetingsReady,
-    MeetingsRegistered,
     MeetingsUnregistered,
-    NetworkConnected,
-    NetworkDisconnected,
-    StateChanged,
 )
-from .http import HttpResponse
-from .http_client import CREATE, IDEMPOTENT, HttpClient
+from .http import HttpRequest, HttpResponse
+from .http_client import IDEMPOTENT, HttpClient
 from .inputs import (
     HttpRequestFailed,
     HttpResponseReceived,
@@ -95,23 +79,8 @@ from .inputs import (
     WebSocketTextReceived,
 )
 from .lifecycle import Lifecycle, State, Trigger
-from .mercury import (
-    AbortSocket,
-    ArmTimer,
-    CloseAction,
-    Closed,
-    CloseSocket,
-    Deliver,
-    DisarmTimer,
-    MercuryAction,
-    MercuryProtocol,
-    MercuryTimer,
-    Online,
-    SendText,
-    attempts_exhausted,
-    backoff_delay,
-    mercury_url,
-)
+from .session_device import DeviceSteps
+from .session_mercury import MercurySteps
 from .timers import Timers
 
 __all__ = ["MeetingsSession"]
@@ -120,41 +89,9 @@ log = logging.getLogger("webex_meetings.core.session")
 
 UNREGISTER_CLOSE_CODE = 3050
 UNREGISTER_CLOSE_REASON = "meetings unregister"
-_GIVE_UP_ACTIONS = frozenset({CloseAction.ABORT, CloseAction.REPLACED, CloseAction.PERMANENT})
 
 
-class _Kind(enum.Enum):
-    REGISTER = "register"
-    UNREGISTER = "unregister"
-
-
-@dataclass(slots=True)
-class _Command:
-    kind: _Kind
-    waiters: list[int]
-
-
-@dataclass(slots=True)
-class _Registration:
-    """Bookkeeping of one ``register()`` run."""
-
-    waiting_for: set[str] = field(default_factory=set)
-    created_device: bool = False
-    pruned: bool = False
-    failed: bool = False
-
-
-@dataclass(slots=True)
-class _Socket:
-    """The Mercury websocket currently open or opening."""
-
-    socket_id: int
-    protocol: MercuryProtocol
-    opened: bool = False
-    timers: dict[MercuryTimer, int] = field(default_factory=dict)
-
-
-class MeetingsSession:
+class MeetingsSession(DeviceSteps, MercurySteps):
     """The sans-IO meetings session. See the module docstring for the protocol it runs.
 
     Not thread-safe: feed it from one task or thread at a time.
@@ -190,21 +127,16 @@ class MeetingsSession:
         self.geo_hint: dict[str, Any] | None = None
         self._device: DeviceRegistration | None = None
         self._device_refresh_timer: int | None = None
-        self._socket: _Socket | None = None
+        self._socket: Socket | None = None
         self._connect_failures = 0
         self._reconnect_timer: int | None = None
         self._reconnect_after_close = False
-        self._active: _Command | None = None
-        self._queue: deque[_Command] = deque()
-        self._registration: _Registration | None = None
+        self._active: Command | None = None
+        self._queue: deque[Command] = deque()
+        self._registration: Registration | None = None
         self._shut_down = False
 
     # -- public view ----------------------------------------------------------------------
-
-    @property
-    def state(self) -> State:
-        """The lifecycle state."""
-        return self._lifecycle.state
 
     @property
     def registered(self) -> bool:
@@ -215,11 +147,6 @@ class MeetingsSession:
     def device(self) -> DeviceInfo | None:
         """The registered device, if one is held."""
         return None if self._device is None else self._device.info()
-
-    @property
-    def credentials(self) -> Credentials:
-        """The current credentials (replaced after each refresh)."""
-        return self._http.credentials
 
     @property
     def catalog(self) -> catalog_protocol.ServiceCatalog | None:
@@ -256,12 +183,12 @@ class MeetingsSession:
         self._emit(MeetingsReady())
 
     def _on_register(self, event: Register) -> None:
-        self._enqueue(_Kind.REGISTER, event.command_id)
+        self._enqueue(CommandKind.REGISTER, event.command_id)
 
     def _on_unregister(self, event: Unregister) -> None:
-        self._enqueue(_Kind.UNREGISTER, event.command_id)
+        self._enqueue(CommandKind.UNREGISTER, event.command_id)
 
-    def _enqueue(self, kind: _Kind, command_id: int) -> None:
+    def _enqueue(self, kind: CommandKind, command_id: int) -> None:
         if self._shut_down:
             self._complete([command_id], CancelledCommandError("the session is shut down"))
             return
@@ -270,7 +197,7 @@ class MeetingsSession:
         elif self._queue and self._queue[-1].kind is kind:
             self._queue[-1].waiters.append(command_id)
         else:
-            self._queue.append(_Command(kind, [command_id]))
+            self._queue.append(Command(kind, [command_id]))
         self._next_command()
 
     def _next_command(self) -> None:
@@ -279,7 +206,9 @@ class MeetingsSession:
             command = self._queue.popleft()
             self._active = command
             start = (
-                self._start_register if command.kind is _Kind.REGISTER else self._start_unregister
+                self._start_register
+                if command.kind is CommandKind.REGISTER
+                else self._start_unregister
             )
             start()
 
@@ -319,7 +248,7 @@ class MeetingsSession:
             self._finish_command(NotAuthorizedError("SDK cannot authorize", step="register"))
         else:
             self._fire(Trigger.REGISTER)
-            self._registration = _Registration()
+            self._registration = Registration()
             if self._device is not None:  # reviving a disconnected device
                 self._refresh_device(then=self._connect_first, on_error=self._fail_registration)
             elif self.credentials.can_authorize(self._now):
@@ -456,8 +385,6 @@ class MeetingsSession:
             except RemoteProtocolError as error:
                 log.debug("ignoring region answer: %s", error)
 
-        from .http import HttpRequest
-
         self._http.send(
             HttpRequest("GET", region, step="region", timeout=5.0),
             on_response=received,
@@ -466,198 +393,6 @@ class MeetingsSession:
         )
 
     # -- the device ---------------------------------------------------------------------
-
-    def _register_device(self) -> None:
-        """Step 2: POST the device."""
-        assert self._catalog is not None
-        try:
-            wdm = self._catalog.require("wdm", step="device.register")
-        except RemoteProtocolError as error:
-            self._fail_registration(error)
-            return
-        self._http.send(
-            device_protocol.register_request(wdm, self._config.device),
-            on_response=self._device_created,
-            on_error=self._device_refused,
-            retry=CREATE,
-        )
-
-    def _device_created(self, response: HttpResponse) -> None:
-        registration = self._registration
-        try:
-            device = device_protocol.parse_registration(response)
-        except RemoteProtocolError as error:
-            self._delete_orphan(response)
-            self._fail_registration(error)
-            return
-        if registration is None or registration.failed:
-            # register() was abandoned while the POST was in flight: do not keep the device.
-            self._send_delete(device.url, on_done=lambda _error: None)
-            return
-        registration.created_device = True
-        self._hold_device(device)
-        self._connect_first()
-
-    def _delete_orphan(self, response: HttpResponse) -> None:
-        """A device answer we cannot use may still have created a device: delete it."""
-        try:
-            url = response.json_object().get("url")
-        except RemoteProtocolError:
-            return
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
-            self._send_delete(url, on_done=lambda _error: None)
-
-    def _device_refused(self, error: WebexError) -> None:
-        registration = self._registration
-        if (
-            isinstance(error, DeviceLimitError)
-            and self._config.device.prune_on_device_limit
-            and registration is not None
-            and not registration.pruned
-        ):
-            registration.pruned = True
-            self._prune_own_devices(error)
-        else:
-            self._fail_registration(error)
-
-    def _prune_own_devices(self, limit_error: DeviceLimitError) -> None:
-        """Delete our own oldest devices (same name and type), then POST once more."""
-        assert self._catalog is not None
-        wdm = self._catalog.require("wdm", step="device.list")
-
-        def listed(response: HttpResponse) -> None:
-            try:
-                urls = device_protocol.devices_to_prune(response, self._config.device)
-            except RemoteProtocolError as error:
-                self._fail_registration(error)
-                return
-            if not urls:
-                self._fail_registration(limit_error)
-                return
-            log.info("device limit reached: deleting %d of our own oldest devices", len(urls))
-            remaining = set(urls)
-
-            def deleted(url: str) -> Callable[[WebexError | None], None]:
-                def done(_error: WebexError | None) -> None:
-                    remaining.discard(url)
-                    if not remaining:
-                        self._register_device()
-
-                return done
-
-            for url in urls:
-                self._send_delete(url, on_done=deleted(url))
-
-        self._http.send(
-            device_protocol.list_request(wdm),
-            on_response=listed,
-            on_error=self._fail_registration,
-            retry=IDEMPOTENT,
-        )
-
-    def _hold_device(self, device: DeviceRegistration) -> None:
-        self._device = device
-        self._http.device_url = device.url
-        self._arm_device_refresh()
-
-    def _forget_device(self) -> None:
-        self._device = None
-        self._http.device_url = None
-        self._timers.cancel(self._device_refresh_timer)
-        self._device_refresh_timer = None
-
-    def _arm_device_refresh(self) -> None:
-        self._timers.cancel(self._device_refresh_timer)
-        self._device_refresh_timer = None
-        if self._config.device.ephemeral:
-            self._device_refresh_timer = self._timers.start(
-                self._config.device.refresh_interval, self._periodic_device_refresh
-            )
-
-    def _periodic_device_refresh(self) -> None:
-        self._device_refresh_timer = None
-        old_socket_url = None if self._device is None else self._device.web_socket_url
-
-        def refreshed() -> None:
-            new_url = None if self._device is None else self._device.web_socket_url
-            if new_url != old_socket_url and self._socket is not None and self._socket.opened:
-                # The device was re-created: move Mercury to its new URL.
-                self._reconnect_after_close = True
-                self._run_mercury(self._socket, self._socket.protocol.close(1000, "Done"))
-
-        def failed(error: WebexError) -> None:
-            log.warning("device refresh failed: %s", error)
-            self._arm_device_refresh()
-
-        self._refresh_device(then=refreshed, on_error=failed)
-
-    def _refresh_device(
-        self, *, then: Callable[[], None], on_error: Callable[[WebexError], None]
-    ) -> None:
-        """PUT the device; a 404 means it is gone, so POST a new one (the JS SDK's rule)."""
-        device = self._device
-        assert device is not None
-
-        def received(response: HttpResponse) -> None:
-            if response.status == 404:
-                self._forget_device()
-                self._recreate_device(then=then, on_error=on_error)
-                return
-            if response.status != 304:
-                try:
-                    self._hold_device(device_protocol.parse_registration(response, previous=device))
-                except RemoteProtocolError as error:
-                    on_error(error)
-                    return
-            else:
-                self._arm_device_refresh()
-            then()
-
-        self._http.send(
-            device_protocol.refresh_request(device, self._config.device),
-            on_response=received,
-            on_error=on_error,
-            retry=IDEMPOTENT,
-            accept=frozenset({304, 404}),
-        )
-
-    def _recreate_device(
-        self, *, then: Callable[[], None], on_error: Callable[[WebexError], None]
-    ) -> None:
-        assert self._catalog is not None
-        try:
-            wdm = self._catalog.require("wdm", step="device.register")
-        except RemoteProtocolError as error:
-            on_error(error)
-            return
-
-        def created(response: HttpResponse) -> None:
-            try:
-                device = device_protocol.parse_registration(response)
-            except RemoteProtocolError as error:
-                self._delete_orphan(response)
-                on_error(error)
-                return
-            if self._registration is not None:
-                self._registration.created_device = True
-            self._hold_device(device)
-            then()
-
-        self._http.send(
-            device_protocol.register_request(wdm, self._config.device),
-            on_response=created,
-            on_error=on_error,
-            retry=CREATE,
-        )
-
-    def _send_delete(self, url: str, *, on_done: Callable[[WebexError | None], None]) -> None:
-        self._http.send(
-            device_protocol.delete_request(url),
-            on_response=lambda _response: on_done(None),
-            on_error=on_done,
-            retry=IDEMPOTENT,
-            accept=frozenset({404, 410}),
-        )
 
     # -- failing a registration -------------------------------------------------------------
 
@@ -684,203 +419,6 @@ class MeetingsSession:
         self._finish_command(error)
 
     # -- Mercury ------------------------------------------------------------------------
-
-    def _connect_first(self) -> None:
-        self._connect_failures = 0
-        self._open_socket()
-
-    def _open_socket(self) -> None:
-        """Step 3: open the Mercury websocket for the held device."""
-        self._reconnect_timer = None
-        device = self._device
-        assert device is not None
-        now_ms = int(self._now * 1000)
-        protocol = MercuryProtocol(
-            self._config.mercury,
-            authorization=self.credentials.authorization,
-            tracking_id=f"{self.session_id}_{now_ms}",
-            new_id=self._new_uuid,
-        )
-        socket = _Socket(next(self._ids), protocol)
-        self._socket = socket
-        url = mercury_url(
-            device.web_socket_url, now_ms=now_ms, ephemeral=self._config.device.ephemeral
-        )
-        self._out.append(OpenWebSocket(socket.socket_id, url))
-
-    def _current(self, socket_id: int) -> _Socket | None:
-        socket = self._socket
-        return socket if socket is not None and socket.socket_id == socket_id else None
-
-    def _on_socket_opened(self, event: WebSocketOpened) -> None:
-        socket = self._current(event.socket_id)
-        if socket is not None and not socket.opened:
-            socket.opened = True
-            self._run_mercury(socket, socket.protocol.opened())
-
-    def _on_socket_text(self, event: WebSocketTextReceived) -> None:
-        socket = self._current(event.socket_id)
-        if socket is not None and socket.opened:
-            self._run_mercury(socket, socket.protocol.received(event.text, now=self._now))
-
-    def _on_socket_closed(self, event: WebSocketClosed) -> None:
-        socket = self._current(event.socket_id)
-        if socket is not None:
-            self._run_mercury(socket, socket.protocol.closed(event.code, event.reason))
-
-    def _on_socket_rejected(self, event: WebSocketRejected) -> None:
-        socket = self._current(event.socket_id)
-        if socket is None:
-            return
-        self._release_socket(socket)
-        error = HandshakeRejectedError(event.status, retry_after=event.retry_after)
-        if event.status == 404:  # the device is gone: PUT finds out, re-POSTs, reconnect
-            action = CloseAction.REFRESH_DEVICE_THEN_RECONNECT
-        elif event.status == 401:
-            action = CloseAction.REFRESH_TOKEN_THEN_RECONNECT
-        elif event.status == 403:
-            action = CloseAction.ABORT
-        else:
-            action = CloseAction.RECONNECT
-        self._connection_attempt_failed(action, error, retry_after=event.retry_after)
-
-    def _run_mercury(self, socket: _Socket, actions: list[MercuryAction]) -> None:
-        for action in actions:
-            handler = _MERCURY_ACTIONS.get(type(action))
-            if handler is not None:
-                handler(self, socket, action)
-            else:
-                log.debug("mercury: %r", action)
-
-    def _mercury_send(self, socket: _Socket, action: SendText) -> None:
-        self._out.append(SendWebSocketText(socket.socket_id, action.text))
-
-    def _mercury_arm(self, socket: _Socket, action: ArmTimer) -> None:
-        self._timers.cancel(socket.timers.pop(action.timer, None))
-        timer = action.timer
-
-        def fire() -> None:
-            socket.timers.pop(timer, None)
-            if self._socket is socket:
-                self._run_mercury(socket, socket.protocol.timer_fired(timer, now=self._now))
-
-        socket.timers[timer] = self._timers.start(action.delay, fire)
-
-    def _mercury_disarm(self, socket: _Socket, action: DisarmTimer) -> None:
-        self._timers.cancel(socket.timers.pop(action.timer, None))
-
-    def _mercury_close(self, socket: _Socket, action: CloseSocket) -> None:
-        self._out.append(CloseWebSocket(socket.socket_id, action.code, action.reason))
-
-    def _mercury_abort(self, socket: _Socket, _: AbortSocket) -> None:
-        self._out.append(AbortWebSocket(socket.socket_id))
-
-    def _mercury_online(self, socket: _Socket, _: Online) -> None:
-        self._connect_failures = 0
-        if self.state is State.REGISTERING:
-            self._registration = None
-            self._fire(Trigger.REGISTRATION_SUCCEEDED)
-            assert self._device is not None
-            self._emit(MeetingsRegistered(self._device.info()))
-            self._finish_command(None)
-        elif self.state is State.RECONNECTING:
-            self._fire(Trigger.RECONNECTED)
-            self._emit(NetworkConnected())
-
-    def _mercury_deliver(self, socket: _Socket, action: Deliver) -> None:
-        if self.state in (State.REGISTERED, State.REGISTERING, State.RECONNECTING):
-            self._emit(action.event)
-
-    def _mercury_closed(self, socket: _Socket, closed: Closed) -> None:
-        self._release_socket(socket)
-        state = self.state
-        log.debug("mercury closed: %d %r -> %s", closed.code, closed.reason, closed.action.name)
-        action = closed.action
-        if self._reconnect_after_close:
-            self._reconnect_after_close = False
-            action = CloseAction.RECONNECT
-        if state is State.UNREGISTERING:
-            self._delete_device()
-            return
-        error = MercuryClosedError(closed.code, closed.reason)
-        if state is State.REGISTERED:
-            will_reconnect = action not in _GIVE_UP_ACTIONS
-            self._emit(NetworkDisconnected(closed.code, closed.reason, will_reconnect))
-            if not will_reconnect:
-                self._fire(Trigger.CONNECTION_ENDED)
-                return
-            self._fire(Trigger.CONNECTION_LOST)
-            self._connect_failures = 0
-            self._reconnect_later(backoff_delay(self._backoff(), 1, self._rng))  # immediate
-            return
-        self._connection_attempt_failed(action, error)
-
-    def _release_socket(self, socket: _Socket) -> None:
-        for timer_id in socket.timers.values():
-            self._timers.cancel(timer_id)
-        socket.timers.clear()
-        if self._socket is socket:
-            self._socket = None
-
-    def _drop_socket(self) -> None:
-        socket = self._socket
-        if socket is not None:
-            self._release_socket(socket)
-            self._out.append(AbortWebSocket(socket.socket_id))
-
-    def _backoff(self) -> BackoffConfig:
-        mercury = self._config.mercury
-        return (
-            mercury.initial_backoff
-            if self.state is State.REGISTERING
-            else mercury.reconnect_backoff
-        )
-
-    def _connection_attempt_failed(
-        self, action: CloseAction, error: WebexError, *, retry_after: float | None = None
-    ) -> None:
-        """Decide what follows a failed or lost connection: retry after a delay, or stop."""
-        if self.state not in (State.REGISTERING, State.REGISTERED, State.RECONNECTING):
-            return
-        backoff = self._backoff()
-        self._connect_failures += 1
-        next_attempt = self._connect_failures + 1
-        cannot_refresh = (
-            action is CloseAction.REFRESH_TOKEN_THEN_RECONNECT and not self.credentials.can_refresh
-        )
-        exhausted = attempts_exhausted(backoff, self._connect_failures)
-        if action in _GIVE_UP_ACTIONS or cannot_refresh or exhausted:
-            self._emit(ConnectionFailed(self._connect_failures, str(error), None))
-            self._connection_given_up(error)
-            return
-        delay = max(backoff_delay(backoff, next_attempt, self._rng), retry_after or 0.0)
-        self._emit(ConnectionFailed(self._connect_failures, str(error), delay))
-        if action is CloseAction.REFRESH_TOKEN_THEN_RECONNECT:
-            self._http.refresh_token(lambda refresh_error: self._reconnect_later(delay))
-        elif action is CloseAction.REFRESH_DEVICE_THEN_RECONNECT and self._device is not None:
-            self._refresh_device(
-                then=lambda: self._reconnect_later(delay),
-                on_error=lambda refresh_error: self._reconnect_later(delay),
-            )
-        else:
-            self._reconnect_later(delay)
-
-    def _reconnect_later(self, delay: float) -> None:
-        if self.state not in (State.REGISTERING, State.RECONNECTING) or self._device is None:
-            return
-        if self._registration is not None and self._registration.failed:
-            return
-        self._timers.cancel(self._reconnect_timer)
-        if delay <= 0:
-            self._open_socket()
-        else:
-            self._reconnect_timer = self._timers.start(delay, self._open_socket)
-
-    def _connection_given_up(self, error: WebexError) -> None:
-        if self.state is State.REGISTERING:
-            self._fail_registration(error)
-        elif self.state is State.RECONNECTING:
-            self._fire(Trigger.CONNECTION_ENDED)
 
     # -- unregister -----------------------------------------------------------------------
 
@@ -940,16 +478,6 @@ class MeetingsSession:
 
     # -- small helpers ----------------------------------------------------------------------
 
-    def _fire(self, trigger: Trigger) -> None:
-        source, dest = self._lifecycle.fire(trigger)
-        self._emit(StateChanged(source.value, dest.value, trigger.value))
-
-    def _emit(self, event: Event) -> None:
-        self._out.append(EmitEvent(event))
-
-    def _new_uuid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-
 
 _HANDLERS: dict[type[Input], Callable[[MeetingsSession, Any], None]] = {
     Initialize: MeetingsSession._on_initialize,
@@ -965,15 +493,3 @@ _HANDLERS: dict[type[Input], Callable[[MeetingsSession, Any], None]] = {
     TimerFired: MeetingsSession._on_timer,
 }
 """Which method handles each input type."""
-
-_MERCURY_ACTIONS: dict[type[MercuryAction], Callable[[MeetingsSession, _Socket, Any], None]] = {
-    SendText: MeetingsSession._mercury_send,
-    ArmTimer: MeetingsSession._mercury_arm,
-    DisarmTimer: MeetingsSession._mercury_disarm,
-    CloseSocket: MeetingsSession._mercury_close,
-    AbortSocket: MeetingsSession._mercury_abort,
-    Online: MeetingsSession._mercury_online,
-    Deliver: MeetingsSession._mercury_deliver,
-    Closed: MeetingsSession._mercury_closed,
-}
-"""What each Mercury action turns into; the rest (pongs, violations) is only logged."""
