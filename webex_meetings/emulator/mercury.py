@@ -1,0 +1,342 @@
+"""Mercury, the per-device event websocket: the server side of one connection, without I/O.
+
+Theory of operation: a :class:`MercuryConnection` is fed what the client did
+(:meth:`~MercuryConnection.receive_text`, ``receive_binary``, ``auth_deadline_passed``,
+``closed``) and what the control API asked (:meth:`~MercuryConnection.on_command`), and answers
+with a list of actions for the I/O layer: :class:`Send` a JSON frame, or :class:`Close` with a
+code. The server module owns the socket, wsproto and the timers.
+
+The protocol, as the official JS SDK speaks it:
+
+1. The upgrade carries no credentials. The first client frame must be
+   ``{"id", "type": "authorization", "data": {"token": "Bearer <token>"}, "trackingId"}``
+   within the authorization deadline (30 s by default).
+2. The server answers with the ``mercury.buffer_state`` envelope: an ``id``, **no top-level
+   ``type``**, ``data.eventType``, a ``sequenceNumber``. Queued and unacked events follow.
+3. The client acks every frame with an ``id`` (``{"type": "ack", "messageId"}``) and pings
+   (``{"type": "ping", "id"}``); the server answers ``{"type": "pong", "id"}`` at once.
+4. Either side closes with a close frame; the server answers a client's close at once.
+
+Close codes used: 4400 malformed authorization or a frame before it, 4401 a token that is not
+(or no longer) valid, 4403 a device of another user, 1008 the authorization deadline (with the
+real server's reason text), 4000 ``replaced`` by a newer connection of a device that did not
+ask for ``multipleConnections``, 4001 ``replaced`` after a server ``shutdown`` notice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .records import AckRecord, ConnectionInfo, Violation, ViolationKind
+
+if TYPE_CHECKING:
+    import anyio
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    from .control import Control
+    from .state import CloudState, MercuryEvent
+
+__all__ = [
+    "Close",
+    "CloseCommand",
+    "DeliverCommand",
+    "MercuryConnection",
+    "Send",
+    "ShutdownCommand",
+]
+
+ROUTE = "mercury"
+BUFFER_STATE = "mercury.buffer_state"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send this JSON frame. ``sequenced`` frames get the next ``sequenceNumber`` when sent."""
+
+    payload: dict[str, Any]
+    sequenced: bool = True
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Send a close frame with this code and reason."""
+
+    code: int
+    reason: str
+
+
+Action = Send | Close
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverCommand:
+    event: MercuryEvent
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCommand:
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownCommand:
+    pass
+
+
+Command = DeliverCommand | CloseCommand | ShutdownCommand
+
+
+class MercuryConnection:
+    """The server side of one Mercury websocket (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        connection_id: int,
+        device_id: str,
+        user_id: str,
+        query: dict[str, str],
+        state: CloudState,
+        control: Control,
+        auth_deadline: float,
+    ) -> None:
+        self.id = connection_id
+        self.device_id = device_id
+        self.user_id = user_id
+        self.query = query
+        self._state = state
+        self._control = control
+        self.auth_deadline = auth_deadline
+        self.authorized = False
+        self.shutdown_notified = False
+        self.opened_at = state.clock()
+        self.delivered: list[str] = []
+        self.known_ids: set[str] = set()
+        self.tracking_id = ""
+        self.frames_in = 0
+        self.frames_out = 0
+        self.pings = 0
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed_by: str | None = None
+        self.outbox: MemoryObjectSendStream[Command] | None = None
+        self.cancel_scope: anyio.CancelScope | None = None
+        self._sequence = 0
+
+    @property
+    def multiple_connections(self) -> bool:
+        return self.query.get("multipleConnections", "").lower() == "true"
+
+    # -- control-side commands (queued; the connection's task runs them) ----------------------
+
+    def _queue(self, command: Command) -> None:
+        if self.outbox is not None:
+            self.outbox.send_nowait(command)
+
+    def deliver_later(self, event: MercuryEvent) -> None:
+        if self.authorized:
+            self._queue(DeliverCommand(event))
+
+    def close_later(self, code: int, reason: str) -> None:
+        self._queue(CloseCommand(code, reason))
+
+    def shutdown_later(self) -> None:
+        self._queue(ShutdownCommand())
+
+    def drop(self) -> None:
+        """Cut the TCP connection without a close frame."""
+        if self.cancel_scope is not None:
+            self.cancel_scope.cancel()
+
+    def on_command(self, command: Command) -> list[Action]:
+        """Turn a queued control command into actions."""
+        if isinstance(command, DeliverCommand):
+            return self._deliver(command.event)
+        if isinstance(command, CloseCommand):
+            return [Close(command.code, command.reason)]
+        self.shutdown_notified = True
+        return [Send({"id": self._state.new_uuid(), "type": "shutdown"}, sequenced=False)]
+
+    # -- what the client did -----------------------------------------------------------------
+
+    def receive_text(self, text: str) -> list[Action]:
+        """One complete text message from the client."""
+        self.frames_in += 1
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            kind = ViolationKind.MALFORMED_FRAME
+            if not self.authorized:
+                self._violate(
+                    ViolationKind.AUTH_FRAME_MALFORMED, "first frame is not a JSON object"
+                )
+                return [Close(4400, "Bad authorization frame")]
+            self._violate(kind, "frame is not a JSON object")
+            return []
+        if not self.authorized:
+            return self._authorize(frame)
+        handler = _FRAME_HANDLERS.get(str(frame.get("type")))
+        return handler(self, frame) if handler else []
+
+    def receive_binary(self) -> list[Action]:
+        """A binary message: Mercury speaks text (``outboundWireFormat=text``)."""
+        self.frames_in += 1
+        self._violate(ViolationKind.BINARY_FRAME, "binary frame on a text websocket")
+        if not self.authorized:
+            return [Close(4400, "Bad authorization frame")]
+        return []
+
+    def auth_deadline_passed(self) -> list[Action]:
+        """The authorization deadline passed (the I/O layer's timer)."""
+        if self.authorized:
+            return []
+        ms = round(self.auth_deadline * 1000)
+        self._violate(ViolationKind.AUTH_DEADLINE, f"no authorization frame within {ms} ms")
+        reason = f"authentication did not happen within the timeout window of {ms} seconds."
+        return [Close(1008, reason)]
+
+    def closed(self, code: int | None, reason: str, by: str) -> None:
+        """The connection ended; unacked events delivered on it become violations."""
+        self.close_code, self.close_reason, self.closed_by = code, reason, by
+        for event_id in self.delivered:
+            event = self._state.find_event(event_id)
+            if event is not None and not event.acked:
+                self._violate(ViolationKind.UNACKED_EVENT, f"event {event_id} was never acked")
+
+    def oversized(self, limit: int) -> list[Action]:
+        self._violate(ViolationKind.OVERSIZED, f"message larger than {limit} bytes")
+        return [Close(1009, "Message too big")]
+
+    def malformed(self, detail: str, code: int) -> list[Action]:
+        self._violate(ViolationKind.MALFORMED_FRAME, detail)
+        return [Close(code, "Malformed frame")]
+
+    def next_sequence(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    def info(self) -> ConnectionInfo:
+        """A snapshot for observers."""
+        return ConnectionInfo(
+            id=self.id,
+            device_id=self.device_id,
+            query=tuple(sorted(self.query.items())),
+            opened_at=self.opened_at,
+            authorized=self.authorized,
+            open=self.closed_by is None,
+            close_code=self.close_code,
+            close_reason=self.close_reason,
+            closed_by=self.closed_by,
+            frames_in=self.frames_in,
+            frames_out=self.frames_out,
+            pings=self.pings,
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _violate(self, kind: str, detail: str) -> None:
+        violation = Violation(
+            kind, detail, ROUTE, f"ws#{self.id}", self.device_id, self._state.clock()
+        )
+        self._control.record_violation(violation)
+
+    def _authorize(self, frame: dict[str, Any]) -> list[Action]:
+        if frame.get("type") != "authorization":
+            self._violate(ViolationKind.FRAME_BEFORE_AUTH, f"{frame.get('type')!r} frame first")
+            return [Close(4400, "First frame must be authorization")]
+        token = _bearer_of(frame)
+        if token is None or not isinstance(frame.get("id"), str):
+            detail = "authorization frame needs id and data.token 'Bearer <token>'"
+            self._violate(ViolationKind.AUTH_FRAME_MALFORMED, detail)
+            return [Close(4400, "Bad authorization frame")]
+        check = self._state.check_token(token)
+        if check.user is None:
+            return [Close(4401, "Unauthorized")]
+        if check.user.id != self.user_id:
+            self._violate(ViolationKind.FOREIGN_DEVICE, "token of another user than the device's")
+            return [Close(4403, "Forbidden")]
+        self.authorized = True
+        self.tracking_id = str(frame.get("trackingId", ""))
+        self._control.connection_authorized(self)
+        return [Send(self._buffer_state()), *self._redeliver()]
+
+    def _buffer_state(self) -> dict[str, Any]:
+        message_id = self._state.new_uuid()
+        self.known_ids.add(message_id)
+        return {
+            "id": message_id,
+            "data": {
+                "eventType": BUFFER_STATE,
+                "buffer_state": {"conversation": "UNKNOWN", "locus": "UNKNOWN"},
+            },
+            "timestamp": int(self._state.clock() * 1000),
+            "trackingId": self.tracking_id,
+            "alertType": "none",
+            "headers": {},
+            "filterMessage": False,
+        }
+
+    def _redeliver(self) -> list[Action]:
+        actions: list[Action] = []
+        for event in self._state.pending_events(self.device_id):
+            actions.extend(self._deliver(event))
+        return actions
+
+    def _deliver(self, event: MercuryEvent) -> list[Action]:
+        if event.acked or event.id in self.delivered:
+            return []
+        event.deliveries += 1
+        self.delivered.append(event.id)
+        self.known_ids.add(event.id)
+        return [Send(dict(event.envelope))]
+
+    def _on_ping(self, frame: dict[str, Any]) -> list[Action]:
+        self.pings += 1
+        ping_id = frame.get("id")
+        if not isinstance(ping_id, str):
+            self._violate(ViolationKind.MALFORMED_FRAME, "ping without an id")
+            return []
+        fault = self._control.take_fault("mercury.pong")
+        if fault is not None:
+            return []
+        delay = self._control.latency_for("mercury.pong")
+        return [Send({"id": ping_id, "type": "pong"}, delay=delay)]
+
+    def _on_ack(self, frame: dict[str, Any]) -> list[Action]:
+        message_id = frame.get("messageId")
+        if not isinstance(message_id, str):
+            self._violate(ViolationKind.MALFORMED_FRAME, "ack without a messageId")
+            return []
+        known = message_id in self.known_ids
+        event = self._state.find_event(message_id) if known else None
+        if event is not None:
+            event.acked = True
+        record = AckRecord(self._state.clock(), self.id, self.device_id, message_id, known)
+        self._control.record_ack(record)
+        return []
+
+    def _on_authorization(self, frame: dict[str, Any]) -> list[Action]:
+        self._violate(ViolationKind.DUPLICATE_AUTH, "authorization frame on an authorized socket")
+        return []
+
+
+def _bearer_of(frame: dict[str, Any]) -> str | None:
+    data = frame.get("data")
+    token = data.get("token") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token.startswith("Bearer "):
+        return None
+    return token[len("Bearer ") :].strip() or None
+
+
+_FRAME_HANDLERS: dict[str, Callable[[MercuryConnection, dict[str, Any]], list[Action]]] = {
+    "ping": MercuryConnection._on_ping,
+    "ack": MercuryConnection._on_ack,
+    "authorization": MercuryConnection._on_authorization,
+}
