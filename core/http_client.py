@@ -149,10 +149,16 @@ class HttpClient:
         self._out.append(SendHttpRequest(request_id, exchange.sent))
 
     def _decorate(self, exchange: _Exchange) -> HttpRequest:
-        request = exchange.request
+        return self.prepare(exchange.request, authorize=exchange.authorize, plain=exchange.plain)
+
+    def prepare(
+        self, request: HttpRequest, *, authorize: bool = True, plain: bool = False
+    ) -> HttpRequest:
+        """``request`` with the headers every Webex request carries (see the module
+        docstring) and the default timeout; for callers that send requests themselves."""
         self._sequence += 1
         headers: list[tuple[str, str]] = [("trackingid", f"{self._session_id}_{self._sequence}")]
-        if not exchange.plain:
+        if not plain:
             headers += [
                 ("spark-user-agent", self.config.spark_user_agent),
                 ("user-agent", f"webex-meetings/{VERSION}"),
@@ -164,7 +170,7 @@ class HttpClient:
             allowed_domains=self.config.allowed_domains,
             extra_hosts=self.config.extra_authorized_hosts,
         )
-        if exchange.authorize and trusted:
+        if authorize and trusted:
             headers.append(("authorization", self.credentials.authorization))
             if self.device_url is not None:
                 headers.append(("cisco-device-url", self.device_url))
