@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from emulator_testkit import TIMEOUT
+from emulator_testkit import OPEN_STREAMS, TIMEOUT
 
 from webex_meetings.emulator import Emulator
 
@@ -21,3 +21,5 @@ from webex_meetings.emulator import Emulator
 async def http(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=emulator.base_url, timeout=TIMEOUT) as client:
         yield client
+    while OPEN_STREAMS:
+        await OPEN_STREAMS.pop().aclose()

@@ -61,10 +61,15 @@ class Closed:
     reason: str
 
 
+OPEN_STREAMS: list[anyio.abc.ByteStream] = []
+"""Streams the tests opened; the ``http`` fixture closes them at teardown."""
+
+
 class WsClient:
     """A minimal websocket client over anyio (asyncio or trio)."""
 
     def __init__(self, stream: anyio.abc.ByteStream, ws: WSConnection) -> None:
+        OPEN_STREAMS.append(stream)
         self.stream = stream
         self.ws = ws
         self._text: list[str] = []
@@ -186,16 +191,14 @@ async def connect_device(
 
 
 async def raw_exchange(emulator: Emulator, payload: bytes) -> bytes:
-    """Send raw bytes on a fresh TCP connection; everything the server answers before closing."""
-    stream = await anyio.connect_tcp("127.0.0.1", emulator.port)
-    await stream.send(payload)
+    """Send raw bytes and EOF on a fresh TCP connection; all the server answers before closing."""
     received = b""
-    with anyio.fail_after(TIMEOUT):
-        while True:
-            try:
-                chunk = await stream.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError):
-                break
-            received += chunk
-    await stream.aclose()
-    return received
+    async with await anyio.connect_tcp("127.0.0.1", emulator.port) as stream:
+        await stream.send(payload)
+        await stream.send_eof()
+        with anyio.fail_after(TIMEOUT):
+            while True:
+                try:
+                    received += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return received

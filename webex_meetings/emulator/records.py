@@ -38,6 +38,7 @@ class ViolationKind:
     DUPLICATE_AUTH: Final = "duplicate_authorization"
     UNACKED_EVENT: Final = "unacked_event"
     OVERSIZED: Final = "oversized_message"
+    MALFORMED_HTTP: Final = "malformed_http"
 
 
 @dataclass(frozen=True, slots=True)

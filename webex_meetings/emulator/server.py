@@ -111,6 +111,9 @@ class HttpConnection:
             event = await self._next_event()
             if not isinstance(event, h11.Request):
                 return
+            if _header_bytes(event) > self._limits.max_header_bytes:
+                await self._reject(431, "request headers too large")
+                return
             request = await self._read_request(event)
             if request is None:
                 return
@@ -173,7 +176,7 @@ class HttpConnection:
 
     async def _reject(self, status: int, detail: str) -> None:
         """Answer a framing error (when still possible) and give up the connection."""
-        kind = ViolationKind.OVERSIZED if status in (413, 431) else "malformed_http"
+        kind = ViolationKind.OVERSIZED if status in (413, 431) else ViolationKind.MALFORMED_HTTP
         self._cloud.violate(kind, detail, None, f"conn#{self._id}")
         if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
@@ -240,6 +243,7 @@ class WebSocketSession:
         self._size = 0
         self._close: tuple[int | None, str, str] = (None, "", "transport")
         self._tg: anyio.abc.TaskGroup | None = None
+        self._finished_recorded = False
 
     async def run(self) -> None:
         send, receive = anyio.create_memory_object_stream[Command](math.inf)
@@ -256,9 +260,16 @@ class WebSocketSession:
         finally:
             send.close()
             receive.close()
-            code, reason, by = self._close
-            self._conn.closed(code, reason, by)
-            self._cloud.control.connection_finished(self._conn)
+            self._finish()
+
+    def _finish(self) -> None:
+        """Record the end of the connection (once), before the client can observe it."""
+        if self._finished_recorded:
+            return
+        self._finished_recorded = True
+        code, reason, by = self._close
+        self._conn.closed(code, reason, by)
+        self._cloud.control.connection_finished(self._conn)
 
     async def _read_loop(self) -> None:
         while self._ws.state is not ConnectionState.CLOSED:
@@ -310,6 +321,7 @@ class WebSocketSession:
             by = "transport" if event.code == 1006 and state is ConnectionState.CLOSED else "client"
             self._close = (event.code, event.reason or "", by)
         if state is ConnectionState.REMOTE_CLOSING:
+            self._finish()
             await self._send_raw(self._ws.send(event.response()))
 
     async def _run_commands(self, commands: MemoryObjectReceiveStream[Command]) -> None:
@@ -369,6 +381,10 @@ def _wants_websocket(event: h11.Request) -> bool:
         if name.lower() == b"upgrade" and b"websocket" in value.lower():
             return True
     return False
+
+
+def _header_bytes(event: h11.Request) -> int:
+    return len(event.target) + sum(len(k) + len(v) + 4 for k, v in event.headers)
 
 
 def _content_length(event: h11.Request) -> int | None:

@@ -18,6 +18,7 @@ deleted, never registered, or that belongs to another user: 404 and a violation.
 
 from __future__ import annotations
 
+from email.utils import formatdate
 from typing import Any
 
 from ..messages import Response, json_response
@@ -83,7 +84,8 @@ def register(call: Call) -> Response:
 def list_devices(call: Call) -> Response:
     org_id = call.authed_user.org_id
     devices = [device_json(d, org_id=org_id) for d in call.state.devices_of(call.authed_user.id)]
-    return json_response(200, {"devices": devices})
+    date = formatdate(call.state.clock(), usegmt=True)  # clients age devices on our clock
+    return json_response(200, {"devices": devices}, (("date", date),))
 
 
 def _owned(call: Call, *, strict: bool) -> Device | Response:
