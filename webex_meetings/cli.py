@@ -43,7 +43,7 @@ from .core.events import Event, MercuryEvent, StateChanged
 if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["EXIT_CODES", "advice", "main"]
+__all__ = ["EXIT_CODES", "MissingTokenError", "advice", "main", "write_line"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK, EXIT_DEVICE, EXIT_PROTOCOL = range(7)
 EXIT_INTERRUPTED = 130
@@ -63,9 +63,15 @@ TOKEN_HELP = (
 )
 
 
+class MissingTokenError(NotAuthorizedError):
+    """No access token was given (neither ``$WEBEX_ACCESS_TOKEN`` nor ``--token-file``)."""
+
+
 def advice(error: BaseException) -> tuple[int, str]:
     """The exit code and an explanation, with what to do, for ``error``."""
     step = f" (step: {error.step})" if isinstance(error, WebexError) and error.step else ""
+    if isinstance(error, MissingTokenError):
+        return EXIT_AUTH, f"No access token was given. {TOKEN_HELP}"
     if isinstance(error, DeviceLimitError):
         return EXIT_DEVICE, (
             f"Webex refused a new device: this user has too many registered devices{step}. "
@@ -116,7 +122,7 @@ def _read_token(args: argparse.Namespace) -> str:
         return token
     token = os.environ.get("WEBEX_ACCESS_TOKEN", "").strip()
     if not token:
-        raise NotAuthorizedError("no access token: WEBEX_ACCESS_TOKEN is not set")
+        raise MissingTokenError("no access token: WEBEX_ACCESS_TOKEN is not set")
     return token
 
 
@@ -140,8 +146,25 @@ def _add_cloud_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _emit(out: TextIO, as_json: bool, text: str, **fields: Any) -> None:
-    out.write((json.dumps({"text": text, **fields}) if as_json else text) + "\n")
-    out.flush()
+    write_line(out, json.dumps({"text": text, **fields}) if as_json else text)
+
+
+def write_line(out: TextIO, line: str) -> None:
+    """Write and flush one line; once the reader has gone (``| head``), discard output
+    instead of failing the command."""
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except BrokenPipeError:
+        _discard_output(out)
+
+
+def _discard_output(out: TextIO) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file: nothing to redirect
+        pass
 
 
 # -- demo ------------------------------------------------------------------------------------

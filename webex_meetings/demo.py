@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import anyio
 
+from .cli import write_line
 from .core.events import Event, MercuryEvent, StateChanged
 from .emulator import Emulator
 from .recording import RecordingHttpTransport, RecordingWebSocketConnector, WireRecord
@@ -60,10 +61,9 @@ class _Printer:
     def line(self, kind: str, text: str, **fields: Any) -> None:
         if self._json:
             record = {"t_ms": round(self.elapsed_ms(), 2), "kind": kind, "text": text, **fields}
-            self._out.write(json.dumps(record) + "\n")
+            write_line(self._out, json.dumps(record))
         else:
-            self._out.write(f"{self.elapsed_ms():9.1f} ms  {kind:<10} {text}\n")
-        self._out.flush()
+            write_line(self._out, f"{self.elapsed_ms():9.1f} ms  {kind:<10} {text}")
 
 
 def _wire_printer(printer: _Printer, report: DemoReport) -> Callable[[WireRecord], None]:

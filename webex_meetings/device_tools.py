@@ -4,6 +4,10 @@ Leaked devices are the most common complaint about Webex clients: each one keeps
 copy of every event, and too many make WDM refuse new ones ("User has excessive device
 registrations"). These functions list the devices of the token's user through the catalog's
 ``wdm`` service and delete chosen ones, with the same headers and token rules as the session.
+
+A device's age is measured on the server's clock (the list answer's ``Date`` header) against its
+``modificationTime``, so a skewed local clock (or an emulator's simulated one) cannot make
+``--older-than`` delete fresh devices; without a ``Date`` header the local clock is used.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .core import catalog as catalog_protocol
@@ -41,20 +46,40 @@ class WdmDevice:
     model: str | None
     modification_time: str | None
     ours: bool
+    listed_at: float | None = None
+    """The server's time of the listing (epoch seconds, from its ``Date`` header), if sent."""
 
     @property
     def age_seconds(self) -> float | None:
-        """Seconds since the last modification, when WDM said."""
+        """Seconds since the last modification on the server's clock, when WDM said."""
         when = _parse_time(self.modification_time)
-        return None if when is None else max(0.0, time.time() - when)
+        now = time.time() if self.listed_at is None else self.listed_at
+        return None if when is None else max(0.0, now - when)
 
 
 def _parse_time(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:  # WDM writes UTC
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        return None
+
+
+def _server_time(response: HttpResponse) -> float | None:
+    """The response's ``Date`` header as epoch seconds, or ``None``."""
+    value = response.header("date")
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+        if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
@@ -130,10 +155,11 @@ class DeviceTools:
         items = body.get("devices")
         if not isinstance(items, list):
             raise RemoteProtocolError("the device list has no 'devices' array", step="device.list")
-        devices = [self._device(item) for item in items if isinstance(item, dict)]
+        listed_at = _server_time(response)
+        devices = [self._device(item, listed_at) for item in items if isinstance(item, dict)]
         return sorted(devices, key=lambda d: d.modification_time or "")
 
-    def _device(self, item: dict[str, Any]) -> WdmDevice:
+    def _device(self, item: dict[str, Any], listed_at: float | None) -> WdmDevice:
         def text(key: str) -> str | None:
             value = item.get(key)
             return value if isinstance(value, str) else None
@@ -147,6 +173,7 @@ class DeviceTools:
             model=text("model"),
             modification_time=text("modificationTime"),
             ours=name == own.name and device_type == own.device_type,
+            listed_at=listed_at,
         )
 
     async def delete(self, device: WdmDevice | str) -> None:

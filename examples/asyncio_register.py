@@ -1,0 +1,43 @@
+"""Register a Webex device, print a few Mercury events, unregister: the asyncio version.
+
+Run it against Webex with a personal access token (https://developer.webex.com)::
+
+    WEBEX_ACCESS_TOKEN=... python examples/asyncio_register.py
+
+or against the emulator (``webex-meetings emulator`` prints the URL and a token)::
+
+    WEBEX_CLOUD_URL=http://127.0.0.1:8765 WEBEX_ACCESS_TOKEN=... python examples/asyncio_register.py
+
+Leaving ``async with`` unregisters the device, also on Ctrl-C or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from webex_meetings.core.events import MercuryEvent
+from webex_meetings.webex import Webex
+
+CLOUD = os.environ.get("WEBEX_CLOUD_URL")  # None: the real Webex cloud
+EVENTS = 3
+
+
+async def main() -> None:
+    # The token comes from $WEBEX_ACCESS_TOKEN (or pass access_token=...).
+    async with Webex.init(cloud=CLOUD) as webex:
+        async with webex.meetings.events(MercuryEvent) as events:
+            await webex.meetings.register()
+            print("registered:", webex.meetings.device.url if webex.meetings.device else "?")
+            count = 0
+            async for event in events:
+                print("event:", event.event_type, event.data)
+                count += 1
+                if count == EVENTS:
+                    break
+        await webex.meetings.unregister()
+        print("unregistered")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
