@@ -1,0 +1,435 @@
+"""The blocking face: the same API with plain methods, for code without an event loop.
+
+::
+
+    from webex_meetings.blocking import Webex
+
+    with Webex.init(credentials={"access_token": token}) as webex:
+        webex.meetings.on("meetings:registered", print)
+        webex.meetings.register()
+        for event in webex.meetings.events(MercuryEvent, timeout=30):
+            ...
+        webex.meetings.unregister()
+
+Theory of operation
+-------------------
+Each instance runs the async face (:class:`webex_meetings.webex.Webex`, anyio runtime on
+asyncio) on a private event-loop thread, reached through an anyio
+:class:`~anyio.from_thread.BlockingPortal`. The ``async with`` of the async face is entered and
+left on that thread (``wrap_async_context_manager``), so it owns the background work exactly as
+it does for async code. The thread is a daemon and ``close()`` also runs at interpreter exit, so
+a forgotten ``close()`` still unregisters the device instead of hanging the exit.
+
+* Every method is safe to call from any thread. A blocking call blocks *the calling thread*
+  only; from inside a running asyncio loop, pass ``wait=False`` to get a
+  :class:`concurrent.futures.Future` and ``await asyncio.wrap_future(future)``, so that the
+  loop is never blocked. Cancelling that future cancels the call (a cancelled ``register()``
+  is rolled back).
+* ``timeout=`` on ``register()``/``unregister()`` bounds the wait; on expiry the call is
+  cancelled as above and :class:`~webex_meetings.core.errors.TimeoutError` is raised. A
+  ``KeyboardInterrupt`` during the wait cancels the call the same way.
+* Callbacks (``on``) run **on the event-loop thread**: they must not block, and may not make
+  blocking calls on this instance (that would wait for the very thread they run on; such a
+  call raises :class:`~webex_meetings.core.errors.LocalProtocolError`). ``wait=False`` calls
+  are allowed there.
+* The instance starts on first use (``register()``, ``events()``, ``with``, or ``start()``);
+  ``close()`` unregisters a held device, stops everything and joins the thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Literal, TypeVar, overload
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+from .adapters.driver import Session
+from .adapters.listeners import DEFAULT_STREAM_SIZE, EventBuffer, EventKey
+from .core.config import SessionConfig
+from .core.errors import CancelledCommandError, LocalProtocolError, TimeoutError
+from .core.events import DeviceInfo, Event
+from .core.lifecycle import State
+from .transports.base import HttpTransport, WebSocketConnector
+from .webex import CredentialsInit
+from .webex import Webex as AsyncWebex
+
+__all__ = ["BlockingEventStream", "Meetings", "Webex"]
+
+logger = logging.getLogger("webex_meetings.blocking")
+
+E = TypeVar("E", bound=Event)
+Call = Callable[[], Awaitable[None]]
+
+
+class _LoopThread:
+    """A daemon thread running an asyncio loop that serves one blocking portal."""
+
+    def __init__(self) -> None:
+        ready: concurrent.futures.Future[BlockingPortal] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="webex-meetings-loop", daemon=True
+        )
+        self._thread.start()
+        self.portal = ready.result()
+
+    def _run(self, ready: concurrent.futures.Future[BlockingPortal]) -> None:
+        try:
+            anyio.run(self._serve, ready, backend="asyncio")
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                logger.error("the event-loop thread failed: %s", type(exc).__name__)
+
+    async def _serve(self, ready: concurrent.futures.Future[BlockingPortal]) -> None:
+        async with BlockingPortal() as portal:
+            ready.set_result(portal)
+            await portal.sleep_until_stopped()
+
+    def is_current(self) -> bool:
+        """True when called on the loop thread itself."""
+        return threading.get_ident() == self._thread.ident
+
+    def stop(self) -> None:
+        """Stop the loop and join the thread. Idempotent."""
+        if self._thread.is_alive():
+            self.portal.call(self.portal.stop)
+            self._thread.join()
+
+
+def _shut_down(context: AbstractContextManager[Any], loop: _LoopThread) -> None:
+    """Leave the async face's ``async with`` and stop the loop (``close()`` and exit hook)."""
+    try:
+        context.__exit__(None, None, None)
+    finally:
+        loop.stop()
+
+
+class Webex:
+    """The blocking :class:`webex_meetings.webex.Webex`: same arguments (no ``runtime``),
+    same ``meetings`` API with plain methods. See the module docstring for threading rules.
+
+    :raises ConfigurationError: no usable credentials, conflicting or invalid options.
+    """
+
+    def __init__(
+        self,
+        *,
+        access_token: str | None = None,
+        credentials: CredentialsInit | None = None,
+        config: SessionConfig | None = None,
+        cloud: str | None = None,
+        http: HttpTransport | None = None,
+        websockets: WebSocketConnector | None = None,
+        proxy: str | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        unregister_timeout: float = 10.0,
+    ) -> None:
+        self._setup(
+            AsyncWebex(
+                access_token=access_token,
+                credentials=credentials,
+                config=config,
+                cloud=cloud,
+                http=http,
+                websockets=websockets,
+                proxy=proxy,
+                verify=verify,
+                unregister_timeout=unregister_timeout,
+            )
+        )
+
+    @classmethod
+    def init(
+        cls,
+        credentials: CredentialsInit | None = None,
+        config: SessionConfig | None = None,
+        **options: Any,
+    ) -> Webex:
+        """``Webex.init(credentials={"access_token": ...}, config=...)``.
+
+        :raises ConfigurationError: as for :class:`Webex`.
+        """
+        return cls(credentials=credentials, config=config, **options)
+
+    @classmethod
+    def from_session(
+        cls,
+        session: Session,
+        *,
+        http: HttpTransport,
+        websockets: WebSocketConnector,
+        unregister_timeout: float = 10.0,
+    ) -> Webex:
+        """As :meth:`webex_meetings.webex.Webex.from_session`."""
+        webex = cls.__new__(cls)
+        webex._setup(
+            AsyncWebex.from_session(
+                session, http=http, websockets=websockets, unregister_timeout=unregister_timeout
+            )
+        )
+        return webex
+
+    def _setup(self, inner: AsyncWebex) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._loop: _LoopThread | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._closed = False
+        self.meetings = Meetings(self)
+        """The meetings plugin: ``register()``, ``unregister()``, ``on()``, ``events()``."""
+
+    def __repr__(self) -> str:
+        return f"<blocking Webex state={self.meetings.state.value}>"
+
+    def start(self) -> None:
+        """Start the event-loop thread and initialize (emits ``meetings:ready``). Called by
+        the first method that needs it; idempotent.
+
+        :raises NotAuthorizedError: the credentials cannot authorize.
+        :raises LocalProtocolError: the instance was closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise LocalProtocolError("this Webex instance was closed")
+            if self._finalizer is not None:
+                return
+            loop = _LoopThread()
+            context = loop.portal.wrap_async_context_manager(self._inner)
+            try:
+                context.__enter__()
+            except BaseException:
+                loop.stop()
+                raise
+            self._loop = loop
+            self._finalizer = weakref.finalize(self, _shut_down, context, loop)
+
+    def close(self) -> None:
+        """Unregister a held device (bounded by ``unregister_timeout``), stop all background
+        work and the event-loop thread. Idempotent.
+
+        :raises LocalProtocolError: called from a callback (on the event-loop thread).
+        """
+        if self._loop is not None and self._loop.is_current():
+            raise LocalProtocolError("close() cannot be called from a callback")
+        with self._lock:
+            self._closed = True
+            finalizer = self._finalizer
+        if finalizer is not None:
+            finalizer()
+
+    def __enter__(self) -> Webex:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- calling into the loop ------------------------------------------------------------
+
+    def call(self, call: Call, *, wait: bool, timeout: float | None) -> Any:
+        """Run ``call()`` on the loop: wait for it, or return a Future when not ``wait``."""
+        self.start()
+        assert self._loop is not None
+        if self._loop.is_current():
+            if wait:
+                raise LocalProtocolError(
+                    "a blocking call from a callback would deadlock: use wait=False"
+                )
+            return self._spawn_here(call)
+        future = self._loop.portal.start_task_soon(call)
+        return self._wait(future, timeout) if wait else future
+
+    def _spawn_here(self, call: Call) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+
+        async def run() -> None:
+            try:
+                await call()
+            except Exception as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        self._inner.running_driver().spawn(run)
+        return future
+
+    @staticmethod
+    def _wait(future: concurrent.futures.Future[None], timeout: float | None) -> None:
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no outcome within {timeout} s; the call was cancelled") from None
+        except concurrent.futures.CancelledError:
+            raise CancelledCommandError("the call was cancelled: the session closed") from None
+        except BaseException:
+            future.cancel()  # KeyboardInterrupt: cancel the call on the loop
+            raise
+
+
+class Meetings:
+    """``webex.meetings`` with plain methods."""
+
+    def __init__(self, webex: Webex) -> None:
+        self._webex = webex
+        self._async = webex._inner.meetings
+
+    @property
+    def registered(self) -> bool:
+        """True while the device is registered and Mercury is online (or reconnecting)."""
+        return self._async.registered
+
+    @property
+    def state(self) -> State:
+        """The lifecycle state."""
+        return self._async.state
+
+    @property
+    def device(self) -> DeviceInfo | None:
+        """The registered device, while one is held."""
+        return self._async.device
+
+    @overload
+    def register(
+        self,
+        *,
+        wait: Literal[True] = ...,
+        timeout: float | None = ...,
+        rollback_on_cancel: bool = ...,
+    ) -> None: ...
+    @overload
+    def register(
+        self, *, wait: Literal[False], timeout: float | None = ..., rollback_on_cancel: bool = ...
+    ) -> concurrent.futures.Future[None]: ...
+    def register(
+        self, *, wait: bool = True, timeout: float | None = None, rollback_on_cancel: bool = True
+    ) -> concurrent.futures.Future[None] | None:
+        """Register; blocks the calling thread until done (``wait=False``: returns a
+        :class:`concurrent.futures.Future` at once). A call cancelled by ``timeout``,
+        ``KeyboardInterrupt`` or ``future.cancel()`` is rolled back unless
+        ``rollback_on_cancel`` is false.
+
+        :raises WebexError: a step failed (nothing is left behind).
+        :raises TimeoutError: no outcome within ``timeout`` seconds (the call was cancelled).
+        :raises LocalProtocolError: a blocking call from a callback.
+        """
+
+        async def register() -> None:
+            await self._async.register(rollback_on_cancel=rollback_on_cancel)
+
+        result: concurrent.futures.Future[None] | None
+        result = self._webex.call(register, wait=wait, timeout=timeout)
+        return result
+
+    @overload
+    def unregister(self, *, wait: Literal[True] = ..., timeout: float | None = ...) -> None: ...
+    @overload
+    def unregister(
+        self, *, wait: Literal[False], timeout: float | None = ...
+    ) -> concurrent.futures.Future[None]: ...
+    def unregister(
+        self, *, wait: bool = True, timeout: float | None = None
+    ) -> concurrent.futures.Future[None] | None:
+        """Close Mercury and delete the device; blocks the calling thread until done
+        (``wait=False``: returns a Future). A cancelled call completes in the background.
+
+        :raises WebexError: the delete failed (the device is still held).
+        :raises TimeoutError: no outcome within ``timeout`` seconds.
+        :raises LocalProtocolError: a blocking call from a callback.
+        """
+        result: concurrent.futures.Future[None] | None
+        result = self._webex.call(self._async.unregister, wait=wait, timeout=timeout)
+        return result
+
+    @overload
+    def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
+    @overload
+    def on(self, key: str, callback: Callable[[Any], object]) -> None: ...
+    def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
+        """As the async face's ``on``; callbacks run on the event-loop thread."""
+        self._async.on(key, callback)
+
+    @overload
+    def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
+    @overload
+    def once(self, key: str, callback: Callable[[Any], object]) -> None: ...
+    def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
+        """As :meth:`on`, for the next matching event only."""
+        self._async.once(key, callback)
+
+    def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
+        """Remove ``callback`` (or every callback) registered for ``key``."""
+        self._async.off(key, callback)
+
+    def events(
+        self, *keys: EventKey, timeout: float | None = None, maxsize: int = DEFAULT_STREAM_SIZE
+    ) -> BlockingEventStream:
+        """A blocking iterator over the events matching ``keys`` (all when none). Iteration
+        ends when no event came within ``timeout`` seconds (``None``: wait as long as it
+        takes) or the session closed. Buffers ``maxsize`` events, dropping the oldest."""
+        listeners = self._webex._inner._listeners
+        stream = BlockingEventStream(keys, maxsize, timeout, listeners.unsubscribe)
+        listeners.subscribe(stream)
+        self._webex.start()
+        return stream
+
+
+class BlockingEventStream(EventBuffer):
+    """``for event in webex.meetings.events(timeout=...)``: thread-safe, one reader."""
+
+    def __init__(
+        self,
+        keys: tuple[EventKey, ...],
+        maxsize: int,
+        timeout: float | None,
+        on_close: Callable[[EventBuffer], None],
+    ) -> None:
+        super().__init__(keys, maxsize)
+        self._timeout = timeout
+        self._on_close = on_close
+        self._condition = threading.Condition()
+
+    def _wake(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event; ``None`` when none came within ``timeout`` or the stream ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while not self._queue:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if self._closed or (remaining is not None and remaining <= 0):
+                    return None
+                self._condition.wait(remaining)
+            return self._queue.popleft()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        event = self.get(self._timeout)
+        if event is None:
+            raise StopIteration
+        return event
+
+    def close(self) -> None:
+        """Stop receiving events; iteration ends once the buffer is drained."""
+        self._on_close(self)
+        super().close()
+
+    def __enter__(self) -> BlockingEventStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
