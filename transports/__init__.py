@@ -1,1 +1,43 @@
 """Byte movers behind two small Protocols (:mod:`.base`): HTTP and websocket."""
+
+from __future__ import annotations
+
+from .base import (
+    HttpTransport,
+    WebSocketClosedMessage,
+    WebSocketConnection,
+    WebSocketConnector,
+    WebSocketMessage,
+    WebSocketTextMessage,
+)
+from .httpx_transport import HttpxTransport
+from .memory import (
+    MemoryHttpTransport,
+    MemoryRejection,
+    MemoryServerSocket,
+    MemoryWebSocket,
+    MemoryWebSocketConnection,
+    MemoryWebSocketConnector,
+)
+from .websocket_anyio import AnyioWebSocketConnection, AnyioWebSocketConnector
+from .websocket_trio import TrioWebSocketConnection, TrioWebSocketConnector
+
+__all__ = [
+    "AnyioWebSocketConnection",
+    "AnyioWebSocketConnector",
+    "HttpTransport",
+    "HttpxTransport",
+    "MemoryHttpTransport",
+    "MemoryRejection",
+    "MemoryServerSocket",
+    "MemoryWebSocket",
+    "MemoryWebSocketConnection",
+    "MemoryWebSocketConnector",
+    "TrioWebSocketConnection",
+    "TrioWebSocketConnector",
+    "WebSocketClosedMessage",
+    "WebSocketConnection",
+    "WebSocketConnector",
+    "WebSocketMessage",
+    "WebSocketTextMessage",
+]

@@ -1,0 +1,280 @@
+"""HttpxTransport against an h11 server on 127.0.0.1: the exact request on the wire, the
+response as received, keep-alive, timeouts, failures, TLS, proxy, and no secret in errors."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.abc
+import h11
+import pytest
+from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSStream
+
+from webex_meetings.core.errors import TimeoutError, TransportError
+from webex_meetings.core.http import HttpRequest, HttpResponse
+from webex_meetings.transports import HttpTransport, HttpxTransport
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "SECRETTOKEN0123456789"
+Reply = tuple[int, list[tuple[str, str]], bytes]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the server parsed it; headers with their wire casing, in order."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def default_reply(seen: Seen) -> Reply:
+    body = b'{"ok": true}'
+    return 201, [("Content-Type", "application/json"), ("X-Multi", "a"), ("X-Multi", "b")], body
+
+
+@dataclass
+class HttpServer:
+    reply: Callable[[Seen], Reply] = default_reply
+    ssl_context: ssl.SSLContext | None = None
+    silent: bool = False
+    seen: list[Seen] = field(default_factory=list)
+    connections: int = 0
+
+    async def handle(self, stream: anyio.abc.ByteStream) -> None:
+        self.connections += 1
+        try:
+            if self.ssl_context is not None:
+                context = self.ssl_context
+                stream = await TLSStream.wrap(stream, server_side=True, ssl_context=context)
+            connection = h11.Connection(h11.SERVER)
+            while await self.exchange(stream, connection):
+                connection.start_next_cycle()
+        except (anyio.EndOfStream, anyio.BrokenResourceError, ssl.SSLError, h11.ProtocolError):
+            pass
+        finally:
+            await anyio.aclose_forcefully(stream)
+
+    async def exchange(self, stream: anyio.abc.ByteStream, connection: h11.Connection) -> bool:
+        request, body = None, b""
+        while True:
+            event = connection.next_event()
+            if event is h11.NEED_DATA:
+                connection.receive_data(await stream.receive())
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage) and request is not None:
+                break
+            else:
+                return False
+        seen = Seen(
+            request.method.decode(),
+            request.target.decode(),
+            [(k.decode(), v.decode()) for k, v in request.headers.raw_items()],
+            body,
+        )
+        self.seen.append(seen)
+        if self.silent:
+            await anyio.sleep_forever()
+        status, headers, reply_body = self.reply(seen)
+        headers = [*headers, ("Content-Length", str(len(reply_body)))]
+        response = h11.Response(status_code=status, headers=headers)
+        for message in (response, h11.Data(data=reply_body), h11.EndOfMessage()):
+            await stream.send(connection.send(message) or b"")
+        return connection.our_state is h11.DONE and connection.their_state is h11.DONE
+
+
+@asynccontextmanager
+async def http_server(**kwargs: Any) -> AsyncIterator[tuple[HttpServer, int]]:
+    server = HttpServer(**kwargs)
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as task_group,
+    ):
+        task_group.start_soon(listener.serve, server.handle)
+        yield server, listener.extra(SocketAttribute.local_port)
+        task_group.cancel_scope.cancel()
+
+
+async def test_is_an_http_transport() -> None:
+    async with HttpxTransport() as transport:
+        assert isinstance(transport, HttpTransport)
+
+
+async def test_sends_exactly_the_request_and_nothing_more() -> None:
+    headers = (
+        ("authorization", f"Bearer {SECRET}"),
+        ("content-type", "application/json"),
+        ("trackingid", "webex-py_1"),
+    )
+    async with http_server() as (server, port), HttpxTransport() as transport:
+        url = f"http://127.0.0.1:{port}/wdm/api/v1/devices?includeUpstreamServices=all&x=%20"
+        await transport.send(HttpRequest("POST", url, headers=headers, body=b'{"a": 1}'))
+    (seen,) = server.seen
+    assert seen.method == "POST"
+    assert seen.target == "/wdm/api/v1/devices?includeUpstreamServices=all&x=%20"
+    assert seen.body == b'{"a": 1}'
+    assert seen.headers == [
+        ("Host", f"127.0.0.1:{port}"),
+        *headers,
+        ("Content-Length", "8"),
+    ]
+
+
+async def test_user_agent_only_when_the_request_has_one() -> None:
+    async with http_server() as (server, port), HttpxTransport() as transport:
+        url = f"http://127.0.0.1:{port}/a"
+        await transport.send(HttpRequest("GET", url))
+        await transport.send(HttpRequest("GET", url, headers=(("User-Agent", "webex-py/1"),)))
+    without, with_agent = ([name.lower() for name, _ in s.headers] for s in server.seen)
+    assert without == ["host"]
+    assert with_agent == ["host", "user-agent"]
+    assert server.seen[1].headers[1] == ("User-Agent", "webex-py/1")
+
+
+async def test_response_is_returned_as_received_whatever_the_status() -> None:
+    def reply(seen: Seen) -> Reply:
+        headers = [("Retry-After", "7"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+        return 503, headers, b"\x00busy"
+
+    async with http_server(reply=reply) as (_, port), HttpxTransport() as transport:
+        response = await transport.send(HttpRequest("DELETE", f"http://127.0.0.1:{port}/d"))
+    assert response == HttpResponse(
+        503,
+        (
+            ("Retry-After", "7"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+            ("Content-Length", "5"),
+        ),
+        b"\x00busy",
+    )
+
+
+async def test_redirects_are_not_followed_and_cookies_not_sent() -> None:
+    def reply(seen: Seen) -> Reply:
+        return 302, [("Location", "/elsewhere"), ("Set-Cookie", "session=1; Path=/")], b""
+
+    async with http_server(reply=reply) as (server, port), HttpxTransport() as transport:
+        first = await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/a"))
+        await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/b"))
+    assert first.status == 302
+    assert [s.target for s in server.seen] == ["/a", "/b"]
+    assert all(name.lower() != "cookie" for name, _ in server.seen[1].headers)
+
+
+async def test_connections_are_kept_alive() -> None:
+    async with http_server() as (server, port), HttpxTransport() as transport:
+        for path in ("/one", "/two", "/three"):
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}{path}"))
+    assert server.connections == 1
+    assert len(server.seen) == 3
+
+
+async def test_silent_server_times_out_without_leaking_the_token() -> None:
+    request_headers = (("authorization", f"Bearer {SECRET}"),)
+    async with http_server(silent=True) as (_, port), HttpxTransport() as transport:
+        request = HttpRequest(
+            "GET",
+            f"http://127.0.0.1:{port}/slow?access_token={SECRET}",
+            headers=request_headers,
+            timeout=0.2,
+        )
+        with pytest.raises(TimeoutError) as caught:
+            await transport.send(request)
+    assert SECRET not in str(caught.value) + repr(caught.value)
+    assert f"GET http://127.0.0.1:{port}/slow" in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+async def test_default_timeout_applies() -> None:
+    async with http_server(silent=True) as (_, port), HttpxTransport(timeout=0.2) as transport:
+        with pytest.raises(TimeoutError):
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"))
+
+
+async def refused_port() -> int:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port: int = listener.extra(SocketAttribute.local_port)
+    await listener.aclose()
+    return port
+
+
+async def test_refused_is_a_transport_error_without_the_token() -> None:
+    port = await refused_port()
+    request = HttpRequest(
+        "POST",
+        f"http://127.0.0.1:{port}/x",
+        headers=(("authorization", f"Bearer {SECRET}"),),
+        body=SECRET.encode(),
+    )
+    async with HttpxTransport() as transport:
+        with pytest.raises(TransportError) as caught:
+            await transport.send(request)
+    assert type(caught.value) is TransportError
+    assert "could not connect" in str(caught.value)
+    assert SECRET not in str(caught.value) + repr(caught.value)
+
+
+async def test_invalid_header_value_is_reported_without_quoting_it() -> None:
+    async with http_server() as (_, port), HttpxTransport() as transport:
+        bad = HttpRequest(
+            "GET", f"http://127.0.0.1:{port}/", headers=(("authorization", f"{SECRET}\r\nx: y"),)
+        )
+        with pytest.raises(TransportError) as caught:
+            await transport.send(bad)
+    assert SECRET not in str(caught.value) + repr(caught.value)
+
+
+async def test_closed_transport_refuses() -> None:
+    transport = HttpxTransport()
+    await transport.aclose()
+    await transport.aclose()
+    with pytest.raises(TransportError, match="closed"):
+        await transport.send(HttpRequest("GET", "http://127.0.0.1:9/"))
+
+
+async def test_https_with_a_custom_ssl_context(tls: Any) -> None:
+    async with (
+        http_server(ssl_context=tls.server) as (server, port),
+        HttpxTransport(verify=tls.client) as transport,
+    ):
+        response = await transport.send(HttpRequest("GET", f"https://127.0.0.1:{port}/tls"))
+    assert response.status == 201
+    assert server.seen[0].target == "/tls"
+
+
+async def test_https_with_an_untrusted_certificate_fails(tls: Any) -> None:
+    async with http_server(ssl_context=tls.server) as (_, port), HttpxTransport() as transport:
+        with pytest.raises(TransportError) as caught:
+            await transport.send(HttpRequest("GET", f"https://127.0.0.1:{port}/"))
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+async def test_proxy_receives_the_request_in_absolute_form() -> None:
+    async with (
+        http_server() as (proxy, port),
+        HttpxTransport(proxy=f"http://127.0.0.1:{port}") as transport,
+    ):
+        response = await transport.send(HttpRequest("GET", "http://webex.invalid/catalog?a=1"))
+    assert response.status == 201
+    assert proxy.seen[0].target == "http://webex.invalid/catalog?a=1"
+
+
+async def test_proxy_environment_is_ignored_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = await refused_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{port}")
+    async with http_server() as (server, server_port), HttpxTransport() as transport:
+        await transport.send(HttpRequest("GET", f"http://127.0.0.1:{server_port}/direct"))
+    assert server.seen[0].target == "/direct"
