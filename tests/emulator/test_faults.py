@@ -92,3 +92,10 @@ async def test_latency_delays_only_the_matching_route(
     emulator.control.set_latency("hydra.people_me", 0)
     emulator.control.clear_faults()
     assert emulator.control.latency_for("hydra.people_me") == 0.0
+
+
+async def test_fail_next_checks_its_input(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match="count"):
+        emulator.control.fail_next("wdm.register", count=0)
+    with pytest.raises(ValueError, match="status"):
+        emulator.control.fail_next("wdm.register", status=200)

@@ -141,7 +141,11 @@ class Control:
         ``retry_after`` (seconds) adds a ``Retry-After`` header (use it with 429 and 503).
         For ``mercury.connect`` the upgrade is refused with that status; for ``mercury.pong``
         the next pongs are withheld.
+
+        :raises ValueError: ``count`` is below 1 or ``status`` is not an HTTP error status.
         """
+        if count < 1 or not 400 <= status <= 599:
+            raise ValueError("fail_next needs count >= 1 and a 4xx/5xx status")
         self._faults.append(Fault(route, count, status, retry_after, message))
 
     @on_loop

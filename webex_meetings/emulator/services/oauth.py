@@ -55,8 +55,9 @@ def _client_credentials(call: Call, form: dict[str, str]) -> tuple[str, str] | N
     return None
 
 
-def _client_error(call: Call, form: dict[str, str] | None) -> Response | None:
-    """The error answer when the form or the client credentials are wrong, else ``None``."""
+def _authenticated_form(call: Call) -> dict[str, str] | Response:
+    """The form of a request from a known client, or the error answer."""
+    form = _form(call)
     if form is None:
         call.violate(ViolationKind.INVALID_BODY, f"token endpoint needs a {FORM} body")
         return _oauth_error(call, 400, "invalid_request", f"the body must be {FORM}")
@@ -68,14 +69,13 @@ def _client_error(call: Call, form: dict[str, str] | None) -> Response | None:
     known = call.state.clients.get(client_id)
     if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
         return _oauth_error(call, 401, "invalid_client", "client authentication failed")
-    return None
+    return form
 
 
 def token(call: Call) -> Response:
-    form = _form(call)
-    failure = _client_error(call, form)
-    if failure is not None or form is None:
-        return failure or _oauth_error(call, 400, "invalid_request", "bad body")
+    form = _authenticated_form(call)
+    if isinstance(form, Response):
+        return form
     grant = form.get("grant_type")
     if grant != "refresh_token":
         return _oauth_error(call, 400, "unsupported_grant_type", f"grant {grant!r}")
@@ -105,10 +105,9 @@ def _issue(call: Call, user_id: str, refresh: str, refresh_expires_at: float | N
 
 
 def revoke(call: Call) -> Response:
-    form = _form(call)
-    failure = _client_error(call, form)
-    if failure is not None or form is None:
-        return failure or _oauth_error(call, 400, "invalid_request", "bad body")
+    form = _authenticated_form(call)
+    if isinstance(form, Response):
+        return form
     value = form.get("token", "")
     if not value:
         call.violate(ViolationKind.INVALID_BODY, "revoke without token")
