@@ -55,7 +55,7 @@ from ..core.effects import (
 )
 from ..core.errors import CancelledCommandError, WebexError
 from ..core.events import DeviceInfo
-from ..core.inputs import Input, Register, Shutdown, TimerFired, Unregister
+from ..core.inputs import Input, Register, Shutdown, TimerFired, Unregister, WebSocketClosed
 from ..core.lifecycle import State
 from ..core.redaction import redact
 from ..transports.base import HttpTransport, WebSocketConnector
@@ -86,10 +86,25 @@ class Session(Protocol):
     def handle(self, event: Input, *, now: float) -> list[Effect]: ...
 
 
+def _closed_text(event: WebSocketClosed) -> str:
+    return f"WebSocketClosed(socket_id={event.socket_id}, code={event.code}, reason=" + (
+        f"{redact(event.reason)!r})"
+    )
+
+
+_LOG_TEXT: Final[dict[type, Callable[[Any], str]]] = {
+    # Close codes are not secrets, but ``code=<digits>`` reads like an OAuth code to redact().
+    CloseWebSocket: repr,  # its reason is ours
+    WebSocketClosed: _closed_text,
+}
+
+
 def debug(what: str, value: object) -> None:
-    """Log ``value``'s repr at DEBUG, redacted once more for good measure."""
+    """Log ``value``'s repr at DEBUG, redacted once more for good measure (reprs of inputs
+    and effects already hide secrets; server texts inside them are scrubbed here too)."""
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s %s", what, redact(repr(value)))
+        text = _LOG_TEXT.get(type(value), lambda v: redact(repr(v)))(value)
+        logger.debug("%s %s", what, text)
 
 
 class CommandTicket:
@@ -211,13 +226,15 @@ class Driver:
             with self.runtime.cancel_scope(shield=True):
                 await self._wind_down()
         finally:
-            for scope in list(self._scopes):
-                scope.cancel()
-            self._group.cancel_scope.cancel()
-            await self._group_cm.__aexit__(None, None, None)
-            if self._close_http:
-                with self.runtime.cancel_scope(shield=True):
-                    await self._http.aclose()
+            try:
+                for scope in list(self._scopes):
+                    scope.cancel()
+                self._group.cancel_scope.cancel()
+                await self._group_cm.__aexit__(None, None, None)  # raises if we are cancelled
+            finally:
+                if self._close_http:
+                    with self.runtime.cancel_scope(shield=True):
+                        await self._http.aclose()
 
     async def _wind_down(self) -> None:
         if self._holds_device():

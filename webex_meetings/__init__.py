@@ -3,11 +3,98 @@ blocking Python, with a faithful Webex cloud emulator for tests.
 
 The packages under this name are ``core`` (sans-IO protocol and lifecycle), ``transports``
 (byte movers), ``adapters`` (drivers for asyncio/trio/blocking code) and ``emulator``.
+
+The public face is :class:`Webex` (async: asyncio and trio) and
+:class:`webex_meetings.blocking.Webex` (plain methods, any thread)::
+
+    async with Webex.init(credentials={"access_token": token}) as webex:
+        await webex.meetings.register()
 """
 
 from __future__ import annotations
 
-from .core.config import VERSION
+from .core.config import (
+    DEFAULT_ALLOWED_DOMAINS,
+    VERSION,
+    BackoffConfig,
+    DeviceConfig,
+    DiscoveryConfig,
+    MercuryConfig,
+    SessionConfig,
+)
+from .core.credentials import Credentials
+from .core.errors import (
+    AuthorizationError,
+    CancelledCommandError,
+    ConfigurationError,
+    DeviceLimitError,
+    HandshakeRejectedError,
+    HttpStatusError,
+    InvalidTransitionError,
+    LocalProtocolError,
+    MercuryClosedError,
+    NotAuthorizedError,
+    RateLimitedError,
+    RemoteProtocolError,
+    TimeoutError,
+    TokenRefreshError,
+    TransportError,
+    WebexError,
+)
+from .core.events import (
+    ConnectionFailed,
+    DeviceInfo,
+    Event,
+    MeetingsReady,
+    MeetingsRegistered,
+    MeetingsUnregistered,
+    MercuryEvent,
+    NetworkConnected,
+    NetworkDisconnected,
+    StateChanged,
+    TokenRefreshed,
+)
+from .core.lifecycle import State
+from .webex import Meetings, Webex
 
 __version__ = VERSION
-__all__ = ["__version__"]
+__all__ = [
+    "DEFAULT_ALLOWED_DOMAINS",
+    "AuthorizationError",
+    "BackoffConfig",
+    "CancelledCommandError",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "Credentials",
+    "DeviceConfig",
+    "DeviceInfo",
+    "DeviceLimitError",
+    "DiscoveryConfig",
+    "Event",
+    "HandshakeRejectedError",
+    "HttpStatusError",
+    "InvalidTransitionError",
+    "LocalProtocolError",
+    "Meetings",
+    "MeetingsReady",
+    "MeetingsRegistered",
+    "MeetingsUnregistered",
+    "MercuryClosedError",
+    "MercuryConfig",
+    "MercuryEvent",
+    "NetworkConnected",
+    "NetworkDisconnected",
+    "NotAuthorizedError",
+    "RateLimitedError",
+    "RemoteProtocolError",
+    "SessionConfig",
+    "State",
+    "StateChanged",
+    "TimeoutError",
+    "TokenRefreshError",
+    "TokenRefreshed",
+    "TransportError",
+    "Webex",
+    "WebexError",
+    "__version__",
+]

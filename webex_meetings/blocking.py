@@ -23,8 +23,9 @@ a forgotten ``close()`` still unregisters the device instead of hanging the exit
 * Every method is safe to call from any thread. A blocking call blocks *the calling thread*
   only; from inside a running asyncio loop, pass ``wait=False`` to get a
   :class:`concurrent.futures.Future` and ``await asyncio.wrap_future(future)``, so that the
-  loop is never blocked. Cancelling that future cancels the call (a cancelled ``register()``
-  is rolled back).
+  loop is never blocked. Cancelling that future cancels the call: a cancelled ``register()``
+  is rolled back, or, if it finished in that very instant, stays completed (never half-done;
+  ``meetings.registered`` tells which).
 * ``timeout=`` on ``register()``/``unregister()`` bounds the wait; on expiry the call is
   cancelled as above and :class:`~webex_meetings.core.errors.TimeoutError` is raised. A
   ``KeyboardInterrupt`` during the wait cancels the call the same way.
