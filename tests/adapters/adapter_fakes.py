@@ -70,8 +70,10 @@ class Recording:
         if self._changed is not None:
             self._changed.set()
 
-    async def wait_for(self, predicate: Callable[[list[Input]], object]) -> None:
-        with anyio.fail_after(5):
+    async def wait_for(
+        self, predicate: Callable[[list[Input]], object], timeout: float = 5.0
+    ) -> None:
+        with anyio.fail_after(timeout):
             while not predicate(self.inputs):
                 self._changed = anyio.Event()
                 await self._changed.wait()

@@ -9,6 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
+import trio
+import trio.testing
 from adapter_fakes import ScriptedSession
 
 from webex_meetings.adapters.driver import Driver
@@ -152,6 +154,20 @@ async def test_timers_fire_unless_cancelled_and_restart_replaces(runtime: Runtim
     fired = session.of_type(TimerFired)
     assert sorted(fired, key=lambda e: e.timer_id) == [TimerFired(1), TimerFired(3), TimerFired(4)]  # type: ignore[attr-defined]
     assert driver.active_tasks == 0
+
+
+@pytest.mark.parametrize(
+    ("anyio_backend", "runtime_name"),
+    [(("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}), "trio")],
+)
+async def test_native_trio_timers_run_on_trio_time(runtime: Runtime) -> None:
+    effects: list[Effect] = [StartTimer(1, 3600.0), StartTimer(2, 86400.0), CancelTimer(2)]
+    session = scripted({Initialize: effects})
+    start = trio.current_time()
+    async with running(session, runtime):
+        await session.wait_for(lambda inputs: TimerFired(1) in inputs, timeout=7200)
+        assert trio.current_time() - start == pytest.approx(3600.0)
+    assert TimerFired(2) not in session.inputs
 
 
 # -- websockets -----------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""The blocking face (``webex_meetings.blocking``) against the emulator on its own thread:
+plain threads, a running asyncio loop (``wait=False``), callbacks on the loop thread,
+timeouts and closing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from webex_meetings import (
+    Event,
+    LocalProtocolError,
+    MeetingsRegistered,
+    MeetingsUnregistered,
+    MercuryEvent,
+    State,
+    TimeoutError,
+)
+from webex_meetings.blocking import Webex
+from webex_meetings.emulator import Emulator
+
+WAIT = 10.0
+
+
+@pytest.fixture
+def webex(running_emulator: Emulator) -> Iterator[Webex]:
+    with Webex.init(
+        credentials={"access_token": running_emulator.default_token},
+        cloud=running_emulator.base_url,
+    ) as webex:
+        yield webex
+
+
+def next_of(webex: Webex, kind: type[Event]) -> Any:
+    """A function returning the next event of ``kind`` (subscribed now, waited for later)."""
+    stream = webex.meetings.events(kind)
+    return lambda: stream.get(timeout=WAIT)
+
+
+def test_register_from_several_plain_threads(webex: Webex, running_emulator: Emulator) -> None:
+    threads_seen: list[str] = []
+    webex.meetings.on(
+        MeetingsRegistered, lambda e: threads_seen.append(threading.current_thread().name)
+    )
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            webex.meetings.register(timeout=WAIT)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=register) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT)
+    assert errors == []
+    assert webex.meetings.registered
+    assert len(running_emulator.devices) == 1  # concurrent calls made one registration
+    assert threads_seen == ["webex-meetings-loop"]  # callbacks run on the loop thread
+    webex.meetings.unregister(timeout=WAIT)
+    assert running_emulator.devices == []
+    assert webex.meetings.state is State.UNREGISTERED
+
+
+def test_events_iterate_until_the_timeout(webex: Webex, running_emulator: Emulator) -> None:
+    with webex.meetings.events(MercuryEvent, timeout=WAIT) as events:
+        webex.meetings.register(timeout=WAIT)
+        [event_id] = running_emulator.control.push_event({"eventType": "locus.difference"})
+        first = next(iter(events))
+        assert (first.id, first.event_type) == (event_id, "locus.difference")
+    assert list(webex.meetings.events(MercuryEvent, timeout=0)) == []
+
+
+def test_inside_a_running_asyncio_loop_nothing_blocks(
+    webex: Webex, running_emulator: Emulator
+) -> None:
+    async def main() -> int:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.wrap_future(webex.meetings.register(wait=False))
+        await asyncio.wrap_future(webex.meetings.unregister(wait=False))
+        ticker.cancel()
+        return ticks
+
+    assert asyncio.run(main()) > 10  # the loop kept running while the calls were in flight
+    assert webex.meetings.state is State.UNREGISTERED
+
+
+def test_callbacks_may_not_block_but_may_submit(webex: Webex) -> None:
+    outcome: list[object] = []
+    unregistered = next_of(webex, MeetingsUnregistered)
+
+    def on_registered(event: Event) -> None:
+        try:
+            webex.meetings.unregister()
+        except LocalProtocolError as exc:
+            outcome.append(exc)
+        outcome.append(webex.meetings.unregister(wait=False))
+        try:
+            webex.close()
+        except LocalProtocolError as exc:
+            outcome.append(exc)
+
+    webex.meetings.once("meetings:registered", on_registered)
+    webex.meetings.register(timeout=WAIT)
+    assert unregistered() == MeetingsUnregistered()
+    blocked, future, closing = outcome
+    assert "wait=False" in str(blocked)
+    assert future.result(timeout=WAIT) is None  # type: ignore[union-attr]
+    assert "callback" in str(closing)
+
+
+def test_a_timed_out_register_is_cancelled_and_rolled_back(
+    webex: Webex, running_emulator: Emulator
+) -> None:
+    running_emulator.control.set_latency("wdm.register", 0.3)
+    settled = next_of(webex, MeetingsUnregistered)
+    with pytest.raises(TimeoutError, match="cancelled"):
+        webex.meetings.register(timeout=0.05)
+    assert settled() == MeetingsUnregistered()  # registered, then rolled back
+    assert running_emulator.devices == []
+    assert not webex.meetings.registered
+
+
+def test_close_unregisters_is_idempotent_and_final(running_emulator: Emulator) -> None:
+    webex = Webex(access_token=running_emulator.default_token, cloud=running_emulator.base_url)
+    assert webex.meetings.state is State.UNINITIALIZED  # nothing runs before first use
+    webex.meetings.register(timeout=WAIT)
+    assert len(running_emulator.devices) == 1
+    webex.close()
+    webex.close()
+    assert running_emulator.devices == []
+    assert not any(t.name == "webex-meetings-loop" for t in threading.enumerate())
+    with pytest.raises(LocalProtocolError, match="closed"):
+        webex.meetings.register()
