@@ -258,7 +258,7 @@ class Driver:
             except WebexError as exc:
                 logger.warning("%s failed while closing: %s", type(ticket.input).__name__, exc)
         if not ticket.done:
-            logger.warning("%s did not finish within %.1f s", type(ticket.input).__name__, timeout)
+            logger.warning("%s did not finish within %s s", type(ticket.input).__name__, timeout)
 
     def _stop_accepting(self) -> None:
         if self._inputs is not None:
