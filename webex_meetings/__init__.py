@@ -13,6 +13,8 @@ The public face is :class:`Webex` (async: asyncio and trio) and
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .core.config import (
     DEFAULT_ALLOWED_DOMAINS,
     VERSION,
@@ -55,7 +57,22 @@ from .core.events import (
     TokenRefreshed,
 )
 from .core.lifecycle import State
-from .webex import Meetings, Webex
+
+if TYPE_CHECKING:
+    from .webex import Meetings, Webex
+
+_FACE = frozenset({"Meetings", "Webex"})
+"""Imported on first use, so that ``import webex_meetings.core`` stays free of anyio, trio
+and httpx (the core is sans-IO; tests/core/test_purity.py checks it in a fresh process)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FACE:
+        from . import webex
+
+        return getattr(webex, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = VERSION
 __all__ = [
@@ -98,3 +115,7 @@ __all__ = [
     "WebexError",
     "__version__",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FACE)
