@@ -15,7 +15,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec
 
 from . import catalog as catalog_protocol
 from .config import SessionConfig
@@ -30,6 +30,11 @@ from .mercury import MercuryProtocol, MercuryTimer
 from .timers import Timers
 
 __all__ = ["SessionBase"]
+
+P = ParamSpec("P")
+
+KEEPS_A_DEVICE = frozenset({State.REGISTERING, State.REGISTERED, State.RECONNECTING})
+"""States in which the session wants a live device (and re-creates one the server forgot)."""
 
 
 class CommandKind(enum.Enum):
@@ -84,6 +89,7 @@ class SessionBase:
     _catalog: catalog_protocol.ServiceCatalog | None
     _device: DeviceRegistration | None
     _device_refresh_timer: int | None
+    _recreation_waiters: list[tuple[Callable[[], None], Callable[[WebexError], None]]]
     _socket: Socket | None
     _connect_failures: int
     _reconnect_timer: int | None
@@ -112,6 +118,19 @@ class SessionBase:
 
     def _new_uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _while_registering(self, callback: Callable[P, None]) -> Callable[P, None]:
+        """``callback``, made to run only while the registration in progress now is still
+        the one in progress (not failed, not replaced by a later ``register()``): answers
+        that outlive their registration are dropped."""
+        registration = self._registration
+
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+            current = self._registration
+            if registration is not None and current is registration and not current.failed:
+                callback(*args, **kwargs)
+
+        return guarded
 
     # -- hooks, implemented by the part that owns each step ---------------------------------
 

@@ -35,9 +35,12 @@ from .http import HttpRequest, HttpResponse, error_for_status, parse_retry_after
 from .redaction import redact
 from .timers import Timers
 
-__all__ = ["CREATE", "IDEMPOTENT", "NO_RETRY", "HttpClient", "RetryPolicy"]
+__all__ = ["CREATE", "IDEMPOTENT", "MAX_RETRY_AFTER", "NO_RETRY", "HttpClient", "RetryPolicy"]
 
 log = logging.getLogger("webex_meetings.core.http")
+
+MAX_RETRY_AFTER = 60.0
+"""The longest ``Retry-After`` honoured, in seconds; a longer one is cut to this."""
 
 OnResponse = Callable[[HttpResponse], None]
 OnError = Callable[[WebexError], None]
@@ -57,7 +60,7 @@ class RetryPolicy:
     statuses: frozenset[int] = frozenset()
     transport_errors: bool = False
     base_delay: float = 1.0
-    max_delay: float = 60.0
+    max_delay: float = MAX_RETRY_AFTER
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before try number ``attempt + 1``."""

@@ -472,7 +472,8 @@ class MercuryProtocol:
     def received(self, text: str, *, now: float) -> list[MercuryAction]:
         """One text frame arrived. Never raises on what the server sent.
 
-        A frame with a top-level ``id`` gets its ack first, in every state but ``CLOSED``.
+        A frame with a top-level ``id`` gets its ack first, while authorizing or online; once
+        our close frame is out (``CLOSING``) nothing more is sent, acks included.
 
         Raises :class:`LocalProtocolError` if called before :meth:`opened`.
         """
@@ -480,12 +481,12 @@ class MercuryProtocol:
             return []
         if self.state is MercuryState.CONNECTING:
             raise LocalProtocolError("received() called before opened()")
+        if self.state is MercuryState.CLOSING:
+            return []  # our close frame is out: RFC 6455 5.5.1 allows no data frame after it
         frame = _parse(text)
         if frame is None:
             return [ProtocolViolation("frame is not a JSON object")]
         actions = self._acknowledge(frame)
-        if self.state is MercuryState.CLOSING:
-            return actions
         actions += self._check_sequence(frame)
         if frame.get("type") == "shutdown":
             return actions + self._close(1000, "Shutdown", CloseAction.RECONNECT)

@@ -127,6 +127,7 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         self.geo_hint: dict[str, Any] | None = None
         self._device: DeviceRegistration | None = None
         self._device_refresh_timer: int | None = None
+        self._recreation_waiters = []
         self._socket: Socket | None = None
         self._connect_failures = 0
         self._reconnect_timer: int | None = None
@@ -169,6 +170,10 @@ class MeetingsSession(DeviceSteps, MercurySteps):
             if self._shut_down and not isinstance(event, (Register, Unregister)):
                 return []
             _HANDLERS[type(event)](self, event)
+            # The next queued command starts only once this input is fully handled, so that
+            # it never runs in the middle of another step (an unregister's close frame
+            # between a registration's own last actions, say).
+            self._next_command()
             return list(self._out)
         finally:
             self._out.clear()
@@ -198,7 +203,6 @@ class MeetingsSession(DeviceSteps, MercurySteps):
             self._queue[-1].waiters.append(command_id)
         else:
             self._queue.append(Command(kind, [command_id]))
-        self._next_command()
 
     def _next_command(self) -> None:
         """Start queued commands until one is in progress (or none is left)."""
@@ -216,7 +220,6 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         command, self._active = self._active, None
         if command is not None:
             self._complete(command.waiters, error)
-        self._next_command()
 
     def _complete(self, waiters: list[int], error: WebexError | None) -> None:
         for command_id in waiters:
@@ -250,11 +253,14 @@ class MeetingsSession(DeviceSteps, MercurySteps):
             self._fire(Trigger.REGISTER)
             self._registration = Registration()
             if self._device is not None:  # reviving a disconnected device
-                self._refresh_device(then=self._connect_first, on_error=self._fail_registration)
+                self._refresh_device(
+                    then=self._while_registering(self._connect_first),
+                    on_error=self._while_registering(self._fail_registration),
+                )
             elif self.credentials.can_authorize(self._now):
                 self._fetch_prerequisites()
             else:
-                self._http.refresh_token(self._after_register_refresh)
+                self._http.refresh_token(self._while_registering(self._after_register_refresh))
 
     def _can_authorize(self) -> bool:
         credentials = self.credentials
@@ -305,8 +311,8 @@ class MeetingsSession(DeviceSteps, MercurySteps):
 
         self._http.send(
             request,
-            on_response=received,
-            on_error=self._fail_registration,
+            on_response=self._while_registering(received),
+            on_error=self._while_registering(self._fail_registration),
             authorize=False,
             retry=IDEMPOTENT,
         )
@@ -326,8 +332,8 @@ class MeetingsSession(DeviceSteps, MercurySteps):
 
         self._http.send(
             catalog_protocol.catalog_request(u2c_url),
-            on_response=received,
-            on_error=self._fail_registration,
+            on_response=self._while_registering(received),
+            on_error=self._while_registering(self._fail_registration),
             retry=IDEMPOTENT,
         )
 
@@ -368,8 +374,8 @@ class MeetingsSession(DeviceSteps, MercurySteps):
 
         self._http.send(
             catalog_protocol.people_me_request(self._hydra_url()),
-            on_response=received,
-            on_error=failed,
+            on_response=self._while_registering(received),
+            on_error=self._while_registering(failed),
             retry=IDEMPOTENT,
         )
 

@@ -16,11 +16,12 @@ import logging
 from collections.abc import Callable
 
 from . import device as device_protocol
-from ._session_base import SessionBase
+from ._session_base import KEEPS_A_DEVICE, Registration, SessionBase
 from .device import DeviceRegistration
 from .errors import DeviceLimitError, RemoteProtocolError, WebexError
 from .http import HttpResponse
 from .http_client import CREATE, IDEMPOTENT
+from .lifecycle import State
 
 __all__ = ["DeviceSteps"]
 
@@ -38,24 +39,26 @@ class DeviceSteps(SessionBase):
         except RemoteProtocolError as error:
             self._fail_registration(error)
             return
+        sender = self._registration
         self._http.send(
             device_protocol.register_request(wdm, self._config.device),
-            on_response=self._device_created,
-            on_error=self._device_refused,
+            on_response=lambda response: self._device_created(response, sender),
+            on_error=self._while_registering(self._device_refused),
             retry=CREATE,
         )
 
-    def _device_created(self, response: HttpResponse) -> None:
+    def _device_created(self, response: HttpResponse, sender: Registration | None) -> None:
         registration = self._registration
+        if sender is None or registration is not sender or sender.failed:
+            # The register() that asked is over (failed, abandoned or replaced while the POST
+            # was in flight): whatever the answer created must not be kept.
+            self._delete_orphan(response)
+            return
         try:
             device = device_protocol.parse_registration(response)
         except RemoteProtocolError as error:
             self._delete_orphan(response)
             self._fail_registration(error)
-            return
-        if registration is None or registration.failed:
-            # register() was abandoned while the POST was in flight: do not keep the device.
-            self._send_delete(device.url, on_done=lambda _error: None)
             return
         registration.created_device = True
         self._hold_device(device)
@@ -88,6 +91,7 @@ class DeviceSteps(SessionBase):
         assert self._catalog is not None
         wdm = self._catalog.require("wdm", step="device.list")
 
+        @self._while_registering
         def listed(response: HttpResponse) -> None:
             try:
                 urls = device_protocol.devices_to_prune(response, self._config.device)
@@ -99,12 +103,13 @@ class DeviceSteps(SessionBase):
                 return
             log.info("device limit reached: deleting %d of our own oldest devices", len(urls))
             remaining = set(urls)
+            post_again = self._while_registering(self._register_device)
 
             def deleted(url: str) -> Callable[[WebexError | None], None]:
                 def done(_error: WebexError | None) -> None:
                     remaining.discard(url)
                     if not remaining:
-                        self._register_device()
+                        post_again()
 
                 return done
 
@@ -114,7 +119,7 @@ class DeviceSteps(SessionBase):
         self._http.send(
             device_protocol.list_request(wdm),
             on_response=listed,
-            on_error=self._fail_registration,
+            on_error=self._while_registering(self._fail_registration),
             retry=IDEMPOTENT,
         )
 
@@ -157,61 +162,115 @@ class DeviceSteps(SessionBase):
     def _refresh_device(
         self, *, then: Callable[[], None], on_error: Callable[[WebexError], None]
     ) -> None:
-        """PUT the device; a 404 means it is gone, so POST a new one (the JS SDK's rule)."""
+        """PUT the device; a 404 means it is gone, so POST a new one (the JS SDK's rule).
+
+        The old device stays held until its replacement exists, so a failed re-creation
+        leaves the session with a device to retry with (and to delete). Answers that come
+        after the device was replaced, forgotten or is being unregistered are dropped.
+        """
         device = self._device
         assert device is not None
 
+        def current() -> bool:
+            return self._holds(device) and self.state not in (
+                State.UNREGISTERING,
+                State.UNREGISTERED,
+                State.READY,
+            )
+
         def received(response: HttpResponse) -> None:
-            if response.status == 404:
-                self._forget_device()
-                self._recreate_device(then=then, on_error=on_error)
+            if not current():
                 return
-            if response.status != 304:
+            if response.status == 404:
+                if self.state in KEEPS_A_DEVICE:
+                    self._recreate_device(replacing=device, then=then, on_error=on_error)
+                return  # disconnected: unregister() will find it gone, which is fine
+            if response.status == 304:
+                self._arm_device_refresh()
+            else:
                 try:
                     self._hold_device(device_protocol.parse_registration(response, previous=device))
                 except RemoteProtocolError as error:
                     on_error(error)
                     return
-            else:
-                self._arm_device_refresh()
             then()
+
+        def failed(error: WebexError) -> None:
+            if current():
+                on_error(error)
 
         self._http.send(
             device_protocol.refresh_request(device, self._config.device),
             on_response=received,
-            on_error=on_error,
+            on_error=failed,
             retry=IDEMPOTENT,
             accept=frozenset({304, 404}),
         )
 
+    def _holds(self, device: DeviceRegistration) -> bool:
+        """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
+        return self._device is not None and self._device.url == device.url
+
     def _recreate_device(
-        self, *, then: Callable[[], None], on_error: Callable[[WebexError], None]
+        self,
+        *,
+        replacing: DeviceRegistration,
+        then: Callable[[], None],
+        on_error: Callable[[WebexError], None],
     ) -> None:
+        """POST a device to replace ``replacing``, which the server forgot. One POST at a
+        time: a second caller (a periodic refresh racing a reconnect) waits for the same."""
+        waiting = self._recreation_waiters
+        waiting.append((then, on_error))
+        if len(waiting) > 1:
+            return
         assert self._catalog is not None
         try:
             wdm = self._catalog.require("wdm", step="device.register")
         except RemoteProtocolError as error:
-            on_error(error)
+            self._recreation_done(error)
             return
 
+        def wanted() -> bool:
+            return self._holds(replacing) and self.state in KEEPS_A_DEVICE
+
         def created(response: HttpResponse) -> None:
+            if not wanted():  # unregistered (or replaced) meanwhile: keep nothing
+                self._delete_orphan(response)
+                self._recreation_waiters.clear()
+                return
             try:
                 device = device_protocol.parse_registration(response)
             except RemoteProtocolError as error:
                 self._delete_orphan(response)
-                on_error(error)
+                self._recreation_done(error)
                 return
             if self._registration is not None:
                 self._registration.created_device = True
             self._hold_device(device)
-            then()
+            self._recreation_done(None)
+
+        def failed(error: WebexError) -> None:
+            if wanted():
+                self._recreation_done(error)
+            else:
+                self._recreation_waiters.clear()
 
         self._http.send(
             device_protocol.register_request(wdm, self._config.device),
             on_response=created,
-            on_error=on_error,
+            on_error=failed,
             retry=CREATE,
         )
+
+    def _recreation_done(self, error: WebexError | None) -> None:
+        waiting = list(self._recreation_waiters)
+        self._recreation_waiters.clear()
+        for then, on_error in waiting:
+            if error is None:
+                then()
+            else:
+                on_error(error)
 
     def _send_delete(self, url: str, *, on_done: Callable[[WebexError | None], None]) -> None:
         self._http.send(

@@ -20,6 +20,7 @@ from .config import BackoffConfig
 from .effects import AbortWebSocket, CloseWebSocket, OpenWebSocket, SendWebSocketText
 from .errors import HandshakeRejectedError, MercuryClosedError, WebexError
 from .events import ConnectionFailed, MeetingsRegistered, NetworkConnected, NetworkDisconnected
+from .http_client import MAX_RETRY_AFTER
 from .inputs import WebSocketClosed, WebSocketOpened, WebSocketRejected, WebSocketTextReceived
 from .lifecycle import State, Trigger
 from .mercury import (
@@ -217,7 +218,8 @@ class MercurySteps(SessionBase):
             self._emit(ConnectionFailed(self._connect_failures, str(error), None))
             self._connection_given_up(error)
             return
-        delay = max(backoff_delay(backoff, next_attempt, self._rng), retry_after or 0.0)
+        waited = min(retry_after or 0.0, MAX_RETRY_AFTER)  # a server cannot park us for a day
+        delay = max(backoff_delay(backoff, next_attempt, self._rng), waited)
         self._emit(ConnectionFailed(self._connect_failures, str(error), delay))
         if action is CloseAction.REFRESH_TOKEN_THEN_RECONNECT:
             self._http.refresh_token(lambda refresh_error: self._reconnect_later(delay))

@@ -339,18 +339,25 @@ ID_BEARING = [
 ]
 
 
-@pytest.mark.parametrize("stage", ["authorizing", "online", "closing"])
+@pytest.mark.parametrize("stage", ["authorizing", "online"])
 @pytest.mark.parametrize("text", ID_BEARING)
 def test_every_id_bearing_frame_is_acked_first(stage: str, text: str) -> None:
     protocol = make()
     protocol.opened()
     if stage != "authorizing":
         protocol.received(buffer_state(), now=0.0)
-    if stage == "closing":
-        protocol.close()
     actions = protocol.received(text, now=1.0)
     assert actions[0] == ack(json.loads(text)["id"])
     assert sum(isinstance(a, SendText) and '"ack"' in a.text for a in actions) == 1
+
+
+@pytest.mark.parametrize("text", ID_BEARING)
+def test_nothing_is_sent_after_our_close_frame(text: str) -> None:
+    """RFC 6455 5.5.1: after sending a close frame an endpoint sends no data frame, acks
+    included (wsproto refuses them)."""
+    protocol = online()
+    protocol.close()
+    assert protocol.received(text, now=1.0) == []
 
 
 def test_pong_is_acked_before_it_is_matched() -> None:
@@ -565,9 +572,9 @@ def test_our_close_decides_the_action(
     ]
     assert harness.protocol.close() == []  # idempotent
     assert harness.protocol.state is MercuryState.CLOSING
-    # frames are still acked, but nothing is delivered and pongs are not matched
-    assert harness.receive(event("late")) == [ack("late")]
-    assert harness.receive(frame(id="p", type="pong")) == [ack("p")]
+    # our close frame is out: nothing more is sent (no ack), delivered or matched
+    assert harness.receive(event("late")) == []
+    assert harness.receive(frame(id="p", type="pong")) == []
     if how == "forced":
         final = harness.advance(10.0)
         assert final == [AbortSocket(), Closed(1000, "Done (forced)", action, True)]
@@ -585,7 +592,7 @@ def test_close_while_authorizing() -> None:
         CloseSocket(1000, "Done"),
         ArmTimer(MercuryTimer.FORCE_CLOSE, 2.0),
     ]
-    assert protocol.received(buffer_state(), now=1.0) == [ack("srv-0")]
+    assert protocol.received(buffer_state(), now=1.0) == []  # nothing after our close frame
     assert protocol.closed(1000, "Done")[-1] == Closed(1000, "Done", CloseAction.PERMANENT, False)
 
 
@@ -815,7 +822,11 @@ def _finite(text: str) -> float:
 
 
 def _check_fuzzed(protocol: MercuryProtocol, text: str) -> None:
+    closing = protocol.state in (MercuryState.CLOSING, MercuryState.CLOSED)
     actions = protocol.received(text, now=1.0)
+    if closing:  # e.g. after a fuzzed shutdown frame: nothing is sent any more
+        assert actions == []
+        return
     assert all(isinstance(action, ACTION_TYPES) for action in actions)
     for action in actions:
         repr(action)
@@ -892,10 +903,10 @@ class MercuryMachine(RuleBasedStateMachine):
     def _receive(self, payload: dict[str, Any] | str) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload)
         parsed = _strict_json_object(text)
-        was_closed = self.protocol.state is MercuryState.CLOSED
+        was_closed = self.protocol.state in (MercuryState.CLOSING, MercuryState.CLOSED)
         actions = self._apply(self.protocol.received(text, now=self.now))
         if was_closed:
-            assert actions == []
+            assert actions == []  # nothing is sent after our close frame
             return
         acks = [a for a in actions if isinstance(a, SendText) and '"ack"' in a.text]
         if parsed is not None and "id" in parsed:

@@ -28,9 +28,10 @@ data-valued faults (``Retry-After``, the device limit), faults on the Mercury au
 frame, consistent 404s (a device said to be gone is gone), refreshed tokens that are
 distinctive secrets, and a record of every device it created.
 
-Known session bugs are listed in :data:`OPEN_BUGS`, each with a minimal ``xfail(strict=True)``
-reproducer at the end of this file; the machine steers around each one as narrowly as it can
-(see ``CheckedPump``) so that it keeps guarding everything else. ``PROP_N=5000`` in the
+The session bugs these properties found are named below (``RECREATE_FAILURE`` ...) and their
+minimal reproducers are kept at the end of this file as regression tests. Should a bug be
+open again, list it in :data:`OPEN_BUGS`: the machine then steers around it as narrowly as it
+can (see ``CheckedPump``) so that it keeps guarding everything else. ``PROP_N=5000`` in the
 environment runs every property with that many random (not derandomized) examples.
 """
 
@@ -43,7 +44,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -77,6 +77,7 @@ from webex_meetings.core.events import (
     StateChanged,
 )
 from webex_meetings.core.http import HttpRequest, HttpResponse
+from webex_meetings.core.http_client import MAX_RETRY_AFTER
 from webex_meetings.core.inputs import (
     HttpRequestFailed,
     HttpResponseReceived,
@@ -155,26 +156,26 @@ PASS = "pass"
 """HTTP fault: answer normally (to aim a later fault at a later request of the same step)."""
 
 RECREATE_FAILURE = "recreate-failure"
-"""Open session bug: a device found gone (PUT 404) is forgotten before its re-creation POST
+"""Fixed session bug: a device found gone (PUT 404) is forgotten before its re-creation POST
 succeeds; when that POST fails the session is left registered/reconnecting/registering with
-no device (see the xfail tests below). The machine keeps re-creation POSTs fault-free."""
+no device (see the regression tests below). The machine keeps re-creation POSTs fault-free."""
 REENTRANT_CLOSE = "reentrant-close"
-"""Open session bug: an ``unregister()`` queued behind ``register()`` starts from inside the
+"""Fixed session bug: an ``unregister()`` queued behind ``register()`` starts from inside the
 Mercury action loop that reported ``Online``; the rest of that batch (the first ping and its
-pong timer) still runs on the socket just closed (see the xfail test below)."""
+pong timer) still runs on the socket just closed (see the regression test below)."""
 STALE_PREREQUISITE = "stale-prerequisite"
-"""Open session bug: the catalog and people/me continuations are not tied to the registration
+"""Fixed session bug: the catalog and people/me continuations are not tied to the registration
 that sent them; an answer to a request of a failed ``register()`` that arrives during the next
 one completes (or fails) the *new* registration's step: a second device POST, or a new
 ``register()`` failed with the old request's error. The pump drops such stale answers."""
 LATE_REFRESH = "late-refresh"
-"""Open session bug: a device refresh (PUT) still in flight, or waiting for a retry, when
+"""Fixed session bug: a device refresh (PUT) still in flight, or waiting for a retry, when
 ``unregister()`` deletes the device acts on its answer afterwards: a 404 re-creates a device
 (POST) while unregistered, which is then held, refreshed forever and never deleted. The pump
 drops answers to refreshes that outlived an unregister."""
-OPEN_BUGS = frozenset({RECREATE_FAILURE, REENTRANT_CLOSE, STALE_PREREQUISITE, LATE_REFRESH})
-"""Known session bugs the machine steers around or tolerates (precisely, see CheckedPump).
-Remove an entry once fixed: its xfail(strict) test then fails as XPASS until removed too."""
+OPEN_BUGS: frozenset[str] = frozenset()
+"""Session bugs known to be open, which the machine steers around or tolerates (precisely,
+see CheckedPump). Empty: all four found were fixed."""
 
 
 # -- the cloud and the pump -------------------------------------------------------------------
@@ -955,7 +956,7 @@ def expected_delay(
     """The range a delay before attempt number ``attempt`` may take (jitter included)."""
     base = backoff.delay(attempt)
     low, high = base * (1 - backoff.jitter), base * (1 + backoff.jitter)
-    floor = retry_after or 0.0
+    floor = min(retry_after or 0.0, MAX_RETRY_AFTER)  # Retry-After is honoured up to 60 s
     return max(low, floor), max(high, floor)
 
 
@@ -988,7 +989,8 @@ def test_c_reconnect_delays_follow_the_configured_backoff(
 ) -> None:
     """(c) The delay before each connection attempt (the StartTimer whose firing opened the
     socket) follows the backoff: immediate, then initial * factor**n capped at maximum, within
-    the jitter, never below Retry-After; ConnectionFailed.retry_in announces it exactly."""
+    the jitter, never below Retry-After (capped at 60 s); ConnectionFailed.retry_in announces
+    it exactly."""
     backoff = BackoffConfig(initial=initial, maximum=maximum, factor=factor, jitter=jitter)
     mercury = (
         MercuryConfig(reconnect_backoff=backoff)
@@ -1019,10 +1021,10 @@ def test_c_reconnect_delays_follow_the_configured_backoff(
         retry_after = failure.retry_after if failure is not None else None
         low, high = expected_delay(backoff, attempt, retry_after)
         assert low <= delay <= high, (attempt, delay, low, high)
-        assert delay <= max(maximum * (1 + jitter), retry_after or 0.0)
+        assert delay <= max(maximum * (1 + jitter), min(retry_after or 0.0, MAX_RETRY_AFTER))
 
 
-# -- known session bugs: minimal reproducers ----------------------------------------------------
+# -- fixed session bugs: their minimal reproducers, kept as regression tests ----------------------------------------------------
 
 
 def strict_pump(**kwargs: Any) -> CheckedPump:
@@ -1030,8 +1032,7 @@ def strict_pump(**kwargs: Any) -> CheckedPump:
     return make_pump(tolerate=frozenset(), **kwargs)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=RECREATE_FAILURE)
-def test_known_bug_failed_recreation_leaves_registered_session_without_device() -> None:
+def test_regression_failed_recreation_leaves_registered_session_without_device() -> None:
     pump = strict_pump()
     assert pump.result(pump.register()) is None
     pump.cloud.forget_all()  # the server forgot the device ...
@@ -1041,8 +1042,7 @@ def test_known_bug_failed_recreation_leaves_registered_session_without_device() 
     assert pump.session.device is not None  # fails: forgotten before the POST succeeded
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=RECREATE_FAILURE)
-def test_known_bug_failed_recreation_makes_the_next_refresh_raise() -> None:
+def test_regression_failed_recreation_makes_the_next_refresh_raise() -> None:
     pump = strict_pump()
     assert pump.result(pump.register()) is None
     pump.cloud.forget_all()
@@ -1051,8 +1051,7 @@ def test_known_bug_failed_recreation_makes_the_next_refresh_raise() -> None:
     pump.advance(961.0)  # raises: `assert device is not None` in _refresh_device
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=RECREATE_FAILURE)
-def test_known_bug_failed_recreation_during_register_never_completes() -> None:
+def test_regression_failed_recreation_during_register_never_completes() -> None:
     pump = strict_pump()
     pump.cloud.auth_faults.append(AuthClose(1005))  # before buffer_state: refresh the device
     pump.cloud.fail("device.refresh", 404)  # it is gone
@@ -1062,16 +1061,14 @@ def test_known_bug_failed_recreation_during_register_never_completes() -> None:
     assert command in pump.completed  # fails: nothing is scheduled any more
 
 
-@pytest.mark.xfail(strict=True, raises=LedgerError, reason=REENTRANT_CLOSE)
-def test_known_bug_unregister_queued_behind_register_pings_after_close() -> None:
+def test_regression_unregister_queued_behind_register_pings_after_close() -> None:
     pump = strict_pump()
     pump.register(run=False)
     pump.unregister(run=False)
     pump.run()  # LedgerError: the first ping goes out after CloseWebSocket(3050)
 
 
-@pytest.mark.xfail(strict=True, raises=LedgerError, reason=STALE_PREREQUISITE)
-def test_known_bug_stale_people_me_answer_posts_a_second_device() -> None:
+def test_regression_stale_people_me_answer_posts_a_second_device() -> None:
     pump = strict_pump()
     pump.cloud.fail("catalog", 500)  # register #1 fails ...
     pump.cloud.fail("people/me", 503)  # ... with people/me waiting for its retry
@@ -1083,8 +1080,7 @@ def test_known_bug_stale_people_me_answer_posts_a_second_device() -> None:
     pump.release()  # the new people/me answers: a second POST (LedgerError)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=STALE_PREREQUISITE)
-def test_known_bug_stale_people_me_401_fails_the_next_register() -> None:
+def test_regression_stale_people_me_401_fails_the_next_register() -> None:
     pump = strict_pump()
     pump.cloud.fail("catalog", 500)
     pump.cloud.fail("people/me", "hang")
@@ -1097,8 +1093,7 @@ def test_known_bug_stale_people_me_401_fails_the_next_register() -> None:
     assert second not in pump.completed  # fails: the old request's 401 failed register #2
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LATE_REFRESH)
-def test_known_bug_refresh_in_flight_at_unregister_recreates_a_device() -> None:
+def test_regression_refresh_in_flight_at_unregister_recreates_a_device() -> None:
     pump = strict_pump()
     assert pump.result(pump.register()) is None
     pump.cloud.fail("device.refresh", "hang")
@@ -1110,10 +1105,9 @@ def test_known_bug_refresh_in_flight_at_unregister_recreates_a_device() -> None:
     assert pump.cloud.devices == {}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="Retry-After on the upgrade uncapped")
 def test_websocket_retry_after_is_capped_like_http() -> None:
-    """HTTP caps Retry-After at RetryPolicy.max_delay (60 s); the Mercury upgrade does not: a
-    429 with Retry-After 86400 during register() makes register() wait a day."""
+    """A 429 with Retry-After 86400 on the Mercury upgrade waits 60 s at most, as HTTP does
+    (it once made register() wait a day)."""
     pump = strict_pump()
     pump.cloud.ws_faults.append(Rejected(429, 86400.0))
     command = pump.register()
