@@ -1024,7 +1024,7 @@ def test_c_reconnect_delays_follow_the_configured_backoff(
         assert delay <= max(maximum * (1 + jitter), min(retry_after or 0.0, MAX_RETRY_AFTER))
 
 
-# -- fixed session bugs: their minimal reproducers, kept as regression tests ----------------------------------------------------
+# -- fixed session bugs: their minimal reproducers, kept as regression tests --------------
 
 
 def strict_pump(**kwargs: Any) -> CheckedPump:
