@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -274,6 +275,8 @@ def parse_duration(text: str) -> float:
     except ValueError:
         message = f"not a duration: {text!r} (use 90s, 15m, 12h, 7d)"
         raise argparse.ArgumentTypeError(message) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use 90s, 15m, 12h, 7d)")
     if value < 0:
         raise argparse.ArgumentTypeError("a duration cannot be negative")
     return value
