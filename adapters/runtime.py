@@ -12,6 +12,7 @@ trio's own objects satisfy them as they are.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
@@ -96,6 +97,18 @@ class ReceiveChannel(Protocol[T_co]):
     def close(self) -> None: ...
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """The verifying TLS context every default transport shares: built once per process, as
+    loading a CA bundle costs tens of milliseconds (the certifi bundle httpx would load, or
+    the system's CAs when certifi is absent)."""
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - httpx brings certifi
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 @dataclass(frozen=True, slots=True)
 class TransportOptions:
     """What the default transports are built from.
@@ -110,9 +123,9 @@ class TransportOptions:
     connect_timeout: float = 10.0
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context to use, or ``None`` for the system default."""
+        """The TLS context to use (one shared verifying context by default)."""
         if self.verify is True:
-            return None
+            return default_ssl_context()
         if isinstance(self.verify, ssl.SSLContext):
             return self.verify
         if self.verify is False:
