@@ -31,7 +31,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from ..core.events import Event, MercuryEvent
 from ..core.redaction import redact
@@ -84,8 +84,10 @@ class _Listener:
     once: bool
 
 
-class EventBuffer:
+class EventBuffer(Generic[E]):
     """A bounded buffer of events for one reader; drops the oldest when full.
+
+    Typed by what it yields: ``EventBuffer[MercuryEvent]`` when asked for one event class.
 
     Subclasses decide how a reader waits (:meth:`_wake` is called after every change).
     """
@@ -94,7 +96,7 @@ class EventBuffer:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._keys = keys
-        self._queue: deque[Event] = deque(maxlen=maxsize)
+        self._queue: deque[E] = deque(maxlen=maxsize)
         self._closed = False
         self.dropped = 0
         """How many events were dropped because the buffer was full."""
@@ -111,7 +113,7 @@ class EventBuffer:
             self.dropped += 1
             level = logging.WARNING if self.dropped == 1 else logging.DEBUG
             logger.log(level, "event stream full: dropped its oldest (%d so far)", self.dropped)
-        self._queue.append(event)
+        self._queue.append(cast(E, event))  # wants() admitted it: it is of the asked kind
         self._wake()
 
     def close(self) -> None:
@@ -128,7 +130,7 @@ class EventBuffer:
         raise NotImplementedError
 
 
-class AsyncEventStream(EventBuffer):
+class AsyncEventStream(EventBuffer[E]):
     """``async for event in webex.meetings.events(): ...``.
 
     Ends when the session shuts down or :meth:`aclose` is called; one task reads it at a time.
@@ -140,7 +142,7 @@ class AsyncEventStream(EventBuffer):
         keys: tuple[EventKey, ...],
         maxsize: int,
         make_event: Callable[[], RuntimeEvent],
-        on_close: Callable[[EventBuffer], None],
+        on_close: Callable[[EventBuffer[Any]], None],
     ) -> None:
         super().__init__(keys, maxsize)
         self._make_event = make_event
@@ -151,10 +153,10 @@ class AsyncEventStream(EventBuffer):
         if self._ready is not None:
             self._ready.set()
 
-    def __aiter__(self) -> AsyncEventStream:
+    def __aiter__(self) -> AsyncEventStream[E]:
         return self
 
-    async def __anext__(self) -> Event:
+    async def __anext__(self) -> E:
         while not self._queue:
             if self._closed:
                 raise StopAsyncIteration
@@ -168,7 +170,7 @@ class AsyncEventStream(EventBuffer):
         self._on_close(self)
         self.close()
 
-    async def __aenter__(self) -> AsyncEventStream:
+    async def __aenter__(self) -> AsyncEventStream[E]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -181,7 +183,7 @@ class Listeners:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: list[_Listener] = []
-        self._streams: weakref.WeakSet[EventBuffer] = weakref.WeakSet()
+        self._streams: weakref.WeakSet[EventBuffer[Any]] = weakref.WeakSet()
         self._closed = False
 
     def on(self, key: EventKey, callback: Callable[[Any], object], *, once: bool = False) -> None:
@@ -200,7 +202,7 @@ class Listeners:
                 if not (entry.key == key and callback in (None, entry.callback))
             ]
 
-    def subscribe(self, stream: EventBuffer) -> None:
+    def subscribe(self, stream: EventBuffer[Any]) -> None:
         """Start feeding ``stream``; a stream subscribed after :meth:`close` ends at once."""
         with self._lock:
             if not self._closed:
@@ -208,7 +210,7 @@ class Listeners:
                 return
         stream.close()
 
-    def unsubscribe(self, stream: EventBuffer) -> None:
+    def unsubscribe(self, stream: EventBuffer[Any]) -> None:
         """Stop feeding ``stream``."""
         with self._lock:
             self._streams.discard(stream)

@@ -372,20 +372,32 @@ class Meetings:
         """Remove ``callback`` (or every callback) registered for ``key``."""
         self._async.off(key, callback)
 
+    @overload
+    def events(
+        self, key: type[E], /, *, timeout: float | None = ..., maxsize: int = ...
+    ) -> BlockingEventStream[E]: ...
+    @overload
+    def events(
+        self, *keys: EventKey, timeout: float | None = ..., maxsize: int = ...
+    ) -> BlockingEventStream[Event]: ...
     def events(
         self, *keys: EventKey, timeout: float | None = None, maxsize: int = DEFAULT_STREAM_SIZE
-    ) -> BlockingEventStream:
+    ) -> BlockingEventStream[Any]:
         """A blocking iterator over the events matching ``keys`` (all when none). Iteration
         ends when no event came within ``timeout`` seconds (``None``: wait as long as it
-        takes) or the session closed. Buffers ``maxsize`` events, dropping the oldest."""
+        takes) or the session closed. Buffers ``maxsize`` events, dropping the oldest. Asked
+        for one event class, it is typed by it: ``events(MercuryEvent)`` yields
+        ``MercuryEvent``."""
         listeners = self._webex._inner._listeners
-        stream = BlockingEventStream(keys, maxsize, timeout, listeners.unsubscribe)
+        stream: BlockingEventStream[Any] = BlockingEventStream(
+            keys, maxsize, timeout, listeners.unsubscribe
+        )
         listeners.subscribe(stream)
         self._webex.start()
         return stream
 
 
-class BlockingEventStream(EventBuffer):
+class BlockingEventStream(EventBuffer[E]):
     """``for event in webex.meetings.events(timeout=...)``: thread-safe, one reader."""
 
     def __init__(
@@ -393,7 +405,7 @@ class BlockingEventStream(EventBuffer):
         keys: tuple[EventKey, ...],
         maxsize: int,
         timeout: float | None,
-        on_close: Callable[[EventBuffer], None],
+        on_close: Callable[[EventBuffer[Any]], None],
     ) -> None:
         super().__init__(keys, maxsize)
         self._timeout = timeout
@@ -404,7 +416,7 @@ class BlockingEventStream(EventBuffer):
         with self._condition:
             self._condition.notify_all()
 
-    def get(self, timeout: float | None = None) -> Event | None:
+    def get(self, timeout: float | None = None) -> E | None:
         """The next event; ``None`` when none came within ``timeout`` or the stream ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
@@ -415,10 +427,10 @@ class BlockingEventStream(EventBuffer):
                 self._condition.wait(remaining)
             return self._queue.popleft()
 
-    def __iter__(self) -> Iterator[Event]:
+    def __iter__(self) -> Iterator[E]:
         return self
 
-    def __next__(self) -> Event:
+    def __next__(self) -> E:
         event = self.get(self._timeout)
         if event is None:
             raise StopIteration
@@ -429,7 +441,7 @@ class BlockingEventStream(EventBuffer):
         self._on_close(self)
         super().close()
 
-    def __enter__(self) -> BlockingEventStream:
+    def __enter__(self) -> BlockingEventStream[E]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -342,7 +342,11 @@ class Meetings:
         """Remove ``callback`` (or every callback) registered for ``key``."""
         self._webex._listeners.off(key, callback)
 
-    def events(self, *keys: EventKey, maxsize: int = DEFAULT_STREAM_SIZE) -> AsyncEventStream:
+    @overload
+    def events(self, key: type[E], /, *, maxsize: int = ...) -> AsyncEventStream[E]: ...
+    @overload
+    def events(self, *keys: EventKey, maxsize: int = ...) -> AsyncEventStream[Event]: ...
+    def events(self, *keys: EventKey, maxsize: int = DEFAULT_STREAM_SIZE) -> AsyncEventStream[Any]:
         """An async iterator over the events matching ``keys`` (every event when none),
         from now until the session ends: ``async for event in meetings.events(MercuryEvent)``.
 
@@ -350,6 +354,8 @@ class Meetings:
         ``stream.dropped``). Use ``async with`` on it, or ``aclose()``, to stop early.
         """
         listeners = self._webex._listeners
-        stream = AsyncEventStream(keys, maxsize, self._webex._runtime.event, listeners.unsubscribe)
+        stream: AsyncEventStream[Any] = AsyncEventStream(
+            keys, maxsize, self._webex._runtime.event, listeners.unsubscribe
+        )
         listeners.subscribe(stream)
         return stream
