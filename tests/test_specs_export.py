@@ -14,7 +14,7 @@ from webex_meetings.core.lifecycle import spec_document
 from webex_meetings.core.redaction import redact
 from webex_meetings.specs_export import WIRE_MESSAGES, WireMessage
 
-TRACE = Path(__file__).resolve().parents[2] / "shared/reference/js-sdk-3.12-register-trace.jsonl"
+TRACE = Path(__file__).resolve().parent / "data" / "js-sdk-3.12-register-trace.jsonl"
 TRACE_TOKEN_PREFIX = "FAKEACCESSTOKEN"
 
 _TYPES: dict[str, Any] = {
@@ -110,7 +110,7 @@ def test_examples_carry_only_fake_tokens_that_redact_hides() -> None:
     assert len(specs_export.FAKE_ACCESS_TOKEN.split("_")) == 3  # <opaque>_PF84_<orgId>
 
 
-@pytest.mark.skipif(not TRACE.is_file(), reason="the shared reference trace is not beside the repo")
+@pytest.mark.skipif(not TRACE.is_file(), reason="the reference trace copy is missing")
 def test_mercury_examples_have_the_traced_shape() -> None:
     frames = [
         json.loads(line)["frame"]

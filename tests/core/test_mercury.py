@@ -46,7 +46,7 @@ from webex_meetings.core.mercury import (
     mercury_url,
 )
 
-TRACE = Path("/work/shared/reference/js-sdk-3.12-register-trace.jsonl")
+TRACE = Path(__file__).resolve().parents[1] / "data" / "js-sdk-3.12-register-trace.jsonl"
 TOKEN = "MERCURYTESTTOKEN_c2VjcmV0LXRva2Vu_PF84_0f0e0d0c"
 AUTHORIZATION = f"Bearer {TOKEN}"
 TRACKING_ID = "webex-meetings-py_5b6f0c2e-1111-4222-8333-944455556666_1795648209830"
