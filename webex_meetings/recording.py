@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .core.http import HttpRequest, HttpResponse
@@ -49,6 +49,7 @@ class WireRecord:
 
 
 Sink = Callable[[WireRecord], None]
+T = TypeVar("T")
 
 
 def _path(url: str) -> str:
@@ -69,6 +70,28 @@ def describe_frame(text: str) -> str:
     return str(frame.get("type", "(no type)"))
 
 
+async def _timed(
+    sink: Sink,
+    kind: str,
+    what: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    status: Callable[[T], int | None],
+    step: str = "",
+) -> T:
+    """Await ``call()`` and report it to ``sink``, failed (with the error's type) or not."""
+    started = time.perf_counter()
+    try:
+        result = await call()
+    except Exception as error:
+        duration = time.perf_counter() - started
+        sink(WireRecord(kind, what, started, duration, step=step, error=type(error).__name__))
+        raise
+    duration = time.perf_counter() - started
+    sink(WireRecord(kind, what, started, duration, status=status(result), step=step))
+    return result
+
+
 class RecordingHttpTransport:
     """An :class:`HttpTransport` that reports each request to ``sink``."""
 
@@ -77,33 +100,15 @@ class RecordingHttpTransport:
         self._sink = sink
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        started = time.perf_counter()
         what = f"{request.method} {_path(request.url)}"
-        try:
-            response = await self._inner.send(request)
-        except Exception as error:
-            self._sink(
-                WireRecord(
-                    "http",
-                    what,
-                    started,
-                    time.perf_counter() - started,
-                    step=request.step,
-                    error=type(error).__name__,
-                )
-            )
-            raise
-        self._sink(
-            WireRecord(
-                "http",
-                what,
-                started,
-                time.perf_counter() - started,
-                status=response.status,
-                step=request.step,
-            )
+        return await _timed(
+            self._sink,
+            "http",
+            what,
+            lambda: self._inner.send(request),
+            status=lambda response: response.status,
+            step=request.step,
         )
-        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -148,20 +153,8 @@ class RecordingWebSocketConnector:
         self._sink = sink
 
     async def connect(self, url: str) -> WebSocketConnection:
-        started = time.perf_counter()
         what = f"GET {_path(url)} (upgrade)"
-        try:
-            connection = await self._inner.connect(url)
-        except Exception as error:
-            self._sink(
-                WireRecord(
-                    "ws.open",
-                    what,
-                    started,
-                    time.perf_counter() - started,
-                    error=type(error).__name__,
-                )
-            )
-            raise
-        self._sink(WireRecord("ws.open", what, started, time.perf_counter() - started, 101))
+        connection = await _timed(
+            self._sink, "ws.open", what, lambda: self._inner.connect(url), status=lambda _: 101
+        )
         return _RecordingConnection(connection, self._sink)
