@@ -116,6 +116,7 @@ class MercuryConnection:
         self.shutdown_notified = False
         self.opened_at = state.clock()
         self.delivered: list[str] = []
+        self._delivered_ids: set[str] = set()  # the same, for constant-time membership
         self.known_ids: set[str] = set()
         self.tracking_id = ""
         self.frames_in = 0
@@ -290,10 +291,11 @@ class MercuryConnection:
         return actions
 
     def _deliver(self, event: MercuryEvent) -> list[Action]:
-        if event.acked or event.id in self.delivered:
+        if event.acked or event.id in self._delivered_ids:
             return []
         event.deliveries += 1
         self.delivered.append(event.id)
+        self._delivered_ids.add(event.id)
         self.known_ids.add(event.id)
         return [Send(dict(event.envelope))]
 

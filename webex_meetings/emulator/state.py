@@ -185,6 +185,7 @@ class CloudState:
         self.deleted_device_ids: set[str] = set()
         self.lapsed_device_ids: set[str] = set()
         self.events: dict[str, list[MercuryEvent]] = {}
+        self._events_by_id: dict[str, MercuryEvent] = {}  # every queued event, for acks
         self.clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self.guest_issuers: dict[str, bytes] = {}
         self.guests: dict[str, str] = {}
@@ -359,6 +360,7 @@ class CloudState:
         envelope.update(extra)
         event = MercuryEvent(event_id, device_id, envelope)
         self.events.setdefault(device_id, []).append(event)
+        self._events_by_id[event.id] = event
         return event
 
     def pending_events(self, device_id: str) -> list[MercuryEvent]:
@@ -367,17 +369,14 @@ class CloudState:
 
     def find_event(self, event_id: str) -> MercuryEvent | None:
         """The queued event with this id, on any device."""
-        for events in self.events.values():
-            for event in events:
-                if event.id == event_id:
-                    return event
-        return None
+        return self._events_by_id.get(event_id)
 
     def forget_everything(self) -> None:
         """Drop devices, events and issued tokens (users and clients stay)."""
         self.lapsed_device_ids.update(self.devices)
         self.devices.clear()
         self.events.clear()
+        self._events_by_id.clear()
         self.tokens = {k: v for k, v in self.tokens.items() if v.pinned}
 
 
