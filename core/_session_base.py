@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import random
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec
@@ -92,6 +92,7 @@ class SessionBase:
     _recreation_waiters: list[tuple[Callable[[], None], Callable[[WebexError], None]]]
     _socket: Socket | None
     _connect_failures: int
+    _recent_event_ids: OrderedDict[str, None]
     _reconnect_timer: int | None
     _reconnect_after_close: bool
     _active: Command | None

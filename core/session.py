@@ -36,7 +36,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -132,6 +132,7 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         self._connect_failures = 0
         self._reconnect_timer: int | None = None
         self._reconnect_after_close = False
+        self._recent_event_ids: OrderedDict[str, None] = OrderedDict()
         self._active: Command | None = None
         self._queue: deque[Command] = deque()
         self._registration: Registration | None = None

@@ -44,6 +44,9 @@ __all__ = ["MercurySteps"]
 
 log = logging.getLogger("webex_meetings.core.session")
 
+RECENT_EVENT_IDS = 1024
+"""How many delivered event ids are remembered to drop redeliveries."""
+
 _GIVE_UP_ACTIONS = frozenset({CloseAction.ABORT, CloseAction.REPLACED, CloseAction.PERMANENT})
 
 
@@ -153,8 +156,19 @@ class MercurySteps(SessionBase):
             self._emit(NetworkConnected())
 
     def _mercury_deliver(self, socket: Socket, action: Deliver) -> None:
-        if self.state in (State.REGISTERED, State.REGISTERING, State.RECONNECTING):
-            self._emit(action.event)
+        if self.state not in (State.REGISTERED, State.REGISTERING, State.RECONNECTING):
+            return
+        event_id = action.event.id
+        if event_id is not None:
+            # Mercury redelivers what it thinks unacked (an ack lost with a dropped socket):
+            # the frame is acked again, but the application sees each event once.
+            if event_id in self._recent_event_ids:
+                log.debug("dropping a redelivered event %s", event_id)
+                return
+            self._recent_event_ids[event_id] = None
+            if len(self._recent_event_ids) > RECENT_EVENT_IDS:
+                self._recent_event_ids.popitem(last=False)
+        self._emit(action.event)
 
     def _mercury_closed(self, socket: Socket, closed: Closed) -> None:
         self._release_socket(socket)

@@ -20,7 +20,7 @@ from webex_meetings.core.errors import (
     NotAuthorizedError,
     TransportError,
 )
-from webex_meetings.core.events import MeetingsRegistered, NetworkDisconnected
+from webex_meetings.core.events import MeetingsRegistered, MercuryEvent, NetworkDisconnected
 from webex_meetings.core.inputs import Shutdown
 from webex_meetings.core.lifecycle import State
 
@@ -451,3 +451,16 @@ def test_no_effect_or_event_shows_the_token(cloud: FakeCloud):
     pump.unregister()
     for item in [*pump.effects, *pump.events, pump.session]:
         assert "secretsecret" not in repr(item)
+
+
+def test_a_redelivered_event_reaches_the_application_once(cloud: FakeCloud):
+    pump = registered_pump(cloud)
+    event = {"id": "evt-1", "data": {"eventType": "locus.difference", "n": 1}}
+    pump.server_send(event)
+    pump.server_close(1006)  # dropped: Mercury will redeliver what it thinks unacked
+    pump.server_send(event)
+    pump.server_send({"id": "evt-2", "data": {"eventType": "locus.difference", "n": 2}})
+    delivered = [e for e in pump.events if isinstance(e, MercuryEvent)]
+    assert [e.id for e in delivered] == ["evt-1", "evt-2"]
+    acks = [f["messageId"] for f in cloud.frames if f.get("type") == "ack"]
+    assert acks.count("evt-1") == 2  # acked both times
