@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import random
+import signal
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, AsyncExitStack, suppress
@@ -404,10 +405,15 @@ def serve_forever(
     """
 
     async def main() -> None:
-        async with Emulator(host=host, port=port, tls=tls, **options) as emulator:
-            if print_urls:
-                print(emulator.describe(), flush=True)
-            await anyio.sleep_forever()
+        # Ctrl-C and SIGTERM end the run through a signal receiver, not KeyboardInterrupt,
+        # so the server closes cleanly on every Python and backend (3.10's asyncio turns a
+        # KeyboardInterrupt in the loop into a CancelledError).
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with Emulator(host=host, port=port, tls=tls, **options) as emulator:
+                if print_urls:
+                    print(emulator.describe(), flush=True)
+                async for _ in signals:
+                    return
 
     with suppress(KeyboardInterrupt):
         anyio.run(main, backend=backend)
