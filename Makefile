@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest bench specs clean
+.PHONY: demo test test-py310 lint typecheck pytest bench specs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+# The oldest supported Python, when the machine has it (CI runs this after `make test`).
+PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; \
+	done)
+test-py310:
+	@if [ -n "$(PY310)" ]; then \
+		$(PY310) -m venv .venv310 && \
+		.venv310/bin/python -m pip install --quiet --upgrade pip && \
+		.venv310/bin/python -m pip install --quiet -e '.[test]' && \
+		.venv310/bin/pytest -q -m "not interop"; \
+	else echo "no Python 3.10 found: the Python 3.10 run is skipped"; fi
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
@@ -39,4 +51,4 @@ specs: $(STAMP)
 	$(BIN)/python -m webex_meetings.specs_export
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .hypothesis .cache
+	rm -rf $(VENV) .venv310 build dist *.egg-info .mypy_cache .ruff_cache .hypothesis .cache
