@@ -3,6 +3,7 @@ pytest fixtures and the standalone server."""
 
 from __future__ import annotations
 
+import shutil
 import ssl
 import subprocess
 import sys
@@ -120,6 +121,7 @@ def test_start_in_thread_and_stop_twice() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="TLS needs the openssl CLI")
 async def test_tls_with_a_generated_certificate() -> None:
     async with Emulator(tls=True) as emulator:
         assert emulator.base_url.startswith("https://127.0.0.1:")
