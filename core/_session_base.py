@@ -57,7 +57,6 @@ class Registration:
     """Bookkeeping of one ``register()`` run."""
 
     waiting_for: set[str] = field(default_factory=set)
-    created_device: bool = False
     pruned: bool = False
     failed: bool = False
 
@@ -78,6 +77,7 @@ class SessionBase:
     session_id: str
     person: catalog_protocol.Person | None
     geo_hint: dict[str, Any] | None
+    preferred_site: str | None
     _config: SessionConfig
     _rng: random.Random
     _now: float

@@ -38,7 +38,9 @@ __all__ = [
     "catalog_request",
     "join_url",
     "limited_catalog_request",
+    "meeting_preferences_request",
     "parse_person",
+    "parse_preferred_site",
     "people_me_request",
 ]
 
@@ -245,6 +247,32 @@ def catalog_request(u2c_url: str) -> HttpRequest:
 def people_me_request(hydra_url: str) -> HttpRequest:
     """``GET {hydra}/people/me``: validates the token and names its user."""
     return HttpRequest(method="GET", url=join_url(hydra_url, "people/me"), step="people/me")
+
+
+def meeting_preferences_request(hydra_url: str) -> HttpRequest:
+    """``GET {hydra}/meetingPreferences``: the user's Webex sites."""
+    return HttpRequest(
+        method="GET",
+        url=join_url(hydra_url, "meetingPreferences"),
+        step="meetingPreferences",
+    )
+
+
+def parse_preferred_site(body: Any) -> str | None:
+    """The preferred Webex site of a meetingPreferences answer, as the JS SDK picks it: the
+    ``siteUrl`` of the site marked ``default``, else of the first site; ``None`` if none."""
+    sites = body.get("sites") if isinstance(body, dict) else None
+    if not isinstance(sites, list):
+        return None
+    urls: list[tuple[bool, str]] = [
+        (site.get("default") is True, site["siteUrl"])
+        for site in sites
+        if isinstance(site, dict) and isinstance(site.get("siteUrl"), str) and site["siteUrl"]
+    ]
+    for is_default, url in urls:
+        if is_default:
+            return url
+    return urls[0][1] if urls else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,7 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         self._catalog: catalog_protocol.ServiceCatalog | None = None
         self.person: catalog_protocol.Person | None = None
         self.geo_hint: dict[str, Any] | None = None
+        self.preferred_site: str | None = None
         self._device: DeviceRegistration | None = None
         self._device_refresh_timer: int | None = None
         self._recreation_waiters = []
@@ -381,23 +382,36 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         )
 
     def _fetch_optional(self) -> None:
-        """The geo hint, when a region URL is configured; failures are only logged."""
+        """The geo hint and the preferred Webex site, when configured. They never fail a
+        registration: a failure is only logged."""
         region = self._config.discovery.region
-        if region is None or self.geo_hint is not None:
+        if region is not None and self.geo_hint is None:
+            self._http.send(
+                HttpRequest("GET", region, step="region", timeout=5.0),
+                on_response=self._on_region,
+                on_error=lambda error: log.debug("region failed: %s", error),
+                authorize=False,
+            )
+        if self._config.fetch_meeting_preferences and self.preferred_site is None:
+            self._http.send(
+                catalog_protocol.meeting_preferences_request(self._hydra_url()),
+                on_response=self._on_meeting_preferences,
+                on_error=lambda error: log.debug("meetingPreferences failed: %s", error),
+            )
+
+    def _on_region(self, response: HttpResponse) -> None:
+        try:
+            self.geo_hint = response.json_object(step="region")
+        except RemoteProtocolError as error:
+            log.debug("ignoring region answer: %s", error)
+
+    def _on_meeting_preferences(self, response: HttpResponse) -> None:
+        try:
+            body = response.json(step="meetingPreferences")
+        except RemoteProtocolError as error:
+            log.debug("ignoring meetingPreferences answer: %s", error)
             return
-
-        def received(response: HttpResponse) -> None:
-            try:
-                self.geo_hint = response.json_object(step="region")
-            except RemoteProtocolError as error:
-                log.debug("ignoring region answer: %s", error)
-
-        self._http.send(
-            HttpRequest("GET", region, step="region", timeout=5.0),
-            on_response=received,
-            on_error=lambda error: log.debug("region failed: %s", error),
-            authorize=False,
-        )
+        self.preferred_site = catalog_protocol.parse_preferred_site(body)
 
     # -- the device ---------------------------------------------------------------------
 

@@ -60,7 +60,6 @@ class DeviceSteps(SessionBase):
             self._delete_orphan(response)
             self._fail_registration(error)
             return
-        registration.created_device = True
         self._hold_device(device)
         self._connect_first()
 
@@ -245,8 +244,6 @@ class DeviceSteps(SessionBase):
                 self._delete_orphan(response)
                 self._recreation_done(error)
                 return
-            if self._registration is not None:
-                self._registration.created_device = True
             self._hold_device(device)
             self._recreation_done(None)
 

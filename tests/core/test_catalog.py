@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from webex_meetings.core import catalog
 from webex_meetings.core.catalog import (
     HostEntry,
     Person,
@@ -393,3 +394,32 @@ def test_fuzz_parse_of_decoded_bytes(raw):
         return
     with contextlib.suppress(RemoteProtocolError):
         ServiceCatalog.parse(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "site"),
+    [
+        (
+            {"sites": [{"siteUrl": "a.webex.com"}, {"siteUrl": "b.webex.com", "default": True}]},
+            "b.webex.com",
+        ),
+        ({"sites": [{"siteUrl": "a.webex.com"}, {"siteUrl": "b.webex.com"}]}, "a.webex.com"),
+        ({"sites": [{"default": True}, {"siteUrl": "c.webex.com"}]}, "c.webex.com"),
+        ({"sites": []}, None),
+        ({"sites": "nope"}, None),
+        ({}, None),
+        ([], None),
+        (None, None),
+    ],
+)
+def test_preferred_site_is_the_default_or_the_first(body: object, site: str | None) -> None:
+    assert catalog.parse_preferred_site(body) == site
+
+
+def test_meeting_preferences_request() -> None:
+    request = catalog.meeting_preferences_request("https://webexapis.com/v1/")
+    assert (request.method, request.url, request.step) == (
+        "GET",
+        "https://webexapis.com/v1/meetingPreferences",
+        "meetingPreferences",
+    )

@@ -464,3 +464,20 @@ def test_a_redelivered_event_reaches_the_application_once(cloud: FakeCloud):
     assert [e.id for e in delivered] == ["evt-1", "evt-2"]
     acks = [f["messageId"] for f in cloud.frames if f.get("type") == "ack"]
     assert acks.count("evt-1") == 2  # acked both times
+
+
+def test_meeting_preferences_ride_along_when_configured(cloud: FakeCloud):
+    pump = registered_pump(cloud, SessionConfig.for_cloud(BASE, fetch_meeting_preferences=True))
+    assert "meetingPreferences" in pump.requests_by_step()
+    assert pump.session.preferred_site == "two.webex.com"  # the default site
+
+
+def test_meeting_preferences_never_fail_a_registration(cloud: FakeCloud):
+    cloud.fail("meetingPreferences", 500)
+    pump = registered_pump(cloud, SessionConfig.for_cloud(BASE, fetch_meeting_preferences=True))
+    assert pump.session.preferred_site is None
+
+
+def test_meeting_preferences_are_not_asked_by_default(pump: Pump, cloud: FakeCloud):
+    pump.register()
+    assert "meetingPreferences" not in pump.requests_by_step()

@@ -98,6 +98,9 @@ class FakeCloud:
             return _json(200, self.catalog())
         if path.endswith("/people/me"):
             return _json(200, {"id": "person-1", "displayName": "Ada", "emails": ["a@x.io"]})
+        if path.endswith("/meetingPreferences"):
+            sites = [{"siteUrl": "one.webex.com"}, {"siteUrl": "two.webex.com", "default": True}]
+            return _json(200, {"sites": sites})
         if path.endswith("/devices") and request.method == "POST":
             return self._create_device(request)
         if path.endswith("/devices") and request.method == "GET":
