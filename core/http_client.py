@@ -247,11 +247,6 @@ class HttpClient:
         self._timers.cancel(self._refresh_timer)
         self._refresh_timer = None
 
-    @property
-    def in_flight(self) -> int:
-        """Requests sent and not yet answered."""
-        return len(self._pending)
-
     # -- credentials --------------------------------------------------------------------
 
     def refresh_token(self, done: OnDone) -> None:

@@ -47,6 +47,3 @@ class Timers:
         """Forget every live timer."""
         for timer_id in list(self._callbacks):
             self.cancel(timer_id)
-
-    def __len__(self) -> int:
-        return len(self._callbacks)
