@@ -147,12 +147,11 @@ class HttpClient:
 
     def _dispatch(self, exchange: _Exchange) -> None:
         request_id = next(self._ids)
-        exchange.sent = self._decorate(exchange)
+        exchange.sent = self.prepare(
+            exchange.request, authorize=exchange.authorize, plain=exchange.plain
+        )
         self._pending[request_id] = exchange
         self._out.append(SendHttpRequest(request_id, exchange.sent))
-
-    def _decorate(self, exchange: _Exchange) -> HttpRequest:
-        return self.prepare(exchange.request, authorize=exchange.authorize, plain=exchange.plain)
 
     def prepare(
         self, request: HttpRequest, *, authorize: bool = True, plain: bool = False
