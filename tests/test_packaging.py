@@ -1,9 +1,10 @@
 """The distribution installs one import name, ``webex_meetings``, typed, and nothing else.
 
-The top-level folders ``core/``, ``transports/`` and ``adapters/`` reach the package through
-symlinks under ``webex_meetings/``; these tests check that no global ``core`` (or
-``transports``, ``adapters``) ever becomes importable and that the wheel holds only
-``webex_meetings/...`` and its dist-info.
+The real code lives in ``src/webex_meetings/``; the card's top-level ``core/``,
+``transports/`` and ``adapters/`` are relative symlinks into it. These tests check that no
+global ``core`` (or ``transports``, ``adapters``) ever becomes importable, that the wheel holds
+only ``webex_meetings/...`` and its dist-info, and that a user's code outside the repository
+type-checks against the editable install (a plain path entry, which mypy follows).
 """
 
 from __future__ import annotations
@@ -70,6 +71,64 @@ def test_only_the_namespaced_package_is_importable(tmp_path: Path) -> None:
         "webex_meetings.adapters": "ok",
         "webex_meetings.core.lifecycle": "ok",
     }
+
+
+def test_the_cards_folders_are_links_into_the_package() -> None:
+    for name in ("core", "transports", "adapters"):
+        link = REPO / name
+        assert link.is_symlink(), f"{name}/ should be a symlink into src/webex_meetings/"
+        assert os.readlink(link) == f"src/webex_meetings/{name}"  # relative, so clones work
+        assert link.resolve() == REPO / "src" / "webex_meetings" / name
+
+
+def test_the_installed_package_is_the_source_tree(tmp_path: Path) -> None:
+    """The editable install points at ``src/`` with a plain path entry: tracebacks, imports
+    and every file tool name the same file."""
+    code = (
+        "import json, webex_meetings.core.session as m\nprint(json.dumps({'file': m.__file__}))\n"
+    )
+    imported = Path(_run_python(code, tmp_path)["file"])
+    assert imported == REPO / "src" / "webex_meetings" / "core" / "session.py"
+
+
+USER_CODE = """
+from __future__ import annotations
+
+from webex_meetings import SessionConfig, State, Webex
+from webex_meetings.core.config import MercuryConfig
+
+
+def make() -> Webex:
+    config = SessionConfig(mercury=MercuryConfig(ping_interval=10.0))
+    return Webex.init(credentials={"access_token": "x"}, config=config)
+
+
+def is_registered(state: State) -> bool:
+    return state is State.REGISTERED
+"""
+
+
+def _mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "user_app.py").write_text(source)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "user_app.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_user_code_outside_the_repo_type_checks_against_the_install(tmp_path: Path) -> None:
+    passed = _mypy(tmp_path, USER_CODE)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    # And the package's types are really read (not an untyped Any): a wrong type is caught.
+    wrong = USER_CODE + "\n\nbroken: int = State.REGISTERED\n"
+    failed = _mypy(tmp_path, wrong)
+    assert failed.returncode == 1
+    assert 'Incompatible types in assignment (expression has type "State"' in failed.stdout
 
 
 def test_installed_package_is_typed(tmp_path: Path) -> None:
