@@ -36,6 +36,7 @@ from webex_meetings.core.errors import (
 from webex_meetings.core.events import MeetingsReady, NetworkConnected, NetworkDisconnected
 from webex_meetings.core.http import HttpRequest, HttpResponse
 from webex_meetings.core.inputs import (
+    FailureKind,
     HttpRequestFailed,
     HttpResponseReceived,
     Initialize,
@@ -129,9 +130,13 @@ async def test_http_outcomes_are_mapped_to_inputs(runtime: Runtime) -> None:
     answers = {event.request_id: event for event in session.inputs[1:5]}  # type: ignore[attr-defined]
     assert isinstance(answers[0], HttpResponseReceived)
     assert answers[0].response.status == 404
-    assert answers[1] == HttpRequestFailed(1, "could not connect", timed_out=False)
-    assert answers[2] == HttpRequestFailed(2, "timed out waiting for the response", timed_out=True)
-    assert answers[3] == HttpRequestFailed(3, "transport failure (ValueError)", timed_out=False)
+    assert answers[1] == HttpRequestFailed(1, "could not connect", FailureKind.CONNECTION)
+    assert answers[2] == HttpRequestFailed(
+        2, "timed out waiting for the response", FailureKind.TIMEOUT
+    )
+    assert answers[3] == HttpRequestFailed(
+        3, "transport failure (ValueError)", FailureKind.CONNECTION
+    )
 
 
 # -- timers ---------------------------------------------------------------------------------

@@ -12,12 +12,15 @@ from webex_meetings.core.effects import CloseWebSocket, OpenWebSocket, SendHttpR
 from webex_meetings.core.errors import (
     AuthorizationError,
     CancelledCommandError,
+    CertificateError,
     DeviceLimitError,
     HandshakeRejectedError,
     HttpStatusError,
     InvalidTransitionError,
     MercuryClosedError,
     NotAuthorizedError,
+    ResponseTooLargeError,
+    TimeoutError,
     TransportError,
 )
 from webex_meetings.core.events import MeetingsRegistered, MercuryEvent, NetworkDisconnected
@@ -173,6 +176,28 @@ def test_a_failed_step_fails_register_with_its_name(pump: Pump, cloud, step, fau
     assert error.step == step
     assert pump.session.state is State.READY
     assert cloud.devices == {}
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type", "attempts"),
+    [
+        ("fail", TransportError, 3),
+        ("timeout", TimeoutError, 3),
+        ("certificate", CertificateError, 1),
+        ("too_large", ResponseTooLargeError, 1),
+    ],
+)
+def test_only_failures_a_retry_can_cure_are_retried(
+    pump: Pump, cloud: FakeCloud, fault, error_type, attempts
+):
+    cloud.fail("catalog", fault, fault, fault)
+    command = pump.register()
+    pump.advance(60)
+    error = pump.result(command)
+    assert type(error) is error_type
+    assert error.step == "catalog"
+    assert pump.requests_by_step().count("catalog") == attempts
+    assert pump.session.state is State.READY
 
 
 def test_people_me_outage_does_not_block_registration(pump: Pump, cloud: FakeCloud):

@@ -33,6 +33,7 @@ from webex_meetings.core.effects import (
 from webex_meetings.core.events import Event
 from webex_meetings.core.http import HttpRequest, HttpResponse
 from webex_meetings.core.inputs import (
+    FailureKind,
     HttpRequestFailed,
     HttpResponseReceived,
     Initialize,
@@ -53,12 +54,22 @@ TOKEN = f"FAKEACCESSTOKENsecretsecret_PF84_{ORG}"
 START = 1_800_000_000.0
 
 Fault = int | str | Callable[[HttpRequest], HttpResponse]
-"""A status to answer with, ``"fail"`` (transport error), ``"hang"`` (never answer)."""
+"""A status to answer with, ``"hang"`` (never answer), or a failure of :data:`_FAILURES`
+(``"fail"``, ``"timeout"``, ``"certificate"``, ``"too_large"``): no response."""
 
 
 def _json(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
     data = b"" if body is None else json.dumps(body).encode()
     return HttpResponse(status, (("content-type", "application/json"), *headers), data)
+
+
+_FAILURES = {
+    "fail": (FailureKind.CONNECTION, "connection refused"),
+    "timeout": (FailureKind.TIMEOUT, "timed out waiting for the response"),
+    "certificate": (FailureKind.CERTIFICATE, "TLS failed: certificate verify failed"),
+    "too_large": (FailureKind.TOO_LARGE, "the response exceeded 1 MiB"),
+}
+"""String faults that stand for a request that got no response (see ``FakeCloud.fail``)."""
 
 
 @dataclass
@@ -237,8 +248,9 @@ class Pump:
             answer = self.cloud.http(effect.request)
             if answer == "hang":
                 self.held[effect.request_id] = effect.request
-            elif answer == "fail":
-                self._inputs.append(HttpRequestFailed(effect.request_id, "connection refused"))
+            elif answer in _FAILURES:
+                kind, text = _FAILURES[answer]
+                self._inputs.append(HttpRequestFailed(effect.request_id, text, kind))
             else:
                 assert isinstance(answer, HttpResponse)
                 self._inputs.append(HttpResponseReceived(effect.request_id, answer))

@@ -9,8 +9,10 @@ and logged, so a buggy transport cannot wedge the session):
 transport outcome              input fed to the core
 =============================  ==========================================================
 response (any status)          ``HttpResponseReceived``
-``TimeoutError``               ``HttpRequestFailed(timed_out=True)``
-other failure                  ``HttpRequestFailed``
+``TimeoutError``               ``HttpRequestFailed(kind=TIMEOUT)``
+``CertificateError``           ``HttpRequestFailed(kind=CERTIFICATE)`` (never retried)
+``ResponseTooLargeError``      ``HttpRequestFailed(kind=TOO_LARGE)`` (never retried)
+other failure                  ``HttpRequestFailed(kind=CONNECTION)``
 upgrade refused                ``WebSocketRejected(status, retry_after)``
 connect failed                 ``WebSocketClosed(1006, "connect failed: ...")``
 connected                      ``WebSocketOpened``, then each ``WebSocketTextReceived``
@@ -30,8 +32,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..core.effects import SendHttpRequest
-from ..core.errors import HandshakeRejectedError, TimeoutError, WebexError
+from ..core.errors import (
+    CertificateError,
+    HandshakeRejectedError,
+    ResponseTooLargeError,
+    TimeoutError,
+    WebexError,
+)
 from ..core.inputs import (
+    FailureKind,
     HttpRequestFailed,
     HttpResponseReceived,
     Input,
@@ -48,7 +57,7 @@ from ..transports.base import (
 )
 from .runtime import CancelScope, ReceiveChannel, Runtime, SendChannel
 
-__all__ = ["SocketRunner", "exchange_http", "failure_text"]
+__all__ = ["SocketRunner", "exchange_http", "failure_kind", "failure_text"]
 
 logger = logging.getLogger("webex_meetings.adapters.io_tasks")
 
@@ -66,8 +75,15 @@ def failure_text(exc: Exception) -> str:
     return f"transport failure ({type(exc).__name__})"
 
 
-def _timed_out(exc: Exception) -> bool:
-    return isinstance(exc, (TimeoutError, builtins.TimeoutError))
+def failure_kind(exc: Exception) -> FailureKind:
+    """What kind of failure a transport's exception is (decides retries in the core)."""
+    if isinstance(exc, (TimeoutError, builtins.TimeoutError)):
+        return FailureKind.TIMEOUT
+    if isinstance(exc, CertificateError):
+        return FailureKind.CERTIFICATE
+    if isinstance(exc, ResponseTooLargeError):
+        return FailureKind.TOO_LARGE
+    return FailureKind.CONNECTION
 
 
 async def exchange_http(http: HttpTransport, effect: SendHttpRequest, feed: Feed) -> None:
@@ -75,7 +91,7 @@ async def exchange_http(http: HttpTransport, effect: SendHttpRequest, feed: Feed
     try:
         response = await http.send(effect.request)
     except Exception as exc:
-        feed(HttpRequestFailed(effect.request_id, failure_text(exc), timed_out=_timed_out(exc)))
+        feed(HttpRequestFailed(effect.request_id, failure_text(exc), failure_kind(exc)))
     else:
         feed(HttpResponseReceived(effect.request_id, response))
 

@@ -24,6 +24,7 @@ from .redaction import redact
 __all__ = [
     "AuthorizationError",
     "CancelledCommandError",
+    "CertificateError",
     "ConfigurationError",
     "DeviceLimitError",
     "HandshakeRejectedError",
@@ -34,6 +35,7 @@ __all__ = [
     "NotAuthorizedError",
     "RateLimitedError",
     "RemoteProtocolError",
+    "ResponseTooLargeError",
     "TimeoutError",
     "TokenRefreshError",
     "TransportError",
@@ -165,6 +167,15 @@ class TransportError(WebexError):
 
 class TimeoutError(TransportError):
     """An operation took longer than its configured timeout."""
+
+
+class CertificateError(TransportError):
+    """TLS certificate verification failed: the server's certificate is not trusted by the
+    configured CA bundle (``verify=`` / ``ca_file``). Never retried."""
+
+
+class ResponseTooLargeError(TransportError):
+    """The server's answer exceeded the configured size cap and was cut off. Never retried."""
 
 
 class HandshakeRejectedError(TransportError):

@@ -29,9 +29,16 @@ from dataclasses import dataclass, field, replace
 from .config import VERSION, SessionConfig
 from .credentials import Credentials, may_carry_token
 from .effects import Effect, EmitEvent, SendHttpRequest
-from .errors import TimeoutError, TransportError, WebexError
+from .errors import (
+    CertificateError,
+    ResponseTooLargeError,
+    TimeoutError,
+    TransportError,
+    WebexError,
+)
 from .events import TokenRefreshed
 from .http import HttpRequest, HttpResponse, error_for_status, parse_retry_after
+from .inputs import FailureKind
 from .redaction import redact
 from .timers import Timers
 
@@ -77,6 +84,15 @@ IDEMPOTENT = RetryPolicy(
 """GETs and DELETEs: retried on rate limits, gateway errors and lost connections."""
 CREATE = RetryPolicy(max_attempts=3, statuses=frozenset({429, 503}))
 """A POST that creates something: retried only where the server says it created nothing."""
+
+
+_FAILURE_ERRORS: dict[FailureKind, type[TransportError]] = {
+    FailureKind.CONNECTION: TransportError,
+    FailureKind.TIMEOUT: TimeoutError,
+    FailureKind.CERTIFICATE: CertificateError,
+    FailureKind.TOO_LARGE: ResponseTooLargeError,
+}
+"""The error a request that got no answer fails with."""
 
 
 @dataclass(slots=True)
@@ -200,17 +216,16 @@ class HttpClient:
             assert exchange.sent is not None
             exchange.on_error(error_for_status(exchange.sent, response))
 
-    def failed(self, request_id: int, error: str, *, timed_out: bool) -> None:
-        """The request to ``request_id`` got no answer."""
+    def failed(self, request_id: int, error: str, *, kind: FailureKind) -> None:
+        """The request to ``request_id`` got no answer (``kind`` says why)."""
         exchange = self._pending.pop(request_id, None)
         if exchange is None:
             return
-        if exchange.retry.transport_errors and self._retry(exchange, None):
+        if kind.retryable and exchange.retry.transport_errors and self._retry(exchange, None):
             return
         request = exchange.request
         message = f"{request.method} {redact(request.url)} failed: {error}"
-        cls = TimeoutError if timed_out else TransportError
-        exchange.on_error(cls(message, step=request.step or None))
+        exchange.on_error(_FAILURE_ERRORS[kind](message, step=request.step or None))
 
     def _may_replay(self, exchange: _Exchange) -> bool:
         return exchange.authorize and not exchange.replayed and self.credentials.can_refresh

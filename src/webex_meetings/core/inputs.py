@@ -8,11 +8,13 @@ waits for (a stale id) are ignored, so a driver never has to know what is still 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from .http import HttpResponse
 
 __all__ = [
+    "FailureKind",
     "HttpRequestFailed",
     "HttpResponseReceived",
     "Initialize",
@@ -74,16 +76,41 @@ class HttpResponseReceived(Input):
     response: HttpResponse
 
 
+class FailureKind(enum.Enum):
+    """Why a request got no usable response; decides the error type and whether a retry can
+    help."""
+
+    CONNECTION = "connection"
+    """Refused, reset, closed, unresolvable, a proxy failure, a broken HTTP answer: retryable."""
+    TIMEOUT = "timeout"
+    """The request's timeout ran out: retryable."""
+    CERTIFICATE = "certificate"
+    """TLS certificate verification failed: retrying cannot help."""
+    TOO_LARGE = "too_large"
+    """The response body exceeded the transport's cap and was cut: retrying cannot help."""
+
+    @property
+    def retryable(self) -> bool:
+        """True when trying the same request again may succeed."""
+        return self in (FailureKind.CONNECTION, FailureKind.TIMEOUT)
+
+
 @dataclass(frozen=True, slots=True)
 class HttpRequestFailed(Input):
-    """The request got no response: connection refused, reset, TLS failure or timeout.
+    """The request got no response: connection refused, reset, TLS failure, timeout, or an
+    answer too large to accept.
 
     ``error`` is a short description in our words (never the transport's raw message).
     """
 
     request_id: int
     error: str
-    timed_out: bool = False
+    kind: FailureKind = FailureKind.CONNECTION
+
+    @property
+    def timed_out(self) -> bool:
+        """True when the request's timeout ran out."""
+        return self.kind is FailureKind.TIMEOUT
 
 
 # -- websocket ----------------------------------------------------------------------------

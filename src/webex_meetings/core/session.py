@@ -492,7 +492,7 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         self._http.received(event.request_id, event.response)
 
     def _on_http_failed(self, event: HttpRequestFailed) -> None:
-        self._http.failed(event.request_id, event.error, timed_out=event.timed_out)
+        self._http.failed(event.request_id, event.error, kind=event.kind)
 
     def _on_timer(self, event: TimerFired) -> None:
         self._timers.fire(event.timer_id)
