@@ -42,6 +42,7 @@ from .core.errors import (
     ResponseTooLargeError,
     TimeoutError,
     TokenRefreshError,
+    TokenWithheldError,
     TransportError,
     WebexError,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "TimeoutError",
     "TokenRefreshError",
     "TokenRefreshed",
+    "TokenWithheldError",
     "TransportError",
     "Webex",
     "WebexError",

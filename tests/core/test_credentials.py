@@ -13,12 +13,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from webex_meetings.core.config import DEFAULT_ALLOWED_DOMAINS
-from webex_meetings.core.credentials import Credentials, may_carry_token
+from webex_meetings.core.credentials import (
+    TOKEN_RULE,
+    Credentials,
+    check_token_destination,
+    may_carry_token,
+    token_refusal,
+)
 from webex_meetings.core.errors import (
     ConfigurationError,
     NotAuthorizedError,
     RemoteProtocolError,
     TokenRefreshError,
+    TokenWithheldError,
 )
 from webex_meetings.core.http import HttpResponse
 from webex_meetings.core.redaction import Secret
@@ -423,7 +430,8 @@ def test_credentials_are_not_picklable():
         ("https://u2c.wbx2.com:443/u2c/api/v1", True),
         ("https://a.b.ciscospark.com./x", True),
         ("http://webex.com/x", False),  # real hosts only over https
-        ("wss://mercury.wbx2.com/x", False),
+        ("ws://mercury.wbx2.com/x", False),  # the Mercury frame obeys the same rule
+        ("wss://mercury.wbx2.com/x", True),
         ("https://evilwebex.com/x", False),
         ("https://webex.com.evil.com/x", False),
         ("https://webex.com@evil.com/x", False),
@@ -473,6 +481,42 @@ def test_extra_hosts_match_host_or_host_and_port(url, extra_hosts, allowed):
 
 def test_empty_allowed_domain_matches_nothing():
     assert not may_carry_token("https://evil.com/", allowed_domains=("", "."), extra_hosts=())
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://u2c.wbx2.com/x", "http:// is not encrypted"),
+        ("ws://mercury.wbx2.com/x", "ws:// is not encrypted"),
+        ("wss://evil.example/x", "evil.example is neither under an allowed domain"),
+        ("https://user@webex.com/x", "the URL carries user information"),
+        ("ftp://webex.com/x", "ftp cannot carry a secret"),
+        ("https://webex.com:99999/x", "the URL cannot be parsed"),
+        ("https://web ex.com/", "whitespace"),
+    ],
+)
+def test_a_refusal_says_why(url, reason):
+    refusal = token_refusal(url, allowed_domains=DEFAULT_ALLOWED_DOMAINS, extra_hosts=())
+    assert refusal is not None
+    assert reason in refusal
+
+
+def test_a_refused_destination_is_a_typed_error_naming_the_host_and_the_rule():
+    with pytest.raises(TokenWithheldError) as caught:
+        check_token_destination(
+            "ws://evil.example:8080/mercury?token=abc",
+            allowed_domains=DEFAULT_ALLOWED_DOMAINS,
+            extra_hosts=(),
+            step="mercury.connect",
+        )
+    error = caught.value
+    assert error.host == "evil.example"
+    assert error.url == "ws://evil.example:8080"  # no path or query
+    assert error.rule == TOKEN_RULE
+    assert error.step == "mercury.connect"
+    assert "evil.example" in str(error)
+    assert TOKEN_RULE in str(error)
+    assert "abc" not in str(error)
 
 
 @given(st.text(max_size=60))

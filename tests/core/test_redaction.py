@@ -212,3 +212,51 @@ def test_registered_secret_never_survives(token: str, text: str) -> None:
     out = redact(f"{text}{token}{text}")
     assert token not in out
     del secret
+
+
+# -- the registry scales and remembers what a session held ----------------------------------
+
+
+def test_a_superseded_token_stays_masked_while_its_session_lives() -> None:
+    import gc
+
+    from webex_meetings.core.credentials import Credentials
+    from webex_meetings.core.http import HttpResponse
+
+    first = "first-token-superseded-by-a-refresh-91c2"
+    current = Credentials(first, refresh_token="refresh-1-abcdefgh", client_id="c")
+    answer = b'{"access_token": "second-token-after-refresh-77aa", "expires_in": 60}'
+    current = current.refreshed(HttpResponse(200, (), answer), now=0.0)
+    gc.collect()
+    echoed = f"server says: your old token {first} expired"
+    assert first not in redact(echoed)
+    assert "second-token-after-refresh-77aa" not in redact("x second-token-after-refresh-77aa")
+    del current
+    gc.collect()
+    assert first in redact(echoed)  # forgotten with its session
+
+
+def test_a_secret_glued_to_other_text_is_masked() -> None:
+    secret = Secret("glued-secret-value-0042")
+    assert redact("xxglued-secret-value-0042yy") == f"xx{REDACTED}yy"
+    assert redact("glued-secret-value-0042glued-secret-value-0042") == REDACTED * 2
+    del secret
+
+
+def test_many_live_secrets_are_all_masked() -> None:
+    secrets = [Secret(f"fleet-token-{n:06d}-abcdef") for n in range(2000)]
+    text = " ".join(s.reveal() for s in secrets[::97])
+    assert "fleet-token" not in redact(text)
+    assert redact("no secret here, just words") == "no secret here, just words"
+    del secrets
+
+
+def test_secrets_sharing_a_prefix_are_each_masked() -> None:
+    a, b = Secret("shared-prefix-AAAA"), Secret("shared-prefix-BBBBBBBB")
+    assert redact("shared-prefix-AAAA shared-prefix-BBBBBBBB") == f"{REDACTED} {REDACTED}"
+    del a
+    import gc
+
+    gc.collect()
+    assert redact("shared-prefix-AAAA shared-prefix-BBBBBBBB") == f"shared-prefix-AAAA {REDACTED}"
+    del b

@@ -77,6 +77,10 @@ class FakeCloud:
     """Answers the session's requests and frames like the Webex cloud would."""
 
     base: str = BASE
+    ws_base: str = "ws://127.0.0.1:9999"
+    """Where the devices' ``webSocketUrl`` points."""
+    links: dict[str, str] = field(default_factory=dict)
+    """Catalog service links that replace (or add to) the default ones."""
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     ws_faults: deque[Any] = field(default_factory=deque)
@@ -136,6 +140,7 @@ class FakeCloud:
             "hydra": f"{self.base}/hydra/v1",
             "wdm": f"{self.base}/wdm/api/v1",
             "locus": f"{self.base}/locus/api/v1",
+            **self.links,
         }
         return {"serviceLinks": links, "hostCatalog": {}, "format": "hostmap"}
 
@@ -150,7 +155,7 @@ class FakeCloud:
             body,
             url=url,
             modificationTime=f"2026-01-01T00:00:{self._count:02d}Z",
-            webSocketUrl=f"ws://127.0.0.1:9999/mercury/{device_id}/messages",
+            webSocketUrl=f"{self.ws_base}/mercury/{device_id}/messages",
             userId="person-1",
         )
         self.devices[url] = device

@@ -15,8 +15,13 @@ SDK's 60-90 %).
 
 Every secret (access token, refresh token, client secret) is held as a
 :class:`~webex_meetings.core.redaction.Secret`; ``repr`` and ``str`` show only the token type,
-the org id, the expiry and whether a refresh is possible. :func:`may_carry_token` is the one
-rule deciding which URLs may receive the ``Authorization`` header.
+the org id, the expiry and whether a refresh is possible. :func:`token_refusal` is the one
+rule deciding which URLs may receive a secret (:data:`TOKEN_RULE`): the ``Authorization``
+header, the Mercury authorization frame and the refresh grant all go through it.
+
+A refreshed value keeps its predecessors' secrets alive (the last few), so that
+:func:`~webex_meetings.core.redaction.redact` still masks a superseded token that a server
+echoes back after a refresh.
 """
 
 from __future__ import annotations
@@ -30,11 +35,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
-from .errors import ConfigurationError, NotAuthorizedError, RemoteProtocolError, TokenRefreshError
+from .errors import (
+    ConfigurationError,
+    NotAuthorizedError,
+    RemoteProtocolError,
+    TokenRefreshError,
+    TokenWithheldError,
+)
 from .http import HttpRequest, HttpResponse
 from .redaction import REDACTED, Secret
 
-__all__ = ["Credentials", "may_carry_token"]
+__all__ = [
+    "TOKEN_RULE",
+    "Credentials",
+    "check_token_destination",
+    "may_carry_token",
+    "token_refusal",
+]
 
 REFRESH_STEP: Final = "credentials.refresh"
 
@@ -42,6 +59,8 @@ _WRAPPER_KEYS: Final = ("supertoken", "authorization")
 """Keys the JS SDK unwraps to find the token object (``credentials.authorization.supertoken``)."""
 
 _MAX_NESTING: Final = 4
+_KEPT_SUPERSEDED: Final = 8
+"""How many superseded secrets a refreshed value keeps alive (and masked)."""
 _MS_THRESHOLD: Final = 1e11
 """``expires`` values above this are JS milliseconds since the epoch, below it seconds."""
 
@@ -125,6 +144,7 @@ class Credentials:
         "_access_token",
         "_client_secret",
         "_refresh_token",
+        "_superseded",
         "client_id",
         "expires_at",
         "redirect_uri",
@@ -134,6 +154,9 @@ class Credentials:
     )
 
     _access_token: Secret
+    _superseded: tuple[Secret, ...]
+    """Secrets of the values this one replaced (the newest :data:`_KEPT_SUPERSEDED`), kept
+    alive so that :func:`~.redaction.redact` still masks them when a server echoes one."""
     _refresh_token: Secret | None
     _client_secret: Secret | None
     token_type: str
@@ -163,6 +186,7 @@ class Credentials:
         kind, token = _split_token(raw, token_type)
         fields: dict[str, object] = {
             "_access_token": Secret(token),
+            "_superseded": (),
             "token_type": _normal_token_type(kind),
             "_refresh_token": _as_secret(refresh_token, "refresh token"),
             "_client_secret": _as_secret(client_secret, "client secret"),
@@ -359,7 +383,7 @@ class Credentials:
             refresh_expiry = _expiry(
                 body, "refresh_token_expires", "refresh_token_expires_in", now=now
             )
-        return Credentials(
+        fresh = Credentials(
             access,
             token_type=token_type,
             refresh_token=new_refresh,
@@ -370,6 +394,10 @@ class Credentials:
             expires_at=_expiry(body, "expires", "expires_in", now=now),
             refresh_token_expires_at=refresh_expiry,
         )
+        held = (self._access_token, self._refresh_token, *self._superseded)
+        superseded = tuple(secret for secret in held if secret is not None)
+        object.__setattr__(fresh, "_superseded", superseded[:_KEPT_SUPERSEDED])
+        return fresh
 
     def _scrub(self, text: str) -> str:
         """``text`` without any of this value's secrets, however short they are."""
@@ -381,7 +409,7 @@ class Credentials:
     # -- value behaviour ---------------------------------------------------------------------
 
     def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self.__slots__ if name != "_superseded")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Credentials):
@@ -490,36 +518,69 @@ def _oauth_error(response: HttpResponse) -> str:
 
 # -- who may see the token -------------------------------------------------------------------
 
+TOKEN_RULE: Final = (
+    "a secret goes only to https/wss URLs of the allowed domains, or to hosts named in "
+    "extra_authorized_hosts"
+)
+"""The one rule for every place a secret can go: the ``Authorization`` header, the Mercury
+authorization frame, the refresh grant's form. Quoted in every refusal."""
 
-def may_carry_token(
+
+def token_refusal(
     url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str]
-) -> bool:
-    """True when a request to ``url`` may carry the ``Authorization`` header.
+) -> str | None:
+    """Why ``url`` may not receive a secret, or ``None`` when it may.
 
-    https URLs whose host is an allowed domain or a subdomain of one (a dot boundary, so
-    ``evilwebex.com`` is not ``webex.com``), and http/https/ws/wss URLs whose ``host`` or
-    ``host:port`` is one of ``extra_hosts``. URLs with userinfo, backslashes, whitespace or
-    an unparsable authority never qualify.
+    Allowed: https/wss URLs whose host is an allowed domain or a subdomain of one (a dot
+    boundary, so ``evilwebex.com`` is not ``webex.com``), and http/https/ws/wss URLs whose
+    ``host`` or ``host:port`` is one of ``extra_hosts``. URLs with userinfo, backslashes,
+    whitespace or an unparsable authority never qualify.
     """
     if not isinstance(url, str) or _UNSAFE_URL_CHARS.search(url):
-        return False
+        return "the URL has whitespace, control characters or backslashes"
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return False
+        return "the URL cannot be parsed"
     if "@" in parts.netloc:
-        return False
+        return "the URL carries user information"
     scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
     if scheme not in _TOKEN_SCHEMES or not host:
-        return False
+        return f"{scheme or 'a URL without a scheme'!s} cannot carry a secret"
     bracketed = f"[{host}]" if ":" in host else host
     named = {bracketed, f"{bracketed}:{port or _DEFAULT_PORTS[scheme]}"}
     if any(extra.lower() in named for extra in extra_hosts):
-        return True
-    if scheme != "https" or not _HOSTNAME.fullmatch(host):
-        return False
-    return any(_under_domain(host, domain) for domain in allowed_domains)
+        return None
+    allowed = _HOSTNAME.fullmatch(host) and any(
+        _under_domain(host, domain) for domain in allowed_domains
+    )
+    if not allowed:
+        return f"{host} is neither under an allowed domain nor an explicitly authorized host"
+    if scheme not in ("https", "wss"):
+        return f"{scheme}:// is not encrypted"
+    return None
+
+
+def may_carry_token(
+    url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str]
+) -> bool:
+    """True when ``url`` may receive a secret (see :func:`token_refusal`)."""
+    refusal = token_refusal(url, allowed_domains=allowed_domains, extra_hosts=extra_hosts)
+    return refusal is None
+
+
+def check_token_destination(
+    url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str], step: str | None
+) -> None:
+    """Refuse, before any byte is sent, to hand a secret to ``url``.
+
+    :raises TokenWithheldError: ``url`` breaks :data:`TOKEN_RULE`; the error names the
+        host, the reason and the rule.
+    """
+    refusal = token_refusal(url, allowed_domains=allowed_domains, extra_hosts=extra_hosts)
+    if refusal is not None:
+        raise TokenWithheldError(url, refusal, rule=TOKEN_RULE, step=step)
 
 
 def _under_domain(host: str, domain: str) -> bool:

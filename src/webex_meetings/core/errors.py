@@ -19,6 +19,8 @@ from our own words and from server fields that are redacted first.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from .redaction import redact
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "ResponseTooLargeError",
     "TimeoutError",
     "TokenRefreshError",
+    "TokenWithheldError",
     "TransportError",
     "WebexError",
 ]
@@ -147,6 +150,34 @@ class DeviceLimitError(HttpStatusError):
 
 class TokenRefreshError(WebexError):
     """The OAuth refresh_token grant failed; the credentials can no longer authorize."""
+
+
+class TokenWithheldError(WebexError):
+    """A secret was about to go somewhere the token rule forbids, and was not sent.
+
+    The URL came from configuration or from a server's answer (a catalog link, a device's
+    ``webSocketUrl``, an idbroker link); nothing was sent to it. ``host`` names it, ``reason``
+    says why it was refused and ``rule`` quotes the rule.
+    """
+
+    def __init__(self, url: str, reason: str, *, rule: str, step: str | None = None) -> None:
+        where, host = _origin(url)
+        super().__init__(
+            f"refused to send the access token to {where}: {reason} ({rule})", step=step
+        )
+        self.url = redact(where)
+        self.host = host
+        self.reason = reason
+        self.rule = rule
+
+
+def _origin(url: str) -> tuple[str, str | None]:
+    """``scheme://host:port`` of ``url`` (no userinfo, path or query) and its host."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}", parts.hostname
+    except (ValueError, TypeError, AttributeError):
+        return "an unparsable URL", None
 
 
 class MercuryClosedError(RemoteProtocolError):

@@ -7,8 +7,11 @@ usable response, one for a typed error. The client
 
 1. decorates the request with the headers every Webex request carries (``trackingid``
    ``<session id>_<n>``, ``spark-user-agent``, ``cisco-no-http-redirect``, ``accept``) and,
-   only for hosts allowed to see it (:func:`~.credentials.may_carry_token`), the
-   ``authorization`` and ``cisco-device-url`` headers;
+   for an authorized request, the ``authorization`` and ``cisco-device-url`` headers. A
+   request that carries a secret (the token header, or a refresh grant's form) to a URL the
+   token rule forbids (:func:`~.credentials.token_refusal`) is never sent: it fails with
+   :class:`~.errors.TokenWithheldError`, delivered like any other error (on the next turn,
+   never from inside :meth:`HttpClient.send`);
 2. emits ``SendHttpRequest`` under a fresh request id and remembers the continuations;
 3. when the answer is fed back: a 2xx (or a status the caller accepts) goes to the response
    continuation; a 401 with refreshable credentials triggers one token refresh and one replay
@@ -23,16 +26,18 @@ Token refreshes are coalesced: every caller waiting for one is told when the sin
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from .config import VERSION, SessionConfig
-from .credentials import Credentials, may_carry_token
+from .credentials import Credentials, check_token_destination
 from .effects import Effect, EmitEvent, SendHttpRequest
 from .errors import (
     CertificateError,
     ResponseTooLargeError,
     TimeoutError,
+    TokenWithheldError,
     TransportError,
     WebexError,
 )
@@ -102,6 +107,7 @@ class _Exchange:
     on_error: OnError
     authorize: bool
     plain: bool
+    secret_in_body: bool
     retry: RetryPolicy
     accept: frozenset[int]
     attempt: int = 1
@@ -139,6 +145,7 @@ class HttpClient:
         self._retry_timers: set[int] = set()
         self._refresh_waiters: list[OnDone] = []
         self._refresh_timer: int | None = None
+        self._deferred: deque[Callable[[], None]] = deque()
 
     # -- sending ------------------------------------------------------------------------
 
@@ -150,30 +157,67 @@ class HttpClient:
         on_error: OnError,
         authorize: bool = True,
         plain: bool = False,
+        secret_in_body: bool = False,
         retry: RetryPolicy = NO_RETRY,
         accept: frozenset[int] = frozenset(),
     ) -> None:
         """Send ``request``; exactly one of the continuations runs later (unless forgotten).
 
         ``authorize=False`` never attaches the token (pre-auth catalog, token calls);
-        ``plain=True`` also leaves out the Webex client headers (OAuth token endpoint).
+        ``plain=True`` also leaves out the Webex client headers (OAuth token endpoint);
+        ``secret_in_body=True`` says the request already carries a secret of its own (the
+        refresh grant), so it obeys the token rule like an authorized request.
         """
-        exchange = _Exchange(request, on_response, on_error, authorize, plain, retry, accept)
+        exchange = _Exchange(
+            request, on_response, on_error, authorize, plain, secret_in_body, retry, accept
+        )
         self._dispatch(exchange)
 
     def _dispatch(self, exchange: _Exchange) -> None:
+        try:
+            if exchange.secret_in_body:
+                self._check_destination(exchange.request)
+            exchange.sent = self.prepare(
+                exchange.request, authorize=exchange.authorize, plain=exchange.plain
+            )
+        except TokenWithheldError as error:
+            log.warning("%s", error)
+            self._fail_later(exchange, error)
+            return
         request_id = next(self._ids)
-        exchange.sent = self.prepare(
-            exchange.request, authorize=exchange.authorize, plain=exchange.plain
-        )
         self._pending[request_id] = exchange
         self._out.append(SendHttpRequest(request_id, exchange.sent))
+
+    def _fail_later(self, exchange: _Exchange, error: WebexError) -> None:
+        """Deliver ``error`` once the current input is handled (:meth:`run_deferred`): a
+        continuation never runs inside the ``send`` that started it, so callers need not
+        guard against re-entry."""
+        self._deferred.append(lambda: exchange.on_error(error))
+
+    def run_deferred(self) -> None:
+        """Run the failures :meth:`send` decided on the spot (refused destinations), in
+        order, including any that they cause. The session calls this after each input."""
+        while self._deferred:
+            self._deferred.popleft()()
+
+    def _check_destination(self, request: HttpRequest) -> None:
+        check_token_destination(
+            request.url,
+            allowed_domains=self.config.allowed_domains,
+            extra_hosts=self.config.extra_authorized_hosts,
+            step=request.step or None,
+        )
 
     def prepare(
         self, request: HttpRequest, *, authorize: bool = True, plain: bool = False
     ) -> HttpRequest:
         """``request`` with the headers every Webex request carries (see the module
-        docstring) and the default timeout; for callers that send requests themselves."""
+        docstring) and the default timeout; for callers that send requests themselves.
+
+        :raises TokenWithheldError: ``authorize`` and ``request.url`` breaks the token rule.
+        """
+        if authorize:
+            self._check_destination(request)
         self._sequence += 1
         headers: list[tuple[str, str]] = [("trackingid", f"{self._session_id}_{self._sequence}")]
         if not plain:
@@ -183,12 +227,7 @@ class HttpClient:
                 ("cisco-no-http-redirect", "true"),
                 ("accept", "application/json"),
             ]
-        trusted = may_carry_token(
-            request.url,
-            allowed_domains=self.config.allowed_domains,
-            extra_hosts=self.config.extra_authorized_hosts,
-        )
-        if authorize and trusted:
+        if authorize:
             headers.append(("authorization", self.credentials.authorization))
             if self.device_url is not None:
                 headers.append(("cisco-device-url", self.device_url))
@@ -258,6 +297,7 @@ class HttpClient:
             self._timers.cancel(timer_id)
         self._retry_timers.clear()
         self._refresh_waiters.clear()
+        self._deferred.clear()
         self._timers.cancel(self._refresh_timer)
         self._refresh_timer = None
 
@@ -279,6 +319,7 @@ class HttpClient:
             on_error=self._finish_refresh,
             authorize=False,
             plain=True,
+            secret_in_body=True,
             retry=IDEMPOTENT,
         )
 

@@ -8,7 +8,13 @@ exception message or test output. Two layers do it:
 * :func:`redact` scrubs free text (server messages, URLs, frames) of anything shaped like a
   credential: ``Bearer <x>``, ``"token": "<x>"`` (or ``'token': '<x>'`` in a Python repr),
   ``access_token=<x>``, ``client_secret=<x>``,
-  HTTP Basic credentials, and any value registered with :func:`register_secret`.
+  HTTP Basic credentials, and any value held by a live :class:`Secret` (every ``Secret``
+  registers itself), wherever it appears.
+
+The registry of live values is indexed by prefix, so :func:`redact` costs one pass over its
+text however many sessions (and secrets) the process holds. A value is forgotten when the last
+``Secret`` holding it is collected; :class:`~.credentials.Credentials` keeps its predecessors'
+secrets alive, so a superseded token stays masked for the life of its session.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections import deque
 from typing import Final
 
 __all__ = ["REDACTED", "Secret", "redact", "register_secret"]
@@ -32,8 +39,17 @@ _PATTERNS: Final = (
     re.compile(r"(?i)(?<![A-Za-z0-9_])(" + _KEYS + r")(=)([^&\s\"']+)"),
 )
 
+_MIN_LENGTH: Final = 8
+"""Registered values shorter than this are not masked by value (they would mangle ordinary
+text); the patterns above still catch them in credential-shaped places."""
+
 _lock = threading.Lock()
-_registered: weakref.WeakSet[Secret] = weakref.WeakSet()
+_live: dict[str, int] = {}
+"""Each registered value and how many live :class:`Secret` objects hold it."""
+_by_prefix: dict[str, tuple[str, ...]] = {}
+"""Registered values by their first :data:`_MIN_LENGTH` characters, longest first. Written
+under the lock one key at a time (each bucket an immutable tuple), so :func:`redact` reads it
+without the lock from any thread."""
 
 
 def _scrub_patterns(text: str) -> str:
@@ -43,16 +59,39 @@ def _scrub_patterns(text: str) -> str:
     return text
 
 
+def _mask_registered(text: str) -> str:
+    """``text`` with every registered value masked, wherever it stands (even glued to other
+    characters). One pass over the text, a dictionary lookup per position: the cost does not
+    grow with the number of secrets the process holds."""
+    index = _by_prefix
+    end = len(text) - _MIN_LENGTH
+    if not index or end < 0:
+        return text
+    pieces: list[str] = []
+    done = position = 0
+    while position <= end:
+        candidates = index.get(text[position : position + _MIN_LENGTH])
+        value = (
+            next((v for v in candidates if text.startswith(v, position)), None)
+            if candidates
+            else None
+        )
+        if value is None:
+            position += 1
+            continue
+        pieces += (text[done:position], REDACTED)
+        position = done = position + len(value)
+    return "".join(pieces) + text[done:] if pieces else text
+
+
 def redact(text: str) -> str:
     """Return ``text`` with every credential-shaped substring replaced by ``<redacted>``."""
     if not text:
         return text
-    with _lock:
-        known = [s._value for s in _registered if len(s._value) >= 8]
-    for value in sorted(known, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, REDACTED)
-    return _scrub_patterns(text)
+    if _collected:
+        with _lock:
+            _forget_collected()
+    return _scrub_patterns(_mask_registered(text))
 
 
 class Secret:
@@ -65,12 +104,13 @@ class Secret:
     'abc'
     """
 
-    __slots__ = ("__weakref__", "_value")
+    __slots__ = ("__weakref__", "_registered", "_value")
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError("a secret must be a str")
         self._value = value
+        self._registered = False
         register_secret(self)
 
     def reveal(self) -> str:
@@ -97,6 +137,41 @@ class Secret:
 
 
 def register_secret(secret: Secret) -> None:
-    """Make :func:`redact` mask this exact value wherever it appears, for as long as it lives."""
+    """Make :func:`redact` mask this exact value wherever it appears, for as long as some
+    :class:`Secret` holding it lives. Registering the same object twice is harmless."""
+    value = secret._value
     with _lock:
-        _registered.add(secret)
+        if secret._registered or len(value) < _MIN_LENGTH:
+            return
+        secret._registered = True
+        _forget_collected()
+        _live[value] = _live.get(value, 0) + 1
+        if _live[value] == 1:
+            _reindex(value, add=True)
+    weakref.finalize(secret, _collected.append, value)
+
+
+_collected: deque[str] = deque()
+"""Values whose :class:`Secret` was collected, to forget under the lock later. The collector
+may run inside a locked section, so its callback only appends (atomic, lock-free)."""
+
+
+def _forget_collected() -> None:
+    """Forget the values of collected secrets (called under the lock)."""
+    while _collected:
+        value = _collected.popleft()
+        _live[value] -= 1
+        if _live[value] == 0:
+            del _live[value]
+            _reindex(value, add=False)
+
+
+def _reindex(value: str, *, add: bool) -> None:
+    """Add ``value`` to, or drop it from, its prefix's bucket (called under the lock)."""
+    prefix = value[:_MIN_LENGTH]
+    others = tuple(v for v in _by_prefix.get(prefix, ()) if v != value)
+    bucket = tuple(sorted((*others, value), key=len, reverse=True)) if add else others
+    if bucket:
+        _by_prefix[prefix] = bucket
+    else:
+        del _by_prefix[prefix]

@@ -174,8 +174,11 @@ class MeetingsSession(DeviceSteps, MercurySteps):
             _HANDLERS[type(event)](self, event)
             # The next queued command starts only once this input is fully handled, so that
             # it never runs in the middle of another step (an unregister's close frame
-            # between a registration's own last actions, say).
-            self._next_command()
+            # between a registration's own last actions, say). Failures decided on the spot
+            # (a refused destination) run first, and may finish the command in progress.
+            self._http.run_deferred()
+            while self._next_command():
+                self._http.run_deferred()
             return list(self._out)
         finally:
             self._out.clear()
@@ -206,8 +209,10 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         else:
             self._queue.append(Command(kind, [command_id]))
 
-    def _next_command(self) -> None:
-        """Start queued commands until one is in progress (or none is left)."""
+    def _next_command(self) -> bool:
+        """Start queued commands until one is in progress (or none is left). True when one
+        was started."""
+        started = False
         while self._active is None and self._queue:
             command = self._queue.popleft()
             self._active = command
@@ -217,6 +222,8 @@ class MeetingsSession(DeviceSteps, MercurySteps):
                 else self._start_unregister
             )
             start()
+            started = True
+        return started
 
     def _finish_command(self, error: WebexError | None) -> None:
         command, self._active = self._active, None

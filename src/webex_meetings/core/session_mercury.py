@@ -17,8 +17,9 @@ from typing import Any
 
 from ._session_base import SessionBase, Socket
 from .config import BackoffConfig
+from .credentials import check_token_destination
 from .effects import AbortWebSocket, CloseWebSocket, OpenWebSocket, SendWebSocketText
-from .errors import HandshakeRejectedError, MercuryClosedError, WebexError
+from .errors import HandshakeRejectedError, MercuryClosedError, TokenWithheldError, WebexError
 from .events import ConnectionFailed, MeetingsRegistered, NetworkConnected, NetworkDisconnected
 from .http_client import MAX_RETRY_AFTER
 from .inputs import WebSocketClosed, WebSocketOpened, WebSocketRejected, WebSocketTextReceived
@@ -58,10 +59,25 @@ class MercurySteps(SessionBase):
         self._open_socket()
 
     def _open_socket(self) -> None:
-        """Step 3: open the Mercury websocket for the held device."""
+        """Step 3: open the Mercury websocket for the held device.
+
+        Its first frame carries the token, so the device's ``webSocketUrl`` must pass the
+        token rule first; a refused URL is never opened and ends the attempts for good.
+        """
         self._reconnect_timer = None
         device = self._device
         assert device is not None
+        try:
+            check_token_destination(
+                device.web_socket_url,
+                allowed_domains=self._config.allowed_domains,
+                extra_hosts=self._config.extra_authorized_hosts,
+                step="mercury.connect",
+            )
+        except TokenWithheldError as error:
+            log.warning("%s", error)
+            self._connection_attempt_failed(CloseAction.ABORT, error)
+            return
         now_ms = int(self._now * 1000)
         protocol = MercuryProtocol(
             self._config.mercury,
