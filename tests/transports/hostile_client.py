@@ -1,8 +1,8 @@
 """One client against one hostile server, in its own process: ``python hostile_client.py CASE``.
 
 Prints one JSON line: ``{"outcome": ..., "maxrss_kib": ...}``, the typed outcome the client saw
-and the process's peak resident memory. Run by ``test_hostile_servers.py``. Every server here
-is bounded (it stops after 512 MiB or when the client leaves) and listens on 127.0.0.1.
+and the process's peak resident memory (``VmHWM``). Run by ``test_hostile_servers.py``. Every
+server here is bounded (it stops after 512 MiB or when the client leaves), on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -148,7 +148,19 @@ async def main(case: str) -> str:
     return outcome
 
 
+def peak_rss_kib() -> int:
+    """This process's peak RSS: ``VmHWM`` (reset by exec, unlike ``ru_maxrss``, which Linux
+    carries over from the parent that forked us), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 if __name__ == "__main__":
     outcome = anyio.run(main, sys.argv[1])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"outcome": outcome, "maxrss_kib": peak}))
+    print(json.dumps({"outcome": outcome, "maxrss_kib": peak_rss_kib()}))

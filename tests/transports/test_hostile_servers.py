@@ -1,6 +1,6 @@
 """Hostile servers, each against a client in its own process (``hostile_client.py``): the
-client ends with a typed outcome and its peak memory stays bounded (``ru_maxrss``), however
-much the server sends (up to 512 MiB here, endless in the wild)."""
+client ends with a typed outcome and its peak memory (``VmHWM``) stays bounded, however much
+the server sends (up to 512 MiB here, endless in the wild)."""
 
 from __future__ import annotations
 
