@@ -686,7 +686,9 @@ CLOSE_TABLE = [
     ),
     (1006, "", R, R),
     (1008, "policy", R, PERM),
+    (1009, "message too big", R, PERM),  # the server's verdict; our own refusal reads 1006
     (1011, "server error", R, R),
+    (1015, "connect failed: certificate not trusted", AB, PERM),  # from the transport
     (3050, "meetings unregister", PERM, PERM),
     (4000, "Replaced", R, REP),
     (4000, "other", R, REP),

@@ -3,8 +3,10 @@ response as received, keep-alive, timeouts, failures, TLS, proxy, and no secret 
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +18,12 @@ import pytest
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
 
-from webex_meetings.core.errors import TimeoutError, TransportError
+from webex_meetings.core.errors import (
+    CertificateError,
+    ResponseTooLargeError,
+    TimeoutError,
+    TransportError,
+)
 from webex_meetings.core.http import HttpRequest, HttpResponse
 from webex_meetings.transports import HttpTransport, HttpxTransport
 
@@ -256,7 +263,7 @@ async def test_https_with_a_custom_ssl_context(tls: Any) -> None:
 
 async def test_https_with_an_untrusted_certificate_fails(tls: Any) -> None:
     async with http_server(ssl_context=tls.server) as (_, port), HttpxTransport() as transport:
-        with pytest.raises(TransportError) as caught:
+        with pytest.raises(CertificateError) as caught:
             await transport.send(HttpRequest("GET", f"https://127.0.0.1:{port}/"))
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
 
@@ -278,3 +285,111 @@ async def test_proxy_environment_is_ignored_by_default(monkeypatch: pytest.Monke
     async with http_server() as (server, server_port), HttpxTransport() as transport:
         await transport.send(HttpRequest("GET", f"http://127.0.0.1:{server_port}/direct"))
     assert server.seen[0].target == "/direct"
+
+
+# -- bounded answers ----------------------------------------------------------------------
+
+CAP = 64 * 1024
+
+
+@asynccontextmanager
+async def raw_server(
+    answer: Callable[[anyio.abc.ByteStream], Awaitable[None]],
+) -> AsyncIterator[int]:
+    """A server that reads the request head, then lets ``answer`` write what it likes."""
+
+    async def handle(stream: anyio.abc.ByteStream) -> None:
+        async with stream:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += await stream.receive()
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await answer(stream)
+
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as task_group,
+    ):
+        task_group.start_soon(listener.serve, handle)
+        yield listener.extra(SocketAttribute.local_port)
+        task_group.cancel_scope.cancel()
+
+
+async def endless_chunks(stream: anyio.abc.ByteStream) -> None:
+    """A chunked answer that would never end; bounded here at 64 MiB, far past the cap."""
+    await stream.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (CAP, b"x" * CAP)
+    for _ in range(1024):
+        await stream.send(chunk)
+
+
+async def huge_length(stream: anyio.abc.ByteStream) -> None:
+    await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\nxx")
+
+
+def gzip_answer(size: int) -> Callable[[anyio.abc.ByteStream], Awaitable[None]]:
+    body = gzip.compress(b"{" + b" " * (size - 2) + b"}")
+
+    async def answer(stream: anyio.abc.ByteStream) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n"
+        await stream.send(head.encode() + body)
+
+    return answer
+
+
+@pytest.mark.parametrize("answer", [endless_chunks, huge_length, gzip_answer(CAP * 64)])
+async def test_an_answer_over_the_cap_is_cut_with_a_typed_error(
+    answer: Callable[[anyio.abc.ByteStream], Awaitable[None]],
+) -> None:
+    async with raw_server(answer) as port, HttpxTransport(max_response_size=CAP) as transport:
+        with pytest.raises(ResponseTooLargeError) as caught:
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/big", timeout=10))
+    assert f"GET http://127.0.0.1:{port}/big" in str(caught.value)
+    assert str(CAP) in str(caught.value)
+
+
+async def test_an_answer_at_the_cap_passes_and_gzip_is_inflated() -> None:
+    async with raw_server(gzip_answer(CAP)) as port, HttpxTransport(max_response_size=CAP) as t:
+        response = await t.send(HttpRequest("GET", f"http://127.0.0.1:{port}/", timeout=10))
+    assert len(response.body) == CAP
+    assert response.json() == {}
+
+
+async def test_a_trickled_answer_ends_at_the_request_deadline() -> None:
+    async def trickle(stream: anyio.abc.ByteStream) -> None:
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        for _ in range(1000):
+            await stream.send(b"x")
+            await anyio.sleep(0.05)
+
+    async with raw_server(trickle) as port, HttpxTransport() as transport:
+        with pytest.raises(TimeoutError):
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/", timeout=0.3))
+
+
+async def test_corrupt_gzip_is_a_transport_error() -> None:
+    async def corrupt(stream: anyio.abc.ByteStream) -> None:
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope"
+        )
+
+    async with raw_server(corrupt) as port, HttpxTransport() as transport:
+        with pytest.raises(TransportError, match="corrupt"):
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/", timeout=10))
+
+
+async def test_the_error_message_is_built_only_on_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import webex_meetings.transports.httpx_transport as module
+
+    built: list[str] = []
+    original = module._where
+    monkeypatch.setattr(module, "_where", lambda request: built.append("x") or original(request))
+    async with http_server() as (_, port), HttpxTransport() as transport:
+        await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/fine"))
+        assert built == []
+        port_gone = await refused_port()
+        with pytest.raises(TransportError):
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port_gone}/"))
+    assert built == ["x"]

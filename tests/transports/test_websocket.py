@@ -30,6 +30,7 @@ from wsproto.events import (
 )
 
 from webex_meetings.core.errors import (
+    CertificateError,
     ConfigurationError,
     HandshakeRejectedError,
     LocalProtocolError,
@@ -301,7 +302,7 @@ async def test_fragments_count_towards_the_size_limit(make_connector: Any) -> No
         closed = await connection.receive()
         await done.wait()
         await connection.aclose()
-    assert closed == WebSocketClosedMessage(1009, "message too big")
+    assert closed == WebSocketClosedMessage(1006, "closed by us with 1009: message too big")
     assert seen == [WebSocketClosedMessage(1009, "message too big")]
 
 
@@ -323,12 +324,25 @@ async def test_server_ping_is_answered(make_connector: Any) -> None:
     assert pongs == [b"are you there"]
 
 
-async def test_invalid_frame_closes_with_1002(make_connector: Any) -> None:
+REFUSED_FRAMES = [
+    pytest.param(b"\x83\x00", 1002, id="reserved-opcode"),
+    pytest.param(b"\x81\x02\xc3\x28", 1007, id="text-not-utf8"),
+    pytest.param(b"\x82\x02\xc3\x28", 1007, id="binary-not-utf8"),
+    pytest.param(b"\x81\x7f\x80" + bytes(7), 1002, id="length-2**63"),
+]
+
+
+@pytest.mark.parametrize(("frame", "code"), REFUSED_FRAMES)
+async def test_a_refused_frame_fails_the_connection_as_lost(
+    make_connector: Any, frame: bytes, code: int
+) -> None:
+    """The server sees our close code; we report 1006 (a lost connection: the session
+    reconnects) with a reason naming the code we sent."""
     seen: list[Any] = []
     done = anyio.Event()
 
     async def handler(target: str, socket: ServerSocket) -> None:
-        await socket.send_raw(b"\x83\x00")  # reserved opcode 3
+        await socket.send_raw(frame)
         seen.append(await socket.receive())
         done.set()
 
@@ -338,8 +352,9 @@ async def test_invalid_frame_closes_with_1002(make_connector: Any) -> None:
         await done.wait()
         await connection.aclose()
     assert isinstance(closed, WebSocketClosedMessage)
-    assert closed.code == 1002
-    assert seen[0].code == 1002
+    assert closed.code == 1006
+    assert closed.reason.startswith(f"closed by us with {code}: ")
+    assert seen[0].code == code
 
 
 # -- failures -----------------------------------------------------------------------------
@@ -423,9 +438,9 @@ async def test_wss_with_a_custom_ssl_context(make_connector: Any, tls: Any) -> N
 
 async def test_wss_with_an_untrusted_certificate_fails(make_connector: Any, tls: Any) -> None:
     async with ws_server(echo_once, ssl_context=tls.server) as server:
-        with pytest.raises(TransportError) as caught:
+        with pytest.raises(CertificateError) as caught:
             await make_connector().connect(f"wss://127.0.0.1:{server.port}/")
-    assert type(caught.value) is TransportError
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
 
 
 # -- HTTP CONNECT proxy -------------------------------------------------------------------

@@ -14,6 +14,7 @@ response (any status)          ``HttpResponseReceived``
 ``ResponseTooLargeError``      ``HttpRequestFailed(kind=TOO_LARGE)`` (never retried)
 other failure                  ``HttpRequestFailed(kind=CONNECTION)``
 upgrade refused                ``WebSocketRejected(status, retry_after)``
+certificate not trusted        ``WebSocketClosed(1015, "connect failed: ...")`` (never retried)
 connect failed                 ``WebSocketClosed(1006, "connect failed: ...")``
 connected                      ``WebSocketOpened``, then each ``WebSocketTextReceived``
 peer's close / lost            ``WebSocketClosed(code, reason)`` / ``WebSocketClosed(1006)``
@@ -63,6 +64,8 @@ logger = logging.getLogger("webex_meetings.adapters.io_tasks")
 
 Feed = Callable[[Input], None]
 ABNORMAL_CLOSURE = 1006
+TLS_HANDSHAKE_FAILURE = 1015
+"""RFC 6455's code for a TLS failure, never sent on the wire; Mercury's table ends on it."""
 
 
 def failure_text(exc: Exception) -> str:
@@ -99,7 +102,8 @@ async def exchange_http(http: HttpTransport, effect: SendHttpRequest, feed: Feed
 def _connect_failure(socket_id: int, exc: Exception) -> Input:
     if isinstance(exc, HandshakeRejectedError):
         return WebSocketRejected(socket_id, exc.status, exc.retry_after)
-    return WebSocketClosed(socket_id, ABNORMAL_CLOSURE, f"connect failed: {failure_text(exc)}")
+    code = TLS_HANDSHAKE_FAILURE if isinstance(exc, CertificateError) else ABNORMAL_CLOSURE
+    return WebSocketClosed(socket_id, code, f"connect failed: {failure_text(exc)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ trio's own objects satisfy them as they are.
 
 from __future__ import annotations
 
-import functools
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
@@ -23,8 +22,11 @@ from typing import Any, Protocol, TypeVar
 import sniffio
 
 from ..core.errors import ConfigurationError
+from ..transports._wsproto_client import DEFAULT_MAX_MESSAGE_SIZE
 from ..transports.base import HttpTransport, WebSocketConnector
-from ..transports.httpx_transport import HttpxTransport
+from ..transports.httpx_transport import DEFAULT_MAX_RESPONSE_SIZE, HttpxTransport
+from ..transports.shared import SharedHttpTransports
+from ..transports.tls import Verify, check_verify, ssl_context_for
 
 __all__ = [
     "CancelScope",
@@ -97,43 +99,51 @@ class ReceiveChannel(Protocol[T_co]):
     def close(self) -> None: ...
 
 
-@functools.cache
-def default_ssl_context() -> ssl.SSLContext:
-    """The verifying TLS context every default transport shares: built once per process, as
-    loading a CA bundle costs tens of milliseconds (the certifi bundle httpx would load, or
-    the system's CAs when certifi is absent)."""
-    try:
-        import certifi
-    except ImportError:  # pragma: no cover - httpx brings certifi
-        return ssl.create_default_context()
-    return ssl.create_default_context(cafile=certifi.where())
+_SHARED_HTTP = SharedHttpTransports()
+"""Every default HTTP transport of the process: one per event loop and transport options."""
 
 
 @dataclass(frozen=True, slots=True)
 class TransportOptions:
     """What the default transports are built from.
 
-    ``verify``: ``True`` (system CAs, the default), ``False`` (no certificate check), a CA
-    bundle path, or a ready :class:`ssl.SSLContext`. ``proxy``: ``http://host:port``.
+    ``verify``: ``True`` (system CAs, the default; ``$SSL_CERT_FILE`` when set), ``False``
+    (no certificate check; one warning per process), a CA bundle path, or a ready
+    :class:`ssl.SSLContext` (see :mod:`webex_meetings.transports.tls`). ``proxy``:
+    ``http://host:port``. ``max_response_size``: bytes an HTTP answer may hold;
+    ``max_message_size``: bytes a websocket message may hold (more fails the connection,
+    and the session reconnects).
+
+    :raises ConfigurationError: ``verify`` is not usable (a path with no readable file).
     """
 
     proxy: str | None = None
-    verify: bool | str | ssl.SSLContext = True
+    verify: Verify = True
     http_timeout: float = 20.0
     connect_timeout: float = 10.0
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
 
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context to use (one shared verifying context by default)."""
-        if self.verify is True:
-            return default_ssl_context()
-        if isinstance(self.verify, ssl.SSLContext):
-            return self.verify
-        if self.verify is False:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
-        return ssl.create_default_context(cafile=self.verify)
+    def __post_init__(self) -> None:
+        check_verify(self.verify)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context to use (shared per process; see :mod:`..transports.tls`)."""
+        return ssl_context_for(self.verify)
+
+    def shared_http(self, context: ssl.SSLContext) -> HttpTransport:
+        """A lease on the HTTP transport every instance of this event loop with the same
+        options shares (tokens are per request, so the pool is safe to share)."""
+        key = (self.proxy, context, self.http_timeout, self.max_response_size)
+        return _SHARED_HTTP.lease(key, lambda: self._new_http(context))
+
+    def _new_http(self, context: ssl.SSLContext) -> HttpTransport:
+        return HttpxTransport(
+            timeout=self.http_timeout,
+            proxy=self.proxy,
+            verify=context,
+            max_response_size=self.max_response_size,
+        )
 
 
 class ScopeFactory(Protocol):
@@ -152,7 +162,12 @@ class ConnectorFactory(Protocol):
     """A websocket connector class of :mod:`webex_meetings.transports`."""
 
     def __call__(
-        self, *, connect_timeout: float, ssl_context: ssl.SSLContext | None, proxy: str | None
+        self,
+        *,
+        connect_timeout: float,
+        ssl_context: ssl.SSLContext | None,
+        proxy: str | None,
+        max_message_size: int,
     ) -> WebSocketConnector: ...
 
 
@@ -197,15 +212,14 @@ class Runtime:
     def default_transports(
         self, options: TransportOptions
     ) -> tuple[HttpTransport, WebSocketConnector]:
-        """The HTTP transport (httpx, which runs on asyncio and trio alike) and this runtime's
-        websocket connector, used when the caller passes none."""
+        """The HTTP transport (a lease on the event loop's shared httpx transport, which runs
+        on asyncio and trio alike) and this runtime's websocket connector, used when the
+        caller passes none. Must be called inside the event loop."""
         context = options.ssl_context()
-        http = HttpxTransport(
-            timeout=options.http_timeout,
-            proxy=options.proxy,
-            verify=True if context is None else context,
-        )
         connector = self.websocket_connector(
-            connect_timeout=options.connect_timeout, ssl_context=context, proxy=options.proxy
+            connect_timeout=options.connect_timeout,
+            ssl_context=context,
+            proxy=options.proxy,
+            max_message_size=options.max_message_size,
         )
-        return http, connector
+        return options.shared_http(context), connector

@@ -290,8 +290,11 @@ _BEFORE_AUTHORIZATION: Final[dict[int, CloseAction]] = {
     4400: CloseAction.ABORT,
     4401: CloseAction.REFRESH_TOKEN_THEN_RECONNECT,
     4403: CloseAction.ABORT,
+    1015: CloseAction.ABORT,
 }
-"""``Socket.open``'s close handler; any other code is a ``ConnectionError``: reconnect."""
+"""``Socket.open``'s close handler; any other code is a ``ConnectionError``: reconnect.
+1015 (never on the wire) is how a transport reports a certificate it could not verify: retrying
+cannot help, so it stops like a refused credential."""
 
 _AFTER_AUTHORIZATION: Final[dict[int, CloseAction]] = {
     1001: CloseAction.RECONNECT,

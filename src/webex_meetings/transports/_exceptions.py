@@ -9,18 +9,27 @@ The message is built from our words, the foreign class name and, where there is 
 symbolic ``errno`` (``ECONNREFUSED``) or OpenSSL reason (``CERTIFICATE_VERIFY_FAILED``). The
 foreign message itself is never used and the foreign exception is not chained: h11 quotes
 header values in its messages, and headers carry tokens.
+
+One case comes before every table: a failed certificate verification
+(:class:`ssl.SSLCertVerificationError` anywhere in the exception's causes, however the library
+wrapped it) is always :class:`~webex_meetings.core.errors.CertificateError`, which the core
+never retries.
+
+The context (``"POST https://host/path"``) is passed as a callable and built only when an
+exception is actually translated: building it costs a redaction, and the success path should
+not pay for it.
 """
 
 from __future__ import annotations
 
 import errno
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from ..core.errors import TransportError, WebexError
+from ..core.errors import CertificateError, TransportError, WebexError
 
-__all__ = ["ExceptionMap", "describe", "map_exceptions"]
+__all__ = ["ExceptionMap", "describe", "is_certificate_failure", "map_exceptions"]
 
 ExceptionMap = Sequence[tuple[type[BaseException], type[TransportError], str]]
 """Rows of ``(foreign class, our class, what went wrong in a few words)``."""
@@ -28,18 +37,29 @@ ExceptionMap = Sequence[tuple[type[BaseException], type[TransportError], str]]
 _CAUSE_DEPTH = 4
 
 
-def _detail(exc: BaseException) -> str | None:
-    """A symbolic errno or OpenSSL reason found on ``exc`` or its causes, else ``None``."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from, nearest first (a few levels)."""
     seen: BaseException | None = exc
     for _ in range(_CAUSE_DEPTH):
         if seen is None:
-            return None
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _detail(exc: BaseException) -> str | None:
+    """A symbolic errno or OpenSSL reason found on ``exc`` or its causes, else ``None``."""
+    for seen in _causes(exc):
         if isinstance(seen, ssl.SSLError) and seen.reason:
             return str(seen.reason)
         if isinstance(seen, OSError) and seen.errno is not None:
             return errno.errorcode.get(seen.errno)
-        seen = seen.__cause__ or seen.__context__
     return None
+
+
+def is_certificate_failure(exc: BaseException) -> bool:
+    """True when ``exc`` or one of its causes is a failed certificate verification."""
+    return any(isinstance(seen, ssl.SSLCertVerificationError) for seen in _causes(exc))
 
 
 def describe(exc: BaseException) -> str:
@@ -49,18 +69,23 @@ def describe(exc: BaseException) -> str:
 
 
 @contextmanager
-def map_exceptions(table: ExceptionMap, context: str) -> Iterator[None]:
+def map_exceptions(table: ExceptionMap, context: Callable[[], str]) -> Iterator[None]:
     """Re-raise a foreign exception matching a row of ``table`` as our error.
 
-    ``context`` says what was being done (``"POST https://host/path"``); it must not hold a
-    secret. Our own errors and unmatched exceptions (including cancellation) pass through.
+    ``context()`` says what was being done (``"POST https://host/path"``); it is called only
+    when there is something to translate and must not return a secret. Our own errors and
+    unmatched exceptions (including cancellation) pass through.
     """
     try:
         yield
     except WebexError:
         raise
     except Exception as exc:
+        if is_certificate_failure(exc):
+            raise CertificateError(
+                f"{context()}: the server's certificate is not trusted ({describe(exc)})"
+            ) from None
         for foreign, ours, words in table:
             if isinstance(exc, foreign):
-                raise ours(f"{context}: {words} ({describe(exc)})") from None
+                raise ours(f"{context()}: {words} ({describe(exc)})") from None
         raise

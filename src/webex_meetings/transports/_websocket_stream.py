@@ -31,6 +31,7 @@ from ..core.errors import LocalProtocolError, TransportError
 from ._exceptions import ExceptionMap, map_exceptions
 from ._wsproto_client import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_HANDSHAKE_SIZE,
     Exchange,
     HttpProxy,
     ProxyTunnel,
@@ -55,6 +56,10 @@ COMMON_ERRORS: ExceptionMap = (
     (H11ProtocolError, TransportError, "the server broke the HTTP protocol"),
 )
 """Rows every library's table ends with."""
+
+
+def _sending() -> str:
+    return "websocket send"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +96,19 @@ class StreamLibrary:
 
 
 async def _run_exchange(stream: LibraryStream, exchange: Exchange) -> None:
-    """Send the exchange's request and feed it what arrives until it has its answer."""
+    """Send the exchange's request and feed it what arrives until it has its answer.
+
+    :raises TransportError: the answer grew past :data:`MAX_HANDSHAKE_SIZE` bytes.
+    """
     await stream.send_all(exchange.data_to_send())
-    while not exchange.receive(await stream.receive_some()):
-        pass
+    received = 0
+    while True:
+        data = await stream.receive_some()
+        received += len(data)
+        if received > MAX_HANDSHAKE_SIZE:
+            raise TransportError(f"the answer is larger than {MAX_HANDSHAKE_SIZE} bytes")
+        if exchange.receive(data):
+            return
 
 
 class StreamWebSocketConnection:
@@ -119,7 +133,7 @@ class StreamWebSocketConnection:
         :raises TransportError: the connection is closing, closed or broken.
         """
         self._protocol.send_text(text)
-        with map_exceptions(self._library.errors, "websocket send"):
+        with map_exceptions(self._library.errors, _sending):
             await self._flush()
 
     async def receive(self) -> WebSocketMessage:
@@ -171,6 +185,8 @@ class StreamWebSocketConnection:
             return b""
 
     async def _flush(self) -> None:
+        if not self._protocol.has_data_to_send:
+            return
         async with self._write_lock:
             data = self._protocol.data_to_send()
             if data and not self._dropped:
@@ -218,7 +234,7 @@ class StreamWebSocketConnector:
         """
         target = WebSocketTarget.from_url(url)
         with (
-            map_exceptions(self._library.errors, f"websocket connect to {target.origin}"),
+            map_exceptions(self._library.errors, lambda: f"websocket connect to {target.origin}"),
             self._library.fail_after(self._connect_timeout),
         ):
             stream = await self._open_stream(target)

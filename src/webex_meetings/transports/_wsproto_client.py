@@ -13,8 +13,12 @@ the request bytes, ``receive(data)`` is fed what arrives until it returns ``True
 After the upgrade the same :class:`WebSocketClientProtocol` turns received bytes into
 :data:`~webex_meetings.transports.base.WebSocketMessage` values (:meth:`next_message`): text
 fragments are joined, binary messages decoded as UTF-8, pings answered, a close frame answered
-and reported, end of stream reported as 1006, a message over ``max_message_size`` closes the
-connection with 1009. Every answer it owes the peer (pong, close reply) is appended to one
+and reported, end of stream reported as 1006. A message we refuse fails the connection as a
+browser does: a message over ``max_message_size`` is closed with 1009, invalid UTF-8 with 1007,
+a broken frame (a 2^63-byte length, say) with 1002, and each is reported as 1006 with a reason
+saying we closed it and why ("closed by us with 1009: message too big"): the peer sent no close
+frame, and to the session it is a lost connection (reconnect with backoff), not a verdict of
+the server. Every answer it owes the peer (pong, close reply) is appended to one
 outbox, drained by the stream owner in order, so frames never interleave.
 
 Nothing here touches a socket or a clock; the I/O lives in :mod:`._websocket_stream`.
@@ -61,7 +65,11 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 """Bytes one received message may hold before the connection is closed with 1009."""
 
+MAX_HANDSHAKE_SIZE = 64 * 1024
+"""Bytes the answer to ``CONNECT`` or to the upgrade may hold (status line and headers)."""
+
 ABNORMAL_CLOSURE = 1006
+INVALID_PAYLOAD = 1007
 MESSAGE_TOO_BIG = 1009
 
 _SCHEMES = {"ws": (80, False), "wss": (443, True)}
@@ -209,10 +217,15 @@ class WebSocketClientProtocol:
         )
         self._fragments: list[str] = []
         self._size = 0
-        self._binary = codecs.getincrementaldecoder("utf-8")("replace")
+        self._binary = codecs.getincrementaldecoder("utf-8")("strict")
         self._closed: WebSocketClosedMessage | None = None
 
     # -- the upgrade -----------------------------------------------------------------------
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """True when :meth:`data_to_send` would return bytes."""
+        return bool(self._outbox)
 
     def data_to_send(self) -> bytes:
         data = bytes(self._outbox)
@@ -288,12 +301,18 @@ class WebSocketClientProtocol:
 
     def _on_text(self, event: Event) -> WebSocketMessage | None:
         assert isinstance(event, TextMessage)
-        return self._add_fragment(event.data, len(event.data.encode("utf-8")), event)
+        return self._add_fragment(event.data, _utf8_size(event.data, self._room()), event)
 
     def _on_bytes(self, event: Event) -> WebSocketMessage | None:
         assert isinstance(event, BytesMessage)
-        text = self._binary.decode(event.data, final=event.message_finished)
+        try:
+            text = self._binary.decode(event.data, final=event.message_finished)
+        except UnicodeDecodeError:
+            return self._fail(INVALID_PAYLOAD, "binary message is not UTF-8")
         return self._add_fragment(text, len(event.data), event)
+
+    def _room(self) -> int:
+        return self._max_message_size - self._size
 
     def _add_fragment(
         self, text: str, size: int, event: TextMessage | BytesMessage
@@ -318,14 +337,24 @@ class WebSocketClientProtocol:
         if self._ws.state is ConnectionState.REMOTE_CLOSING:
             self._outbox += self._ws.send(event.response())
         elif self._ws.state is ConnectionState.OPEN:  # wsproto could not parse a frame
-            return self._fail(int(event.code), event.reason or "")
+            return self._fail(int(event.code), event.reason or "invalid frame")
         self._closed = WebSocketClosedMessage(int(event.code), event.reason or "")
         return self._closed
 
     def _fail(self, code: int, reason: str) -> WebSocketClosedMessage:
+        """Fail the connection: our close frame goes out, the session sees a lost one."""
         self.close(code, reason)
-        self._closed = WebSocketClosedMessage(code, reason)
+        self._fragments.clear()
+        self._closed = WebSocketClosedMessage(
+            ABNORMAL_CLOSURE, f"closed by us with {code}: {reason}"
+        )
         return self._closed
+
+
+def _utf8_size(text: str, room: int) -> int:
+    """The UTF-8 size of ``text``, exactly when it could matter: a text whose worst case
+    (4 bytes a character) still fits in ``room`` counts as its length, skipping the copy."""
+    return len(text) if len(text) * 4 <= room else len(text.encode("utf-8"))
 
 
 _EVENT_HANDLERS: dict[

@@ -24,6 +24,7 @@ __all__ = [
     "WebSocketConnector",
     "WebSocketMessage",
     "WebSocketTextMessage",
+    "failed_by_us",
 ]
 
 
@@ -44,6 +45,16 @@ class WebSocketClosedMessage:
 
 
 WebSocketMessage = WebSocketTextMessage | WebSocketClosedMessage
+
+ABNORMAL_CLOSURE = 1006
+
+
+def failed_by_us(code: int, reason: str) -> WebSocketClosedMessage:
+    """How a side that failed the connection itself (a message too big, invalid UTF-8, a
+    broken frame) reports it: it sent close ``code``, the peer sent none, so 1006 with a
+    reason saying who closed and why, as a browser reports it. To a session this is a lost
+    connection (reconnect), not the server's verdict."""
+    return WebSocketClosedMessage(ABNORMAL_CLOSURE, f"closed by us with {code}: {reason}")
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ from .base import (
     WebSocketConnection,
     WebSocketConnector,
     WebSocketTextMessage,
+    failed_by_us,
 )
 from .memory import MemoryRejection
 
@@ -179,7 +180,7 @@ class _Oversized(_Scenario):
         connection = await connector.connect(url)
         closed = await connection.receive()
         _expect(isinstance(closed, WebSocketClosedMessage), f"oversized closes: {closed!r}")
-        _expect(getattr(closed, "code", None) == 1009, f"with 1009: {closed!r}")
+        _expect(closed == failed_by_us(1009, "message too big"), f"refused, 1009: {closed!r}")
         await self.server_done.wait()
         _expect(getattr(self.server_saw[0], "code", None) == 1009, "server sees 1009")
         await connection.aclose()

@@ -9,8 +9,15 @@ body, or ``Content-Length: 0`` on a body-less POST/PUT/PATCH). A request without
 ``user-agent`` header therefore goes out without one. Redirects are never followed, cookies
 are never sent (the client's jar may collect them, but requests are not built from it).
 
-``request.timeout`` (or the transport's default) bounds the whole exchange: each httpx phase
-(connect, write, read, pool) gets that budget and a deadline around the call caps the total.
+``request.timeout`` (or the transport's default) bounds the whole exchange, body included:
+each httpx phase (connect, write, read, pool) gets that budget and a deadline around the call
+caps the total, so a server trickling its answer (slowloris) cannot hold a request longer.
+The body is streamed and cut at ``max_response_size`` bytes with
+:class:`~webex_meetings.core.errors.ResponseTooLargeError`: a larger ``Content-Length`` is
+refused before reading, and a never-ending chunked answer never grows the process past the cap
+(plus one read, 64 KiB). A ``gzip`` or ``deflate`` body (we never ask for one) is inflated
+under the same cap. Headers are bounded by h11 itself. A certificate that fails verification
+is :class:`~webex_meetings.core.errors.CertificateError`, which the core never retries.
 httpx runs on asyncio and on trio (through httpcore's backends), so this transport does too.
 """
 
@@ -18,23 +25,30 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import ssl
+import zlib
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import h11
 import httpx
 
-from ..core.errors import TimeoutError, TransportError
+from ..core.errors import ResponseTooLargeError, TimeoutError, TransportError
 from ..core.http import HttpRequest, HttpResponse
 from ..core.redaction import redact
 from ._closing import AsyncClosing
 from ._exceptions import ExceptionMap, map_exceptions
 
-__all__ = ["DEFAULT_HTTP_TIMEOUT", "HttpxTransport"]
+__all__ = ["DEFAULT_HTTP_TIMEOUT", "DEFAULT_MAX_RESPONSE_SIZE", "HttpxTransport"]
 
 DEFAULT_HTTP_TIMEOUT = 30.0
 """Seconds allowed for one request when it names no timeout of its own."""
+
+DEFAULT_MAX_RESPONSE_SIZE = 16 * 1024 * 1024
+"""Bytes a response body may hold (16 MiB; Webex's answers are a few KiB, a long device list
+some hundreds)."""
 
 _HTTPX_ERRORS: ExceptionMap = (
     (httpx.ConnectTimeout, TimeoutError, "timed out connecting"),
@@ -53,18 +67,79 @@ _HTTPX_ERRORS: ExceptionMap = (
     (httpx.DecodingError, TransportError, "the response body could not be decoded"),
     (httpx.HTTPError, TransportError, "the request failed"),
     (h11.ProtocolError, TransportError, "the HTTP exchange failed"),
+    (zlib.error, TransportError, "the compressed response body is corrupt"),
     (ssl.SSLError, TransportError, "TLS failed"),
     (OSError, TransportError, "network error"),
     (ValueError, TransportError, "the request could not be built"),
 )
 
+_INFLATE_WBITS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+"""``Content-Encoding`` -> zlib's ``wbits`` for it."""
+
 
 def _where(request: HttpRequest) -> str:
-    """``POST https://host/path``: the request named without query or headers."""
+    """``POST https://host/path``: the request named without query or headers. Built only
+    for an error message (redaction is not free)."""
     parts = urlsplit(request.url)
     return redact(
         f"{request.method} {parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _phase_timeouts(seconds: float) -> dict[str, float | None]:
+    """httpx's per-phase timeout extension for a budget (shared, never mutated)."""
+    return httpx.Timeout(seconds).as_dict()
+
+
+def _too_large(request: HttpRequest, limit: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(f"{_where(request)}: the answer is larger than {limit} bytes")
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    try:
+        return int(value) if value is not None and len(value) <= 20 else None
+    except ValueError:
+        return None
+
+
+async def _read_body(response: httpx.Response, request: HttpRequest, limit: int) -> bytes:
+    """The raw body, refused as soon as it is known to exceed ``limit``."""
+    declared = _declared_length(response)
+    if declared is not None and declared > limit:
+        raise _too_large(request, limit)
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_raw():
+            if len(body) > limit:  # already cut: nothing more is kept
+                continue
+            body += chunk
+            if len(body) > limit:
+                # Drop the connection and let httpx's stream generators end on the closed
+                # stream: breaking out would leave them to the garbage collector.
+                await response.aclose()
+    except httpx.ReadError:  # what reading the closed stream raises
+        if len(body) <= limit:
+            raise
+    if len(body) > limit:
+        raise _too_large(request, limit)
+    return bytes(body)
+
+
+def _inflate(body: bytes, encoding: str | None, request: HttpRequest, limit: int) -> bytes:
+    """``body`` decoded per ``Content-Encoding`` (gzip, deflate), never beyond ``limit``."""
+    wbits = _INFLATE_WBITS.get((encoding or "").strip().lower())
+    if wbits is None or not body:
+        return body
+    data = zlib.decompressobj(wbits).decompress(body, limit + 1)
+    if len(data) > limit:
+        raise _too_large(request, limit)
+    return data
 
 
 class HttpxTransport(AsyncClosing):
@@ -75,6 +150,8 @@ class HttpxTransport(AsyncClosing):
     :param verify: ``True`` (system CAs), ``False`` (no verification) or an ``SSLContext``.
     :param trust_env: read ``HTTP(S)_PROXY``, ``SSL_CERT_FILE`` and friends from the
         environment; off by default so that nothing changes behind the caller's back.
+    :param max_response_size: bytes a response body may hold (after decoding).
+    :param limits: httpx's connection pool limits (httpx's defaults when ``None``).
 
     Use it as ``async with HttpxTransport() as transport:`` or call :meth:`aclose`.
     """
@@ -86,8 +163,12 @@ class HttpxTransport(AsyncClosing):
         proxy: str | None = None,
         verify: bool | ssl.SSLContext = True,
         trust_env: bool = False,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self._timeout = timeout
+        self._max_response_size = max_response_size
+        pool: dict[str, Any] = {} if limits is None else {"limits": limits}
         self._client = httpx.AsyncClient(
             proxy=proxy,
             verify=verify,
@@ -96,17 +177,20 @@ class HttpxTransport(AsyncClosing):
             timeout=timeout,
             http1=True,
             http2=False,
+            **pool,
         )
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send ``request`` exactly as built and return the response, whatever its status.
 
         :raises TimeoutError: the request's timeout (or the default) ran out.
+        :raises CertificateError: the server's certificate failed verification.
+        :raises ResponseTooLargeError: the body exceeds ``max_response_size``.
         :raises TransportError: no response (refused, reset, TLS or proxy failure, closed
             transport). The message names the method, host and path, never a header.
         """
         timeout = self._timeout if request.timeout is None else request.timeout
-        with map_exceptions(_HTTPX_ERRORS, _where(request)):
+        with map_exceptions(_HTTPX_ERRORS, functools.partial(_where, request)):
             if self._client.is_closed:
                 raise TransportError(f"{_where(request)}: the transport is closed")
             outgoing = httpx.Request(
@@ -114,15 +198,22 @@ class HttpxTransport(AsyncClosing):
                 request.url,
                 headers=list(request.headers),
                 content=request.body,
-                extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+                extensions={"timeout": _phase_timeouts(timeout)},
             )
             with anyio.fail_after(timeout):
-                response = await self._client.send(outgoing, follow_redirects=False)
-        raw_headers = response.headers.raw
+                response = await self._client.send(outgoing, stream=True, follow_redirects=False)
+                try:
+                    body = await _read_body(response, request, self._max_response_size)
+                finally:
+                    await response.aclose()
+            encoding = response.headers.get("content-encoding")
+            body = _inflate(body, encoding, request, self._max_response_size)
         return HttpResponse(
             status=response.status_code,
-            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers),
-            body=response.content,
+            headers=tuple(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+            ),
+            body=body,
             extensions={"http_version": response.http_version},
         )
 

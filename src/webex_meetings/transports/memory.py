@@ -13,7 +13,8 @@ websocket on both sides, as the wsproto connectors implement them:
   reason, and reports :class:`~.base.WebSocketClosedMessage` ``(code, reason)``; the side
   that started it reports the answer's code and reason when it arrives.
 * ``aclose()`` drops the connection: the peer's ``receive()`` reports 1006.
-* A received message over ``max_message_size`` bytes closes with 1009.
+* A received message over ``max_message_size`` bytes closes with 1009; the receiving side
+  reports 1006 "closed by us with 1009: message too big" (:func:`~.base.failed_by_us`).
 
 The handshake is decided by the handler: it is accepted as soon as the handler uses its
 socket or returns ``None``; returning a status (or a :class:`MemoryRejection`) first refuses
@@ -45,7 +46,7 @@ from ..core.errors import (
 from ..core.http import HttpRequest, HttpResponse
 from ._closing import AsyncClosing
 from ._wsproto_client import ABNORMAL_CLOSURE, DEFAULT_MAX_MESSAGE_SIZE, MESSAGE_TOO_BIG
-from .base import WebSocketClosedMessage, WebSocketMessage, WebSocketTextMessage
+from .base import WebSocketClosedMessage, WebSocketMessage, WebSocketTextMessage, failed_by_us
 
 __all__ = [
     "HttpHandler",
@@ -151,7 +152,8 @@ class MemoryWebSocket:
             return self._finish(frame.code, frame.reason)
         if len(frame.encode("utf-8")) > self._max_message_size:
             self._send_close(MESSAGE_TOO_BIG, "message too big")
-            return self._finish(MESSAGE_TOO_BIG, "message too big")
+            failed = failed_by_us(MESSAGE_TOO_BIG, "message too big")
+            return self._finish(failed.code, failed.reason)
         return WebSocketTextMessage(frame)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
