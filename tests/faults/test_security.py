@@ -5,14 +5,13 @@ poisons its answers; a foreign host on 127.0.0.2 (never named to the client) rec
 it receives, websocket frames unmasked. Each test asserts the client's token never arrives
 there. The client's token is its own (issued by the emulator for this test); the hostile hosts
 use the emulator's default token upstream, so they can answer requests that reach them without
-one. Tests that fail today are ``xfail(strict=True)`` naming the hole, so they turn into
-failures once the core's rule (a token goes only to https/wss URLs of allowed domains or
-explicitly named hosts, checked before any byte is sent) lands; then drop the marker.
+one. The core's rule (a token goes only to https/wss URLs of allowed domains or explicitly named
+hosts, checked before any byte is sent) means a poisoned link is not merely sent no token: it
+is never contacted, and register() fails with ``TokenWithheldError`` naming it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -22,7 +21,7 @@ import pytest
 from hostile_cloud import HostileCloud, hostile_cloud
 
 from webex_meetings.core.config import BackoffConfig, DiscoveryConfig, MercuryConfig, SessionConfig
-from webex_meetings.core.errors import WebexError
+from webex_meetings.core.errors import TokenWithheldError, WebexError
 from webex_meetings.emulator import Emulator
 from webex_meetings.transports.websocket_anyio import AnyioWebSocketConnector
 from webex_meetings.webex import Webex
@@ -57,7 +56,8 @@ def short(config: SessionConfig) -> SessionConfig:
     return replace(config, mercury=mercury, http_timeout=2.0)
 
 
-async def run(config: SessionConfig, token: str) -> None:
+async def run(config: SessionConfig, token: str) -> WebexError | None:
+    """Register and leave; the error register() failed with, if any."""
     webex = Webex(
         access_token=token,
         config=short(config),
@@ -66,8 +66,16 @@ async def run(config: SessionConfig, token: str) -> None:
     )
     with anyio.fail_after(DEADLINE):
         async with webex:
-            with contextlib.suppress(WebexError):
+            try:
                 await webex.meetings.register()
+            except WebexError as error:
+                return error
+    return None
+
+
+def assert_withheld_from(error: WebexError | None, cloud: HostileCloud) -> None:
+    assert isinstance(error, TokenWithheldError), error
+    assert error.host == cloud.host
 
 
 def to_host(text: str, emulator: Emulator, cloud: HostileCloud, *, scheme: str = "") -> str:
@@ -80,11 +88,6 @@ def assert_never_received(cloud: HostileCloud, token: str) -> None:
     assert token not in cloud.received_text, "the token reached the foreign host"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 §1: the Mercury authorization frame goes to whatever webSocketUrl the WDM "
-    "answer names (may_carry_token guards HTTP headers only)",
-)
 async def test_a_poisoned_websocket_url_gets_no_token(
     emulator: Emulator, trusted: HostileCloud, foreign: HostileCloud
 ) -> None:
@@ -94,17 +97,12 @@ async def test_a_poisoned_websocket_url_gets_no_token(
 
     trusted.rewrite = poison
     token = client_token(emulator)
-    await run(SessionConfig.for_cloud(trusted.base), token)
-    assert foreign.frames or foreign.requests, "the poisoned link was never used"
+    error = await run(SessionConfig.for_cloud(trusted.base), token)
+    assert_withheld_from(error, foreign)
+    assert foreign.frames == foreign.requests == [], "the poisoned link was contacted"
     assert_never_received(foreign, token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 §1: a catalog's wdm link outside the allow-list is called during register "
-    "(a token-less device POST to a stranger, whose webSocketUrl then gets the token in the "
-    "authorization frame)",
-)
 async def test_a_poisoned_catalog_link_is_never_called(
     emulator: Emulator, trusted: HostileCloud, foreign: HostileCloud
 ) -> None:
@@ -117,16 +115,12 @@ async def test_a_poisoned_catalog_link_is_never_called(
     trusted.rewrite = poison_catalog
     foreign.rewrite = lambda path, body: to_host(body, emulator, foreign)
     token = client_token(emulator)
-    await run(SessionConfig.for_cloud(trusted.base), token)
+    error = await run(SessionConfig.for_cloud(trusted.base), token)
+    assert_withheld_from(error, foreign)
     assert_never_received(foreign, token)
     assert foreign.requests == [], "a service link outside the allow-list was called"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8 §1: over plain http to a host that is not explicitly named, every HTTP "
-    "call goes without the token but the ws:// authorization frame carries it",
-)
 async def test_an_unnamed_plain_http_cloud_gets_no_token_by_any_channel(
     emulator: Emulator, foreign: HostileCloud
 ) -> None:
@@ -137,8 +131,9 @@ async def test_an_unnamed_plain_http_cloud_gets_no_token_by_any_channel(
         token_url=f"{foreign.base}/idbroker/idb/oauth2/v1/access_token",
     )
     token = client_token(emulator)
-    await run(SessionConfig(discovery=discovery), token)
-    assert foreign.requests, "the foreign cloud was never reached"
+    error = await run(SessionConfig(discovery=discovery), token)
+    assert_withheld_from(error, foreign)
+    assert foreign.requests == [], "nothing carrying the token may be sent there at all"
     assert_never_received(foreign, token)
 
 
@@ -158,14 +153,15 @@ async def test_a_redirect_to_a_foreign_host_is_not_followed(
 async def test_a_downgraded_service_link_to_an_unnamed_host_gets_no_token_header(
     emulator: Emulator, trusted: HostileCloud, foreign: HostileCloud
 ) -> None:
-    """people/me on the foreign host over http: the HTTP header is withheld today."""
+    """The catalog moves hydra to the foreign host over plain http: nothing goes there."""
 
     def poison(path: str, body: str) -> str:
-        body = to_host(body, emulator, trusted)
+        body = to_host(body, emulator, trusted, scheme="https?")
         return body.replace(f"{trusted.base}/hydra", f"{foreign.base}/hydra")
 
     trusted.rewrite = poison
     foreign.rewrite = lambda path, body: to_host(body, emulator, trusted)
     token = client_token(emulator)
     await run(SessionConfig.for_cloud(trusted.base), token)
+    assert foreign.requests == []
     assert_never_received(foreign, token)
