@@ -4,6 +4,7 @@ license deprecation, and the package's metadata is the modern kind."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
@@ -16,9 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_the_first_make_demo_says_it_installs_first(tmp_path: Path) -> None:
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")  # when run by `make test`
+    env = {k: v for k, v in os.environ.items() if k not in outer_make}
     dry_run = subprocess.run(
-        ["make", "-n", "demo", f"VENV={tmp_path / 'fresh-venv'}"],
+        ["make", "-n", "--no-print-directory", "demo", f"VENV={tmp_path / 'fresh-venv'}"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=30,

@@ -30,7 +30,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Literal
 
 import anyio
 
@@ -43,9 +43,16 @@ from .events import describe_event
 from .options import http_transport, read_token, session_config, transport_options
 from .output import Output
 
-__all__ = ["RegisterRun", "run"]
+__all__ = ["RegisterRun", "StopReason", "run"]
 
 _NOTHING_HELD: Final = frozenset({State.UNINITIALIZED, State.READY, State.UNREGISTERED})
+StopReason = Literal["interrupt", "reader", "disconnected"]
+"""What ended a run: Ctrl-C (or SIGTERM), the reader of stdout leaving, Mercury's end."""
+_EXIT_CODES: Final[dict[StopReason, int]] = {
+    "interrupt": EXIT_INTERRUPTED,
+    "reader": EXIT_OUTPUT_CLOSED,
+    "disconnected": EXIT_DISCONNECTED,
+}
 _PRUNE_HINT: Final = "delete it with `webex-meetings devices prune --yes`"
 
 
@@ -64,11 +71,12 @@ class RegisterRun:
         self.verbose = verbose
         self.scope = anyio.CancelScope()
         self.phase = "registering"
-        self.stopped_by: str | None = None
-        """``"interrupt"``, ``"reader"`` or ``"disconnected"``, once the run is ending."""
+        self.stopped_by: StopReason | None = None
+        """Why the run is ending, once it is."""
         self.interrupts = 0
         self._ended = anyio.Event()
-        self._attempts: collections.Counter[str] = collections.Counter()
+        self._failures: collections.Counter[str] = collections.Counter()
+        """Failed attempts in a row, by step (a success resets its step)."""
         self.webex = make_webex(self.show_request)
         out.on_reader_gone = self._reader_gone
 
@@ -106,9 +114,7 @@ class RegisterRun:
             self.out.line("cancelled", text)
         else:
             self.out.line("unregistered", "unregistered: the device is deleted")
-        if self.stopped_by == "disconnected":
-            return EXIT_DISCONNECTED
-        return EXIT_OUTPUT_CLOSED if self.stopped_by == "reader" else EXIT_INTERRUPTED
+        return _EXIT_CODES[self.stopped_by or "interrupt"]
 
     def _left_behind(self) -> str:
         device = self.webex.meetings.device
@@ -185,9 +191,12 @@ class RegisterRun:
 
     def show_request(self, record: WireRecord) -> None:
         """Print a failed request (``-v``: every request), numbering repeated attempts."""
-        self._attempts[record.step] += 1
-        attempt = self._attempts[record.step]
+        attempt = self._failures[record.step] + 1
         failed = record.error is not None or (record.status or 0) >= 400
+        if failed:
+            self._failures[record.step] = attempt
+        else:
+            del self._failures[record.step]
         if not failed and self.verbose < 1:
             return
         took = f"{record.duration * 1000:.1f} ms" + (f", attempt {attempt}" if attempt > 1 else "")
