@@ -7,13 +7,16 @@ import argparse
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
-from cli_harness import TIMEOUT, cli_env, run_cli
+from cli_harness import TIMEOUT, cli_env
 
 from webex_meetings import __version__
 from webex_meetings.cli import build_parser
 from webex_meetings.emulator import Emulator
+
+CliMain = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -41,8 +44,8 @@ def test_no_parser_accepts_abbreviations() -> None:
         ("--verb", "demo"),
     ],
 )
-def test_an_abbreviated_option_is_refused(args: tuple[str, ...]) -> None:
-    result = run_cli(*args, token="unused")
+def test_an_abbreviated_option_is_refused(cli_main: CliMain, args: tuple[str, ...]) -> None:
+    result = cli_main(*args)
     assert result.returncode == 2
     assert "unrecognized arguments" in result.stderr or "invalid choice" in result.stderr
     assert "cannot read --token-file" not in result.stderr
@@ -156,14 +159,14 @@ def test_python_m_webex_meetings_runs_the_command_line() -> None:
         (("devices", "prune", "--older-than", "soon"), "not a duration"),
     ],
 )
-def test_numbers_are_validated(args: tuple[str, ...], phrase: str) -> None:
-    result = run_cli(*args, token="unused")
+def test_numbers_are_validated(cli_main: CliMain, args: tuple[str, ...], phrase: str) -> None:
+    result = cli_main(*args)
     assert result.returncode == 2
     assert phrase in result.stderr
 
 
-def test_help_documents_the_exit_codes_and_verbosity() -> None:
-    result = run_cli("--help")
+def test_help_documents_the_exit_codes_and_verbosity(cli_main: CliMain) -> None:
+    result = cli_main("--help")
     assert result.returncode == 0
     for code in ("0", "1", "2", "3", "4", "5", "6", "7", "130", "141"):
         assert re.search(rf"^ +{code}  \S", result.stdout, re.MULTILINE), code
