@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine (Python 3.10+, pip, make):
 #   make demo   - the main job: the embedded Webex emulator plus a full register/unregister run
 #   make test   - lint, type-check and the whole test suite
-# Both create .venv and install the project (editable) with its test extras on first use.
+# Both create .venv and install the project (editable) with its test extras on first use, and
+# say so before the install starts (about half a minute on a fresh machine).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,10 +12,12 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: demo test test-py310 lint typecheck pytest bench specs clean
 
 $(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): installing webex-meetings and its test tools first (about 30 s)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+	@echo "Installed into $(VENV)."
 
 demo: $(STAMP)
 	$(BIN)/webex-meetings demo

@@ -1,12 +1,14 @@
 """Register a Webex device, print a few Mercury events, unregister: the asyncio version.
 
-Run it against Webex with a personal access token (https://developer.webex.com)::
+The library reads the token from ``WEBEX_ACCESS_TOKEN`` (a personal access token from
+https://developer.webex.com); the script registers with Webex itself::
 
     WEBEX_ACCESS_TOKEN=... python examples/asyncio_register.py
 
-or against the emulator (``webex-meetings emulator`` prints the URL and a token)::
+or, given a base URL, with that cloud instead (``webex-meetings emulator`` prints the URL and
+a token)::
 
-    WEBEX_CLOUD_URL=http://127.0.0.1:8765 WEBEX_ACCESS_TOKEN=... python examples/asyncio_register.py
+    WEBEX_ACCESS_TOKEN=... python examples/asyncio_register.py http://127.0.0.1:8765
 
 Leaving ``async with`` unregisters the device, also on Ctrl-C or an error.
 """
@@ -14,12 +16,12 @@ Leaving ``async with`` unregisters the device, also on Ctrl-C or an error.
 from __future__ import annotations
 
 import asyncio
-import os
+import sys
 
 from webex_meetings.core.events import MercuryEvent
 from webex_meetings.webex import Webex
 
-CLOUD = os.environ.get("WEBEX_CLOUD_URL")  # None: the real Webex cloud
+CLOUD = sys.argv[1] if len(sys.argv) > 1 else None  # None: the real Webex cloud
 EVENTS = 3
 
 

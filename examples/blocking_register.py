@@ -5,17 +5,18 @@ loop in a background thread::
 
     WEBEX_ACCESS_TOKEN=... python examples/blocking_register.py
 
-Set ``WEBEX_CLOUD_URL`` to use an emulator instead of Webex.
+Give a base URL as the first argument to use an emulator instead of Webex (the token is
+still read from ``WEBEX_ACCESS_TOKEN``).
 """
 
 from __future__ import annotations
 
-import os
+import sys
 
 from webex_meetings.blocking import Webex
 from webex_meetings.core.events import MercuryEvent
 
-CLOUD = os.environ.get("WEBEX_CLOUD_URL")  # None: the real Webex cloud
+CLOUD = sys.argv[1] if len(sys.argv) > 1 else None  # None: the real Webex cloud
 EVENTS = 3
 
 

@@ -5,19 +5,20 @@ The same code as ``asyncio_register.py``: the library runs on trio as it does on
 
     WEBEX_ACCESS_TOKEN=... python examples/trio_register.py
 
-Set ``WEBEX_CLOUD_URL`` to use an emulator instead of Webex.
+Give a base URL as the first argument to use an emulator instead of Webex (the token is
+still read from ``WEBEX_ACCESS_TOKEN``).
 """
 
 from __future__ import annotations
 
-import os
+import sys
 
 import trio
 
 from webex_meetings.core.events import MercuryEvent
 from webex_meetings.webex import Webex
 
-CLOUD = os.environ.get("WEBEX_CLOUD_URL")  # None: the real Webex cloud
+CLOUD = sys.argv[1] if len(sys.argv) > 1 else None  # None: the real Webex cloud
 EVENTS = 3
 
 

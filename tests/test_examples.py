@@ -1,7 +1,8 @@
 """Every script in ``examples/`` runs, as a user would run it, against the emulator.
 
-Each script is started as a subprocess with ``WEBEX_CLOUD_URL`` and ``WEBEX_ACCESS_TOKEN``
-pointing at an emulator in a background thread; once it prints ``registered:``, the test
+Each script is started as a subprocess as its docstring says, with the emulator's base URL as
+its argument and the token in ``WEBEX_ACCESS_TOKEN`` (the variable the library reads), against
+an emulator in a background thread; once it prints ``registered:``, the test
 pushes Mercury events and expects the script to print them, unregister and exit 0, leaving no
 device behind. The pytest example runs under its own pytest. Every wait has a timeout.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from webex_meetings.emulator import Emulator
+from webex_meetings.webex import TOKEN_ENVIRONMENT_VARIABLE
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 30.0
@@ -34,10 +37,10 @@ PYTEST_EXAMPLE = "test_my_bot.py"
 class Script:
     """A running example whose stdout lines are read as they come."""
 
-    def __init__(self, name: str, env: dict[str, str]) -> None:
+    def __init__(self, name: str, emu: Emulator) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(EXAMPLES / name)],
-            env=env,
+            [sys.executable, str(EXAMPLES / name), emu.base_url],
+            env=example_env(emu),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -93,7 +96,6 @@ def scripts() -> Iterator[list[Script]]:
 
 def example_env(emu: Emulator) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBEX_")}
-    env["WEBEX_CLOUD_URL"] = emu.base_url
     env["WEBEX_ACCESS_TOKEN"] = emu.issue_token()
     env["PYTHONUNBUFFERED"] = "1"  # print() reaches the pipe at once, as on a terminal
     return env
@@ -109,7 +111,7 @@ def test_example_registers_prints_events_and_unregisters(
     name: str, running_emulator: Emulator, scripts: list[Script]
 ) -> None:
     emu = running_emulator
-    script = Script(name, example_env(emu))
+    script = Script(name, emu)
     scripts.append(script)
     registered = script.wait_for("registered:")
     (device,) = emu.devices
@@ -129,7 +131,7 @@ def test_example_registers_prints_events_and_unregisters(
 def test_event_listener_reports_the_lifecycle(
     running_emulator: Emulator, scripts: list[Script]
 ) -> None:
-    script = Script("event_listener.py", example_env(running_emulator))
+    script = Script("event_listener.py", running_emulator)
     scripts.append(script)
     script.wait_for("registered:")
     for n in range(4):  # one more than it waits for: off() stops the callback
@@ -142,6 +144,18 @@ def test_event_listener_reports_the_lifecycle(
         "lifecycle: meetings:unregistered",
     ]
     assert sum(line.startswith("event:") for line in script.output) == 3
+
+
+ENVIRONMENT_READ = re.compile(r"os\.environ|os\.getenv|getenv\(|environ\[")
+VARIABLE_NAMED = re.compile(r"\b(WEBEX_[A-Z_]+)\b")
+
+
+@pytest.mark.parametrize("name", sorted({*REGISTERING_SCRIPTS, PYTEST_EXAMPLE}))
+def test_examples_name_only_the_environment_the_library_reads(name: str) -> None:
+    """An example must not suggest that the library reads a variable it ignores."""
+    source = (EXAMPLES / name).read_text(encoding="utf-8")
+    assert not ENVIRONMENT_READ.search(source), "the library reads the environment, not us"
+    assert set(VARIABLE_NAMED.findall(source)) <= {TOKEN_ENVIRONMENT_VARIABLE}
 
 
 def test_the_pytest_example_passes() -> None:

@@ -10,17 +10,17 @@ violation); the exit status is 0 only if all of them held.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Final
 
 import anyio
 
-from .cli import write_line
-from .core.events import Event, MercuryEvent, StateChanged
+from .commands.events import describe_event
+from .commands.output import Output
+from .core.events import Event, MercuryEvent
 from .emulator import Emulator
 from .recording import RecordingHttpTransport, RecordingWebSocketConnector, WireRecord
 from .transports.httpx_transport import HttpxTransport
@@ -30,6 +30,15 @@ from .webex import Webex
 __all__ = ["DemoReport", "run_demo"]
 
 EVENT_TIMEOUT = 10.0
+NEXT_STEPS: Final = (
+    "next: `webex-meetings emulator` serves this emulator for your own client; "
+    "`webex-meetings register` (with WEBEX_ACCESS_TOKEN set) registers with Webex itself; "
+    "examples/ holds asyncio, trio and blocking scripts to start from"
+)
+AFTER_A_FAILURE: Final = (
+    "next: run `webex-meetings demo -vv` to see the library's log next to each step, "
+    "and report the failed checks"
+)
 
 
 @dataclass
@@ -48,22 +57,15 @@ class DemoReport:
 
 
 class _Printer:
-    """Writes one line per step, as text or as JSON lines."""
+    """The demo's lines: each with its kind, text, fields and the milliseconds since start."""
 
-    def __init__(self, out: TextIO, json_lines: bool) -> None:
-        self._out = out
-        self._json = json_lines
+    def __init__(self, output: Output) -> None:
+        self._output = output
         self._t0 = time.perf_counter()
 
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self._t0) * 1000
-
     def line(self, kind: str, text: str, **fields: Any) -> None:
-        if self._json:
-            record = {"t_ms": round(self.elapsed_ms(), 2), "kind": kind, "text": text, **fields}
-            write_line(self._out, json.dumps(record))
-        else:
-            write_line(self._out, f"{self.elapsed_ms():9.1f} ms  {kind:<10} {text}")
+        elapsed_ms = round((time.perf_counter() - self._t0) * 1000, 2)
+        self._output.line(kind, text, elapsed_ms=elapsed_ms, **fields)
 
 
 def _wire_printer(printer: _Printer, report: DemoReport) -> Callable[[WireRecord], None]:
@@ -91,6 +93,8 @@ def _check(printer: _Printer, report: DemoReport, name: str, passed: bool) -> No
 
 async def _receive_events(webex: Webex, count: int, emu: Emulator) -> list[MercuryEvent]:
     received: list[MercuryEvent] = []
+    if count == 0:
+        return received
     async with webex.meetings.events(MercuryEvent) as stream:
         for n in range(count):
             emu.control.push_event({"eventType": "demo.ping", "n": n})
@@ -124,10 +128,8 @@ async def _run(emu: Emulator, printer: _Printer, report: DemoReport, events: int
     )
 
     def on_event(event: Event) -> None:
-        if isinstance(event, StateChanged):
-            printer.line("state", f"{event.source} -> {event.dest} ({event.trigger})")
-        elif not isinstance(event, MercuryEvent):
-            printer.line("event", event.name)
+        kind, text, fields = describe_event(event)
+        printer.line(kind, text, **fields)
 
     webex.meetings.on("*", on_event)
     try:
@@ -153,8 +155,6 @@ async def _run(emu: Emulator, printer: _Printer, report: DemoReport, events: int
                 any(d.url == report.device_url for d in emu.devices),
             )
             received = await _receive_events(webex, events, emu)
-            for event in received:
-                printer.line("mercury", f"event {event.event_type} id={event.id}")
             _check(printer, report, f"{events} Mercury events delivered", len(received) == events)
             ids = {event.id for event in received if event.id}
             _check(printer, report, "every event acked", await _wait_for_acks(emu, ids))
@@ -193,13 +193,13 @@ def _summary(printer: _Printer, report: DemoReport) -> None:
         device_url=report.device_url,
         timings_ms={k: round(v * 1000, 2) for k, v in report.timings.items()},
     )
+    printer.line("next", NEXT_STEPS if report.ok else AFTER_A_FAILURE)
 
 
-async def run_demo(
-    *, events: int = 3, json_lines: bool = False, out: TextIO | None = None
-) -> DemoReport:
-    """Run the demo on the current event loop (asyncio or trio); returns what it checked."""
-    printer = _Printer(out or sys.stdout, json_lines)
+async def run_demo(*, events: int = 3, output: Output | None = None) -> DemoReport:
+    """Run the demo on the current event loop (asyncio or trio), writing its lines to
+    ``output`` (text on stdout by default); returns what it checked."""
+    printer = _Printer(output or Output(sys.stdout))
     report = DemoReport()
     try:
         async with Emulator(seed=0) as emu:

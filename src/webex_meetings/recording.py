@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .core.errors import WebexError
 from .core.http import HttpRequest, HttpResponse
 from .transports.base import (
     HttpTransport,
@@ -26,7 +27,7 @@ from .transports.base import (
     WebSocketMessage,
 )
 
-__all__ = ["RecordingHttpTransport", "RecordingWebSocketConnector", "WireRecord"]
+__all__ = ["RecordingHttpTransport", "RecordingWebSocketConnector", "Sink", "WireRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class WireRecord:
     ``what`` a short description (``"POST /wdm/api/v1/devices"``, ``"authorization"``,
     ``"mercury.buffer_state"``); ``status`` the HTTP status or close code; ``started`` and
     ``duration`` in seconds (``time.perf_counter`` based); ``step`` the protocol step.
+    A failed step has ``error`` (the exception's class name) and, when the error is the
+    library's own, ``detail``: its message, which never holds a secret.
     """
 
     kind: str
@@ -46,9 +49,11 @@ class WireRecord:
     status: int | None = None
     step: str = ""
     error: str | None = None
+    detail: str | None = None
 
 
 Sink = Callable[[WireRecord], None]
+"""Where records go: called once per step, on the event loop."""
 T = TypeVar("T")
 
 
@@ -85,7 +90,12 @@ async def _timed(
         result = await call()
     except Exception as error:
         duration = time.perf_counter() - started
-        sink(WireRecord(kind, what, started, duration, step=step, error=type(error).__name__))
+        detail = error.message if isinstance(error, WebexError) else None
+        sink(
+            WireRecord(
+                kind, what, started, duration, step=step, error=type(error).__name__, detail=detail
+            )
+        )
         raise
     duration = time.perf_counter() - started
     sink(WireRecord(kind, what, started, duration, status=status(result), step=step))

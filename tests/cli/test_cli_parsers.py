@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from webex_meetings.cli import EXIT_AUTH, EXIT_DEVICE, MissingTokenError, advice, parse_duration
+from webex_meetings.commands.advice import EXIT_AUTH, EXIT_DEVICE, MissingTokenError, advice
+from webex_meetings.commands.options import parse_duration
 from webex_meetings.core.errors import DeviceLimitError
 from webex_meetings.core.http import HttpResponse
 from webex_meetings.device_tools import WdmDevice, _server_time, select_for_prune
