@@ -260,3 +260,20 @@ def test_secrets_sharing_a_prefix_are_each_masked() -> None:
     gc.collect()
     assert redact("shared-prefix-AAAA shared-prefix-BBBBBBBB") == f"shared-prefix-AAAA {REDACTED}"
     del b
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pass credentials= or access_token=, or set WEBEX_ACCESS_TOKEN",
+        "NetworkDisconnected(code=4400, reason='replaced', will_reconnect=False)",
+        "WebSocketClosed(socket_id=3, code=1000, reason='')",
+    ],
+)
+def test_our_own_prose_and_close_codes_are_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_an_oauth_code_is_still_masked() -> None:
+    assert redact("cb?code=AQB12x_y&state=1") == f"cb?code={REDACTED}&state=1"
+    assert redact("password=123456") == f"password={REDACTED}"

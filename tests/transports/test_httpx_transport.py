@@ -393,3 +393,12 @@ async def test_the_error_message_is_built_only_on_failure(
         with pytest.raises(TransportError):
             await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port_gone}/"))
     assert built == ["x"]
+
+
+async def test_a_port_out_of_range_is_a_transport_error_not_an_exception_group() -> None:
+    # httpcore connects inside an anyio task group, which wraps the OverflowError.
+    async with HttpxTransport() as transport:
+        with pytest.raises(TransportError) as caught:
+            await transport.send(HttpRequest("GET", "http://127.0.0.1:99999/x", timeout=2.0))
+    assert type(caught.value) is TransportError
+    assert str(caught.value).startswith("GET http://127.0.0.1:99999/x: ")

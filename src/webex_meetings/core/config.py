@@ -155,8 +155,12 @@ class SessionConfig:
         The base URL's host gets the Authorization header even over plain http.
         """
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"not an http(s) base URL: {base_url!r}")
+        try:
+            parts.port  # noqa: B018  (parsing it is the check)
+        except ValueError:
+            raise ConfigurationError(f"the port of {base_url!r} is not 0 to 65535") from None
         base = base_url.rstrip("/")
         config = cls(
             discovery=DiscoveryConfig(

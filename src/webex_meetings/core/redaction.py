@@ -35,8 +35,9 @@ _PATTERNS: Final = (
     re.compile(r"(?i)\b(Bearer|Basic)(\s+(?:(?:Bearer|Basic)\s+)*)[A-Za-z0-9._~+/=\-]+"),
     # JSON fields: "token": "...", "access_token":"...", and Python reprs: {'token': '...'}
     re.compile(r"""(?i)((["'])""" + _KEYS + r"""\2\s*:\s*(["']))((?:(?!\3)[^\\]|\\.)*)(\3)"""),
-    # form or query fields: access_token=...&
-    re.compile(r"(?i)(?<![A-Za-z0-9_])(" + _KEYS + r")(=)([^&\s\"']+)"),
+    # form or query fields: access_token=...& (a value starts with a token character, so our
+    # own prose such as "pass access_token=, or ..." is left alone)
+    re.compile(r"(?i)(?<![A-Za-z0-9_])(" + _KEYS + r")(=)([A-Za-z0-9._~+/=%\-][^&\s\"']*)"),
 )
 
 _MIN_LENGTH: Final = 8
@@ -52,10 +53,17 @@ under the lock one key at a time (each bucket an immutable tuple), so :func:`red
 without the lock from any thread."""
 
 
+def _masked_field(match: re.Match[str]) -> str:
+    key, value = match.group(1), match.group(3)
+    if key.lower() == "code" and value.rstrip(",)").isdigit():
+        return match.group(0)  # a close or status code (code=4400), not an OAuth code
+    return f"{key}={REDACTED}"
+
+
 def _scrub_patterns(text: str) -> str:
     text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(5)}", text)
-    text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = _PATTERNS[2].sub(_masked_field, text)
     return text
 
 

@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import errno
 import ssl
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from ..core.errors import CertificateError, TransportError, WebexError
+
+if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["ExceptionMap", "describe", "is_certificate_failure", "map_exceptions"]
 
@@ -68,6 +72,17 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}, {detail}" if detail else type(exc).__name__
 
 
+def _single_failure(exc: Exception) -> Exception:
+    """The one exception inside a group of one (a library's task group, such as httpcore's
+    connect under anyio, wraps it), else ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        inner = exc.exceptions[0]
+        if not isinstance(inner, Exception):
+            break
+        exc = inner
+    return exc
+
+
 @contextmanager
 def map_exceptions(table: ExceptionMap, context: Callable[[], str]) -> Iterator[None]:
     """Re-raise a foreign exception matching a row of ``table`` as our error.
@@ -80,7 +95,10 @@ def map_exceptions(table: ExceptionMap, context: Callable[[], str]) -> Iterator[
         yield
     except WebexError:
         raise
-    except Exception as exc:
+    except Exception as raised:
+        exc = _single_failure(raised)
+        if isinstance(exc, WebexError):
+            raise exc from None
         if is_certificate_failure(exc):
             raise CertificateError(
                 f"{context()}: the server's certificate is not trusted ({describe(exc)})"

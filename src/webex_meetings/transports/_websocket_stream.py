@@ -51,6 +51,7 @@ __all__ = [
 COMMON_ERRORS: ExceptionMap = (
     (ssl.SSLError, TransportError, "TLS failed"),
     (OSError, TransportError, "network error"),
+    (OverflowError, TransportError, "the port is out of range"),
     (WsprotoLocalError, TransportError, "websocket protocol error"),
     (WsprotoRemoteError, TransportError, "the server broke the websocket protocol"),
     (H11ProtocolError, TransportError, "the server broke the HTTP protocol"),

@@ -70,6 +70,7 @@ _HTTPX_ERRORS: ExceptionMap = (
     (zlib.error, TransportError, "the compressed response body is corrupt"),
     (ssl.SSLError, TransportError, "TLS failed"),
     (OSError, TransportError, "network error"),
+    (OverflowError, TransportError, "the port is out of range"),
     (ValueError, TransportError, "the request could not be built"),
 )
 
