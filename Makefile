@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-py310 lint typecheck pytest bench specs clean
+.PHONY: demo test test-py310 test-long lint typecheck pytest bench specs clean
 
 $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): installing webex-meetings and its test tools first (about 30 s)..."
@@ -44,8 +44,13 @@ test-py310:
 		$(PY310) -m venv .venv310 && \
 		.venv310/bin/python -m pip install --quiet --upgrade pip && \
 		.venv310/bin/python -m pip install --quiet -e '.[test]' && \
-		.venv310/bin/pytest -q -m "not interop"; \
+		.venv310/bin/pytest -q -m "not interop and not faults_full"; \
 	else echo "no Python 3.10 found: the Python 3.10 run is skipped"; fi
+
+# The long matrices (every fault at every step), each bounded by a timeout; CI runs this after
+# the quick suite. `make test` runs a representative subset of each.
+test-long: $(STAMP)
+	timeout 1200 $(BIN)/pytest -q -m faults_full tests/faults
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
