@@ -51,7 +51,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -304,7 +304,8 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, list[tuple[str, fl
 
     * ``areas``: each sample's time to the collector if ``gc_collect_main`` is on its stack,
       else to the library of its deepest Python frame;
-    * ``ours``: this library's functions, inclusive (once per sample however deep);
+    * ``ours``: this library's functions, inclusive (once per sample however deep), in the
+      samples outside the collector;
     * ``self``: the deepest Python frame of each sample (the collector apart).
     """
     areas: Counter[str] = Counter()
@@ -323,8 +324,9 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, list[tuple[str, fl
         collected = any(frame.function == COLLECTOR for frame in frames)
         areas["garbage collector" if collected else leaf.area] += count
         own["garbage collector" if collected else leaf.name] += count
-        for name in {frame.name for frame in python if "webex_meetings/" in frame.path}:
-            ours[name] += count
+        if not collected:
+            for name in {frame.name for frame in python if "webex_meetings/" in frame.path}:
+                ours[name] += count
     if not total:
         return {}
 
@@ -530,18 +532,20 @@ async def idle(fleet: Fleet, profiler: Profiler) -> None:
     result = fleet.result
     if not result.registered:
         return
-    with profiler.phase("idle"):
-        result.phases["idle"], result.pings = await idle_window(fleet)
+    result.phases["idle"], result.pings = await idle_window(fleet, profiler.phase("idle"))
     gc.disable()
     try:
-        result.phases["idle, collector off"], result.pings_collector_off = await idle_window(fleet)
+        window = await idle_window(fleet, nullcontext())
+        result.phases["idle, collector off"], result.pings_collector_off = window
     finally:
         gc.enable()
 
 
-async def idle_window(fleet: Fleet) -> tuple[dict[str, float], int]:
+async def idle_window(
+    fleet: Fleet, profiling: AbstractContextManager[None]
+) -> tuple[dict[str, float], int]:
     before = await pings(fleet.emulator)
-    with measure(fleet.emulator.pid) as phase:
+    with profiling, measure(fleet.emulator.pid) as phase:
         await anyio.sleep(fleet.settings.idle)
     return asdict(phase), await pings(fleet.emulator) - before
 
