@@ -113,7 +113,7 @@ class _LoopThread:
 
     def is_current(self) -> bool:
         """True when called on the loop thread itself."""
-        return threading.get_ident() == self._thread.ident
+        return threading.current_thread() is self._thread  # idents of ended threads recur
 
     def stop(self) -> None:
         """Stop the loop and join the thread. Idempotent."""
