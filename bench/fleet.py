@@ -63,6 +63,8 @@ from webex_meetings import MercuryConfig, SessionConfig
 from webex_meetings.webex import Webex
 
 DEFAULT_SIZES = (100, 1000)
+SETTLE_GRACE = 60.0
+"""Seconds a phase that ran out of time still waits for what is in flight to settle."""
 DEFAULT_INTERVAL_CYCLE = 15.0
 """The real ping interval, to which the idle cost is scaled."""
 
@@ -351,6 +353,7 @@ class Settings:
     ping_interval: float
     idle: float
     timeout: float
+    phase_timeout: float
     descriptor_limit: int | None
 
 
@@ -365,6 +368,9 @@ class Result:
     ping_interval: float = 0.0
     pings: int = 0
     pings_collector_off: int = 0
+    holders_gone: int = 0
+    """Holder tasks that had ended (their session failed or was skipped) when ``loaded`` was
+    measured: one task each fewer than in ``baseline``."""
     baseline: dict[str, int] = field(default_factory=dict)
     entered: dict[str, int] = field(default_factory=dict)
     loaded: dict[str, int] = field(default_factory=dict)
@@ -441,13 +447,21 @@ class Fleet:
         started = time.time()
         with measure(self.emulator.pid) as phase:
             self.gates[name].set()
-            with anyio.move_on_after(deadline) as scope:
-                while not finished():
-                    await anyio.sleep(0.05)
-                    report_progress(name, self.done, started)
-        if scope.cancelled_caught:
-            self.fail(f"the {name} phase did not finish within {deadline:.0f} s")
+            if not await self.wait_until(finished, deadline, name, started):
+                self.fail(f"the {name} phase did not finish within {deadline:.0f} s")
+                # Nothing new starts now; what is in flight settles (or the grace ends).
+                await self.wait_until(finished, SETTLE_GRACE, name, started)
         self.result.phases[name] = asdict(phase)
+
+    async def wait_until(
+        self, finished: Callable[[], bool], seconds: float, name: str, started: float
+    ) -> bool:
+        with anyio.move_on_after(seconds):
+            while not finished():
+                await anyio.sleep(0.05)
+                report_progress(name, self.done, started)
+            return True
+        return False
 
 
 def describe_error(exc: BaseException) -> str:
@@ -489,7 +503,7 @@ async def run_fleet(settings: Settings, emulator: EmulatorProcess, profiler: Pro
     )
     result.ping_interval = settings.ping_interval
     fleet = Fleet(settings, emulator, result)
-    deadline = 120 + settings.size * 0.06
+    deadline = settings.phase_timeout
     async with anyio.create_task_group() as group:
         for token in emulator.tokens[: settings.size]:
             group.start_soon(fleet.hold, token)
@@ -504,6 +518,7 @@ async def run_fleet(settings: Settings, emulator: EmulatorProcess, profiler: Pro
             )
         result.registered = fleet.done["registered"]
         result.loaded = asdict(Snapshot.take())
+        result.holders_gone = fleet.done["exited"]
         result.emulator = {
             "rss_kib": rss_kib(emulator.pid),
             "descriptors": open_descriptors(emulator.pid),
@@ -575,6 +590,8 @@ def run_one(settings: Settings, profile_dir: Path | None) -> Result:
 def per_session(result: Result, key: str, when: str = "loaded") -> float:
     count = result.registered if when == "loaded" else result.size
     grown: int = getattr(result, when)[key] - result.baseline[key]
+    if key == "tasks" and when == "loaded":
+        grown += result.holders_gone
     return grown / max(1, count)
 
 
@@ -694,7 +711,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ping-interval", type=float, help="seconds (default: N/300, 2..15)")
     parser.add_argument("--idle", type=float, help="idle window, seconds (default 4 intervals)")
     parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile register and idle")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="per N, seconds")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="per N, seconds")
+    parser.add_argument(
+        "--phase-timeout", type=float, help="seconds per phase (default: 120 + N x 0.06)"
+    )
     parser.add_argument(
         "--descriptor-limit", type=int, help="open files per process (default: the hard limit)"
     )
@@ -716,6 +736,7 @@ def settings_for(args: argparse.Namespace, size: int) -> Settings:
         interval,
         idle_seconds,
         args.timeout,
+        args.phase_timeout or 120 + size * 0.06,
         args.descriptor_limit,
     )
 
@@ -723,7 +744,7 @@ def settings_for(args: argparse.Namespace, size: int) -> Settings:
 def child_flags(args: argparse.Namespace) -> list[str]:
     """The options a client process gets, as given to this one."""
     flags = ["--concurrency", str(args.concurrency), "--timeout", str(args.timeout)]
-    for name in ("ping_interval", "idle", "py_spy", "descriptor_limit"):
+    for name in ("ping_interval", "idle", "py_spy", "descriptor_limit", "phase_timeout"):
         value = getattr(args, name)
         if value is not None:
             flags += [f"--{name.replace('_', '-')}", str(value)]
