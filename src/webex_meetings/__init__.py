@@ -62,24 +62,37 @@ from .core.events import (
 from .core.lifecycle import State
 
 if TYPE_CHECKING:
+    from .adapters.listeners import EventName, MercuryEventKey, UnknownEventError, mercury_events
+    from .options import AsyncWebexOptions, WebexOptions
     from .webex import Meetings, Webex
 
-_FACE = frozenset({"Meetings", "Webex"})
-"""Imported on first use, so that ``import webex_meetings.core`` stays free of anyio, trio
-and httpx (the core is sans-IO; tests/core/test_purity.py checks it in a fresh process)."""
+_FACE: dict[str, str] = {
+    "AsyncWebexOptions": "webex_meetings.options",
+    "EventName": "webex_meetings.adapters.listeners",
+    "Meetings": "webex_meetings.webex",
+    "MercuryEventKey": "webex_meetings.adapters.listeners",
+    "UnknownEventError": "webex_meetings.adapters.listeners",
+    "Webex": "webex_meetings.webex",
+    "WebexOptions": "webex_meetings.options",
+    "mercury_events": "webex_meetings.adapters.listeners",
+}
+"""Imported on first use, from the module that defines each, so that ``import
+webex_meetings.core`` stays free of anyio, trio and httpx (the core is sans-IO;
+tests/core/test_purity.py checks it in a fresh process)."""
 
 
 def __getattr__(name: str) -> Any:
     if name in _FACE:
-        from . import webex
+        import importlib
 
-        return getattr(webex, name)
+        return getattr(importlib.import_module(_FACE[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __version__ = VERSION
 __all__ = [
     "DEFAULT_ALLOWED_DOMAINS",
+    "AsyncWebexOptions",
     "AuthorizationError",
     "BackoffConfig",
     "CancelledCommandError",
@@ -92,6 +105,7 @@ __all__ = [
     "DeviceLimitError",
     "DiscoveryConfig",
     "Event",
+    "EventName",
     "HandshakeRejectedError",
     "HttpStatusError",
     "InvalidTransitionError",
@@ -103,6 +117,7 @@ __all__ = [
     "MercuryClosedError",
     "MercuryConfig",
     "MercuryEvent",
+    "MercuryEventKey",
     "NetworkConnected",
     "NetworkDisconnected",
     "NotAuthorizedError",
@@ -117,11 +132,14 @@ __all__ = [
     "TokenRefreshed",
     "TokenWithheldError",
     "TransportError",
+    "UnknownEventError",
     "Webex",
     "WebexError",
+    "WebexOptions",
     "__version__",
+    "mercury_events",
 ]
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _FACE)
+    return sorted(set(globals()) | set(_FACE))

@@ -35,32 +35,48 @@ a forgotten ``close()`` still unregisters the device instead of hanging the exit
   are allowed there.
 * The instance starts on first use (``register()``, ``events()``, ``with``, or ``start()``);
   ``close()`` unregisters a held device, stops everything and joins the thread.
+* ``meetings.ready`` is true from start (``meetings:ready``) until ``close()``. A
+  ``meetings:ready`` callback added while ready is called at once, on the event-loop thread
+  like every callback (from a plain thread, ``on()`` hands it over there and returns).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
-import ssl
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import anyio
 from anyio.from_thread import BlockingPortal
 
 from .adapters.driver import Session
-from .adapters.listeners import DEFAULT_STREAM_SIZE, EventBuffer, EventKey
-from .core.config import SessionConfig
+from .adapters.listeners import (
+    DEFAULT_STREAM_SIZE,
+    EventBuffer,
+    EventKey,
+    EventName,
+    MercuryEventKey,
+)
 from .core.errors import CancelledCommandError, LocalProtocolError, TimeoutError
-from .core.events import DeviceInfo, Event
+from .core.events import DeviceInfo, Event, MercuryEvent
 from .core.lifecycle import State
+from .options import (
+    DEFAULT_UNREGISTER_TIMEOUT,
+    CredentialsInit,
+    WebexOptions,
+    check_options,
+    with_credentials,
+)
 from .transports.base import HttpTransport, WebSocketConnector
-from .webex import CredentialsInit
 from .webex import Webex as AsyncWebex
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["BlockingEventStream", "Meetings", "Webex"]
 
@@ -97,7 +113,7 @@ class _LoopThread:
 
     def is_current(self) -> bool:
         """True when called on the loop thread itself."""
-        return threading.get_ident() == self._thread.ident
+        return threading.current_thread() is self._thread  # idents of ended threads recur
 
     def stop(self) -> None:
         """Stop the loop and join the thread. Idempotent."""
@@ -115,51 +131,29 @@ def _shut_down(context: AbstractContextManager[Any], loop: _LoopThread) -> None:
 
 
 class Webex:
-    """The blocking :class:`webex_meetings.webex.Webex`: same arguments (no ``runtime``),
-    same ``meetings`` API with plain methods. See the module docstring for threading rules.
+    """The blocking :class:`webex_meetings.webex.Webex`: the same keywords
+    (:class:`~webex_meetings.options.WebexOptions`, the one definition both faces share; no
+    ``runtime``), the same ``meetings`` API with plain methods. See the module docstring for
+    threading rules.
 
-    :raises ConfigurationError: no usable credentials, conflicting or invalid options.
+    :raises ConfigurationError: no usable credentials, or an invalid option value.
+    :raises TypeError: an unknown keyword.
     """
 
-    def __init__(
-        self,
-        *,
-        access_token: str | None = None,
-        credentials: CredentialsInit | None = None,
-        config: SessionConfig | None = None,
-        cloud: str | None = None,
-        http: HttpTransport | None = None,
-        websockets: WebSocketConnector | None = None,
-        proxy: str | None = None,
-        verify: bool | str | ssl.SSLContext = True,
-        unregister_timeout: float = 10.0,
-    ) -> None:
-        self._setup(
-            AsyncWebex(
-                access_token=access_token,
-                credentials=credentials,
-                config=config,
-                cloud=cloud,
-                http=http,
-                websockets=websockets,
-                proxy=proxy,
-                verify=verify,
-                unregister_timeout=unregister_timeout,
-            )
-        )
+    def __init__(self, **options: Unpack[WebexOptions]) -> None:
+        check_options(options, WebexOptions)
+        self._setup(AsyncWebex(**options))
 
     @classmethod
     def init(
-        cls,
-        credentials: CredentialsInit | None = None,
-        config: SessionConfig | None = None,
-        **options: Any,
+        cls, credentials: CredentialsInit | None = None, /, **options: Unpack[WebexOptions]
     ) -> Webex:
         """``Webex.init(credentials={"access_token": ...}, config=...)``.
 
-        :raises ConfigurationError: as for :class:`Webex`.
+        :raises ConfigurationError: as for :class:`Webex`, or credentials given twice.
+        :raises TypeError: an unknown keyword.
         """
-        return cls(credentials=credentials, config=config, **options)
+        return cls(**with_credentials(credentials, options))
 
     @classmethod
     def from_session(
@@ -168,7 +162,7 @@ class Webex:
         *,
         http: HttpTransport,
         websockets: WebSocketConnector,
-        unregister_timeout: float = 10.0,
+        unregister_timeout: float = DEFAULT_UNREGISTER_TIMEOUT,
     ) -> Webex:
         """As :meth:`webex_meetings.webex.Webex.from_session`."""
         webex = cls.__new__(cls)
@@ -198,20 +192,27 @@ class Webex:
         :raises NotAuthorizedError: the credentials cannot authorize.
         :raises LocalProtocolError: the instance was closed.
         """
+        if self._on_loop_thread():
+            return  # a callback during start (meetings:ready): started as far as it can tell
         with self._lock:
             if self._closed:
                 raise LocalProtocolError("this Webex instance was closed")
             if self._finalizer is not None:
                 return
-            loop = _LoopThread()
+            # Known before entering: a meetings:ready callback runs on this loop meanwhile.
+            self._loop = loop = _LoopThread()
             context = loop.portal.wrap_async_context_manager(self._inner)
             try:
                 context.__enter__()
             except BaseException:
+                self._loop = None
                 loop.stop()
                 raise
-            self._loop = loop
             self._finalizer = weakref.finalize(self, _shut_down, context, loop)
+
+    def _on_loop_thread(self) -> bool:
+        loop = self._loop
+        return loop is not None and loop.is_current()
 
     def close(self) -> None:
         """Unregister a held device (bounded by ``unregister_timeout``), stop all background
@@ -219,7 +220,7 @@ class Webex:
 
         :raises LocalProtocolError: called from a callback (on the event-loop thread).
         """
-        if self._loop is not None and self._loop.is_current():
+        if self._on_loop_thread():
             raise LocalProtocolError("close() cannot be called from a callback")
         with self._lock:
             self._closed = True
@@ -238,14 +239,14 @@ class Webex:
 
     def call(self, call: Call, *, wait: bool, timeout: float | None) -> Any:
         """Run ``call()`` on the loop: wait for it, or return a Future when not ``wait``."""
-        self.start()
-        assert self._loop is not None
-        if self._loop.is_current():
+        if self._on_loop_thread():
             if wait:
                 raise LocalProtocolError(
                     "a blocking call from a callback would deadlock: use wait=False"
                 )
             return self._spawn_here(call)
+        self.start()
+        assert self._loop is not None
         future = self._loop.portal.start_task_soon(call)
         return self._wait(future, timeout) if wait else future
 
@@ -263,6 +264,30 @@ class Webex:
 
         self._inner.running_driver().spawn(run)
         return future
+
+    def subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
+        """Add ``callback`` for ``key``; a late subscriber to a latched event
+        (``meetings:ready`` while ready) is called at once on the event-loop thread: right
+        here from a callback, handed over from any other thread.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        latched = self._inner.listeners.on(key, callback, once=once)
+        if latched is None:
+            return
+        if self._on_loop_thread():
+            self._inner.hand_over(callback, latched)
+            return
+
+        async def call_on_loop() -> None:
+            self._inner.hand_over(callback, latched)
+
+        loop = self._loop
+        try:
+            if loop is not None:
+                loop.portal.start_task_soon(call_on_loop)
+        except RuntimeError:  # closing at this very moment: no longer ready
+            logger.debug("meetings:ready not replayed: the instance is closing")
 
     @staticmethod
     def _wait(future: concurrent.futures.Future[None], timeout: float | None) -> None:
@@ -284,6 +309,11 @@ class Meetings:
     def __init__(self, webex: Webex) -> None:
         self._webex = webex
         self._async = webex._inner.meetings
+
+    @property
+    def ready(self) -> bool:
+        """True from ``meetings:ready`` (the instance started) until ``close()``."""
+        return self._async.ready
 
     @property
     def registered(self) -> bool:
@@ -355,27 +385,45 @@ class Meetings:
     @overload
     def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
     @overload
-    def on(self, key: str, callback: Callable[[Any], object]) -> None: ...
+    def on(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
+    @overload
+    def on(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
     def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As the async face's ``on``; callbacks run on the event-loop thread."""
-        self._async.on(key, callback)
+        """As the async face's ``on``; callbacks run on the event-loop thread. Added while
+        ready, a ``meetings:ready`` callback is called at once (on that thread).
+
+        :raises UnknownEventError: ``key`` names no event (the message lists the names).
+        """
+        self._webex.subscribe(key, callback, once=False)
 
     @overload
     def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
     @overload
-    def once(self, key: str, callback: Callable[[Any], object]) -> None: ...
+    def once(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
+    @overload
+    def once(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
     def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As :meth:`on`, for the next matching event only."""
-        self._async.once(key, callback)
+        """As :meth:`on`, for the next matching event only.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        self._webex.subscribe(key, callback, once=True)
 
     def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
-        """Remove ``callback`` (or every callback) registered for ``key``."""
+        """Remove ``callback`` (or every callback) registered for ``key``.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
         self._async.off(key, callback)
 
     @overload
     def events(
         self, key: type[E], /, *, timeout: float | None = ..., maxsize: int = ...
     ) -> BlockingEventStream[E]: ...
+    @overload
+    def events(
+        self, key: MercuryEventKey, /, *, timeout: float | None = ..., maxsize: int = ...
+    ) -> BlockingEventStream[MercuryEvent]: ...
     @overload
     def events(
         self, *keys: EventKey, timeout: float | None = ..., maxsize: int = ...
@@ -388,7 +436,7 @@ class Meetings:
         takes) or the session closed. Buffers ``maxsize`` events, dropping the oldest. Asked
         for one event class, it is typed by it: ``events(MercuryEvent)`` yields
         ``MercuryEvent``."""
-        listeners = self._webex._inner._listeners
+        listeners = self._webex._inner.listeners
         stream: BlockingEventStream[Any] = BlockingEventStream(
             keys, maxsize, timeout, listeners.unsubscribe
         )

@@ -13,7 +13,9 @@
 reconnects): entering it initializes the session (``meetings:ready``); leaving it unregisters
 a held device (within ``unregister_timeout`` seconds), shuts the session down and waits for
 everything to stop. It works on asyncio and on trio (``runtime="anyio"``, the default), or on
-trio's own primitives and websocket stack (``runtime="trio"``).
+trio's own primitives and websocket stack (``runtime="trio"``). Readiness is observable
+whenever one looks: ``meetings.ready`` is true inside the block, and a ``meetings:ready``
+callback added inside it is called at once.
 
 Sync-coloured methods (``on``, ``off``, ``events``, the properties) never block; async ones are
 checkpoints. All decisions are the core's (:mod:`webex_meetings.core.session`); this module
@@ -22,149 +24,97 @@ only assembles it with a driver (:mod:`webex_meetings.adapters.driver`) and tran
 
 from __future__ import annotations
 
-import os
-import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from .adapters.anyio_runtime import ANYIO
 from .adapters.driver import Driver, Session
-from .adapters.listeners import DEFAULT_STREAM_SIZE, AsyncEventStream, EventKey, Listeners
+from .adapters.listeners import (
+    DEFAULT_STREAM_SIZE,
+    AsyncEventStream,
+    EventKey,
+    EventName,
+    Listeners,
+    MercuryEventKey,
+)
 from .adapters.runtime import Runtime, TransportOptions
-from .adapters.trio_runtime import TRIO
-from .core.config import SessionConfig
-from .core.credentials import Credentials
-from .core.errors import ConfigurationError, LocalProtocolError
-from .core.events import DeviceInfo, Event
+from .core.errors import LocalProtocolError
+from .core.events import DeviceInfo, Event, MeetingsReady, MercuryEvent
 from .core.inputs import Initialize
 from .core.lifecycle import State
 from .core.session import MeetingsSession
+from .options import (
+    DEFAULT_UNREGISTER_TIMEOUT,
+    TOKEN_ENVIRONMENT_VARIABLE,
+    AsyncWebexOptions,
+    CredentialsInit,
+    RuntimeName,
+    WebexOptions,
+    check_options,
+    resolve_config,
+    resolve_credentials,
+    resolve_runtime,
+    with_credentials,
+)
 from .transports.base import HttpTransport, WebSocketConnector
 
-__all__ = ["TOKEN_ENVIRONMENT_VARIABLE", "Meetings", "Webex"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-TOKEN_ENVIRONMENT_VARIABLE: Final = "WEBEX_ACCESS_TOKEN"
-"""Where the access token is read from when no credentials are given."""
+__all__ = [
+    "TOKEN_ENVIRONMENT_VARIABLE",
+    "AsyncWebexOptions",
+    "Meetings",
+    "Webex",
+    "WebexOptions",
+]
 
 E = TypeVar("E", bound=Event)
-CredentialsInit = str | Mapping[str, Any] | Credentials
-"""A token string, a token object (``{"access_token": ...}``) or :class:`Credentials`."""
-
-_RUNTIMES: Final[dict[str, Runtime]] = {"anyio": ANYIO, "trio": TRIO}
-
-
-def resolve_credentials(
-    credentials: CredentialsInit | None, access_token: str | None, *, now: float
-) -> Credentials:
-    """The credentials from ``credentials``, ``access_token`` or ``$WEBEX_ACCESS_TOKEN``.
-
-    :raises ConfigurationError: none given, both given, or unusable.
-    """
-    if credentials is not None and access_token is not None:
-        raise ConfigurationError("pass credentials or access_token, not both")
-    if isinstance(credentials, Credentials):
-        return credentials
-    found: str | Mapping[str, Any] | None = credentials if credentials is not None else access_token
-    if found is None:
-        found = os.environ.get(TOKEN_ENVIRONMENT_VARIABLE) or None
-    if found is None:
-        raise ConfigurationError(
-            "no credentials: pass credentials= or access_token=, "
-            f"or set {TOKEN_ENVIRONMENT_VARIABLE}"
-        )
-    return Credentials.from_init(found, now=now)
-
-
-def resolve_config(config: SessionConfig | None, cloud: str | None) -> SessionConfig:
-    """``config``, or the config for an emulator or other cloud at ``cloud``, or the default.
-
-    :raises ConfigurationError: both given, or ``cloud`` is not an http(s) URL.
-    """
-    if config is not None and cloud is not None:
-        raise ConfigurationError("pass config or cloud, not both")
-    if cloud is not None:
-        return SessionConfig.for_cloud(cloud)
-    if config is not None and not isinstance(config, SessionConfig):
-        raise ConfigurationError("config must be a SessionConfig")
-    return config if config is not None else SessionConfig()
-
-
-def resolve_runtime(name: str) -> Runtime:
-    """The runtime called ``name`` (``"anyio"`` or ``"trio"``).
-
-    :raises ConfigurationError: no such runtime.
-    """
-    try:
-        return _RUNTIMES[name]
-    except KeyError:
-        raise ConfigurationError(
-            f"unknown runtime {name!r}: use one of {sorted(_RUNTIMES)}"
-        ) from None
 
 
 class Webex:
     """One Webex SDK instance: credentials, configuration and ``meetings``.
 
     Build it with :meth:`init` (the JS SDK's shape) or with keywords, then use it as
-    ``async with webex:``. Nothing runs and nothing is sent before that.
+    ``async with webex:``. Nothing runs and nothing is sent before that. The keywords are
+    :class:`AsyncWebexOptions` (``credentials``, ``access_token``, ``config``, ``cloud``,
+    ``http``, ``websockets``, ``proxy``, ``verify``, ``unregister_timeout``, ``runtime``),
+    each documented there.
 
-    :param credentials: a token string, a token object ``{"access_token": ...}`` (with
-        optional ``refresh_token``, ``expires_in``, ``client_id``, ``client_secret``...) or
-        :class:`~webex_meetings.core.credentials.Credentials`.
-    :param access_token: the keyword form of a bare token. With neither, the token is read
-        from ``$WEBEX_ACCESS_TOKEN``.
-    :param config: a :class:`~webex_meetings.core.config.SessionConfig` (real Webex when
-        ``None``). :param cloud: a base URL (``"http://127.0.0.1:8000"``) whose services
-        replace Webex's, for the emulator: ``SessionConfig.for_cloud(cloud)``.
-    :param http: / :param websockets: transports to use instead of the defaults (httpx, and
-        wsproto over anyio or trio streams); the caller keeps ownership of what it passes.
-    :param proxy: ``http://host:port`` for HTTP and websockets. :param verify: TLS
-        verification: ``True`` (default), ``False``, a CA bundle path or an ``SSLContext``.
-    :param runtime: ``"anyio"`` (asyncio or trio) or ``"trio"`` (native trio; trio only).
-    :param unregister_timeout: seconds the unregister on leaving ``async with`` may take.
-    :raises ConfigurationError: no usable credentials, conflicting or invalid options.
+    :raises ConfigurationError: no usable credentials, or an invalid option value.
+    :raises TypeError: an unknown keyword.
     """
 
-    def __init__(
-        self,
-        *,
-        access_token: str | None = None,
-        credentials: CredentialsInit | None = None,
-        config: SessionConfig | None = None,
-        cloud: str | None = None,
-        http: HttpTransport | None = None,
-        websockets: WebSocketConnector | None = None,
-        proxy: str | None = None,
-        verify: bool | str | ssl.SSLContext = True,
-        runtime: str = "anyio",
-        unregister_timeout: float = 10.0,
-    ) -> None:
-        session_config = resolve_config(config, cloud)
-        creds = resolve_credentials(credentials, access_token, now=time.time())
+    def __init__(self, **options: Unpack[AsyncWebexOptions]) -> None:
+        check_options(options, AsyncWebexOptions)
+        session_config = resolve_config(options.get("config"), options.get("cloud"))
+        creds = resolve_credentials(
+            options.get("credentials"), options.get("access_token"), now=time.time()
+        )
+        transport = TransportOptions(
+            options.get("proxy"), options.get("verify", True), session_config.http_timeout
+        )
         self._setup(
             MeetingsSession(session_config, creds),
-            resolve_runtime(runtime),
-            http=http,
-            websockets=websockets,
-            options=TransportOptions(proxy, verify, session_config.http_timeout),
-            unregister_timeout=unregister_timeout,
+            resolve_runtime(options.get("runtime", "anyio")),
+            http=options.get("http"),
+            websockets=options.get("websockets"),
+            options=transport,
+            unregister_timeout=options.get("unregister_timeout", DEFAULT_UNREGISTER_TIMEOUT),
         )
 
     @classmethod
     def init(
-        cls,
-        credentials: CredentialsInit | None = None,
-        config: SessionConfig | None = None,
-        **options: Any,
+        cls, credentials: CredentialsInit | None = None, /, **options: Unpack[AsyncWebexOptions]
     ) -> Webex:
         """``Webex.init(credentials={"access_token": ...}, config=...)``, as in the JS SDK;
-        ``options`` are the other keywords of :class:`Webex`.
+        the keywords are those of :class:`Webex` (:class:`AsyncWebexOptions`).
 
-        :raises ConfigurationError: as for :class:`Webex`.
+        :raises ConfigurationError: as for :class:`Webex`, or credentials given twice.
+        :raises TypeError: an unknown keyword.
         """
-        return cls(credentials=credentials, config=config, **options)
+        return cls(**with_credentials(credentials, options))
 
     @classmethod
     def from_session(
@@ -173,8 +123,8 @@ class Webex:
         *,
         http: HttpTransport,
         websockets: WebSocketConnector,
-        runtime: str = "anyio",
-        unregister_timeout: float = 10.0,
+        runtime: RuntimeName = "anyio",
+        unregister_timeout: float = DEFAULT_UNREGISTER_TIMEOUT,
     ) -> Webex:
         """A Webex driving an already-built session (a configured
         :class:`~webex_meetings.core.session.MeetingsSession`, or a scripted stand-in in
@@ -233,9 +183,13 @@ class Webex:
             raise LocalProtocolError("a Webex instance runs in one `async with` block only")
         self._entered = True
         async with AsyncExitStack() as stack:
-            driver = await stack.enter_async_context(self._new_driver())
-            await driver.submit_input(Initialize()).wait()
-            self._driver = driver
+            # Running before Initialize: a meetings:ready callback may call register().
+            self._driver = await stack.enter_async_context(self._new_driver())
+            try:
+                await self._driver.submit_input(Initialize()).wait()
+            except BaseException:
+                self._driver = None
+                raise
             self._exit_stack = stack.pop_all()
         return self
 
@@ -260,9 +214,33 @@ class Webex:
         """Unregister a held device, shut down, wait until every task has ended (even when
         the block is left by cancellation: the unregister is shielded and bounded)."""
         stack, self._exit_stack = self._exit_stack, None
-        self._driver = None
-        if stack is not None:
-            await stack.aclose()
+        try:
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            self._driver = None
+
+    def subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
+        """Add ``callback`` for ``key``; a late subscriber to a latched event
+        (``meetings:ready`` while ready) is called at once, here (on the event loop).
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        latched = self._listeners.on(key, callback, once=once)
+        if latched is not None:
+            self.hand_over(callback, latched)
+
+    def hand_over(self, callback: Callable[[Any], object], event: Event) -> None:
+        """Call ``callback(event)`` now, as a delivery would, if the latched ``event`` still
+        holds (the instance runs and has not begun to close). Call on the event loop."""
+        driver = self._driver
+        if driver is not None and self._listeners.latched(type(event)) is not None:
+            Listeners.call(callback, event, driver.spawn)
+
+    @property
+    def listeners(self) -> Listeners:
+        """The callbacks and event streams of this instance (shared with the blocking face)."""
+        return self._listeners
 
     def running_driver(self) -> Driver:
         """The driver, while inside ``async with``.
@@ -279,6 +257,12 @@ class Meetings:
 
     def __init__(self, webex: Webex) -> None:
         self._webex = webex
+
+    @property
+    def ready(self) -> bool:
+        """True from ``meetings:ready`` (entering ``async with``) until the session ends:
+        ``register()`` may be called."""
+        return self._webex.listeners.latched(MeetingsReady) is not None
 
     @property
     def registered(self) -> bool:
@@ -321,39 +305,62 @@ class Meetings:
     @overload
     def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
     @overload
-    def on(self, key: str, callback: Callable[[Any], object]) -> None: ...
+    def on(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
+    @overload
+    def on(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
     def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """Call ``callback(event)`` for each event named ``key`` (``"meetings:ready"``,
-        ``"meetings:registered"``, ``"meetings:unregistered"``, ``"network:disconnected"``,
-        ``"network:connected"``, ``"event"``, ``"event:locus"``, ``"*"``...) or of class
-        ``key``. ``async def`` callbacks run as tasks; exceptions are logged, never raised
-        into the session. Callbacks run on the event loop and must not block."""
-        self._webex._listeners.on(key, callback)
+        """Call ``callback(event)`` for each event named ``key`` (an :data:`EventName`:
+        ``"meetings:ready"``, ``"meetings:registered"``, ``"meetings:unregistered"``,
+        ``"network:disconnected"``, ``"network:connected"``, ``"event"``, ``"*"``...), of
+        Mercury kind ``key`` (``mercury_events("locus")``) or of class ``key``.
+
+        ``meetings:ready`` is latched: added while the instance is ready, the callback is
+        called at once. ``async def`` callbacks run as tasks; exceptions are logged, never
+        raised into the session. Callbacks run on the event loop and must not block.
+
+        :raises UnknownEventError: ``key`` names no event (the message lists the names).
+        """
+        self._webex.subscribe(key, callback, once=False)
 
     @overload
     def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
     @overload
-    def once(self, key: str, callback: Callable[[Any], object]) -> None: ...
+    def once(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
+    @overload
+    def once(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
     def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As :meth:`on`, for the next matching event only."""
-        self._webex._listeners.on(key, callback, once=True)
+        """As :meth:`on`, for the next matching event only.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        self._webex.subscribe(key, callback, once=True)
 
     def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
-        """Remove ``callback`` (or every callback) registered for ``key``."""
-        self._webex._listeners.off(key, callback)
+        """Remove ``callback`` (or every callback) registered for ``key``.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        self._webex.listeners.off(key, callback)
 
     @overload
     def events(self, key: type[E], /, *, maxsize: int = ...) -> AsyncEventStream[E]: ...
+    @overload
+    def events(
+        self, key: MercuryEventKey, /, *, maxsize: int = ...
+    ) -> AsyncEventStream[MercuryEvent]: ...
     @overload
     def events(self, *keys: EventKey, maxsize: int = ...) -> AsyncEventStream[Event]: ...
     def events(self, *keys: EventKey, maxsize: int = DEFAULT_STREAM_SIZE) -> AsyncEventStream[Any]:
         """An async iterator over the events matching ``keys`` (every event when none),
         from now until the session ends: ``async for event in meetings.events(MercuryEvent)``.
+        A stream asking for ``meetings:ready`` by name or class while ready starts with it.
 
         It buffers up to ``maxsize`` events; when full, the oldest is dropped (counted in
         ``stream.dropped``). Use ``async with`` on it, or ``aclose()``, to stop early.
+
+        :raises UnknownEventError: a key names no event.
         """
-        listeners = self._webex._listeners
+        listeners = self._webex.listeners
         stream: AsyncEventStream[Any] = AsyncEventStream(
             keys, maxsize, self._webex._runtime.event, listeners.unsubscribe
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from webex_meetings.adapters.runtime import Runtime
-from webex_meetings.webex import resolve_runtime
+from webex_meetings.options import resolve_runtime
 
 sys.path.insert(0, str(Path(__file__).parent))
 

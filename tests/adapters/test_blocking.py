@@ -14,11 +14,13 @@ import pytest
 from webex_meetings import (
     Event,
     LocalProtocolError,
+    MeetingsReady,
     MeetingsRegistered,
     MeetingsUnregistered,
     MercuryEvent,
     State,
     TimeoutError,
+    UnknownEventError,
 )
 from webex_meetings.blocking import Webex
 from webex_meetings.emulator import Emulator
@@ -146,3 +148,40 @@ def test_close_unregisters_is_idempotent_and_final(running_emulator: Emulator) -
     assert not any(t.name == "webex-meetings-loop" for t in threading.enumerate())
     with pytest.raises(LocalProtocolError, match="closed"):
         webex.meetings.register()
+
+
+def test_readiness_is_observable_from_any_thread(running_emulator: Emulator) -> None:
+    webex = Webex(access_token=running_emulator.default_token, cloud=running_emulator.base_url)
+    assert not webex.meetings.ready  # nothing runs before first use
+    seen: list[tuple[str, str]] = []
+    called = threading.Event()
+
+    def record(event: Event) -> None:
+        seen.append((event.name, threading.current_thread().name))
+        called.set()
+
+    with webex:
+        assert webex.meetings.ready
+        webex.meetings.once("meetings:ready", record)  # from this plain thread, late
+        assert called.wait(WAIT)
+        with webex.meetings.events("meetings:ready", timeout=0) as stream:
+            assert list(stream) == [MeetingsReady()]
+        webex.meetings.once("meetings:ready", lambda event: webex.meetings.on("*", record))
+    assert seen == [("meetings:ready", "webex-meetings-loop")]  # "*" got no late ready
+    assert not webex.meetings.ready
+    webex.meetings.on("meetings:ready", record)
+    assert len(seen) == 1  # closed: no longer ready, nothing replayed
+
+
+def test_unknown_event_names_and_keywords_are_refused(running_emulator: Emulator) -> None:
+    with pytest.raises(TypeError, match=r"'clod' \(did you mean 'cloud'\?\)"):
+        Webex(access_token=running_emulator.default_token, clod=running_emulator.base_url)
+    with pytest.raises(TypeError, match="'runtime'"):
+        Webex.init(running_emulator.default_token, runtime="trio")
+    webex = Webex.init(running_emulator.default_token, cloud=running_emulator.base_url)
+    with pytest.raises(UnknownEventError, match="did you mean 'meetings:registered'"):
+        webex.meetings.on("meetings:registred", print)
+    with pytest.raises(UnknownEventError, match="meetings:unregistered"):
+        webex.meetings.events("meetings:redy")
+    assert webex.meetings.state is State.UNINITIALIZED  # the refused call started nothing
+    webex.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, get_args
 
 import anyio
 import pytest
@@ -15,14 +15,18 @@ from adapter_fakes import TOKEN, FakeCloud, FakeMeetingsSession
 from webex_meetings import (
     ConfigurationError,
     Event,
+    EventName,
     LocalProtocolError,
     MeetingsReady,
     MeetingsRegistered,
     MercuryEvent,
     SessionConfig,
     State,
+    UnknownEventError,
     Webex,
+    mercury_events,
 )
+from webex_meetings.core import events as core_events
 from webex_meetings.core.inputs import Register, Shutdown, Unregister
 from webex_meetings.transports.memory import MemoryHttpTransport, MemoryWebSocketConnector
 
@@ -74,11 +78,12 @@ def test_credentials_come_from_arguments_or_the_environment(
         assert TOKEN not in repr(webex)
 
 
-def test_config_and_cloud_choose_the_services() -> None:
-    with pytest.raises(ConfigurationError, match="not both"):
-        Webex(access_token=TOKEN, config=SessionConfig(), cloud="http://127.0.0.1:1")
-    with pytest.raises(ConfigurationError):
-        Webex(access_token=TOKEN, cloud="ftp://nowhere")
+def test_invalid_cloud_and_runtime_are_refused() -> None:
+    for config in (None, SessionConfig()):
+        with pytest.raises(ConfigurationError, match="base URL"):
+            Webex(access_token=TOKEN, config=config, cloud="ftp://nowhere")
+    with pytest.raises(ConfigurationError, match="SessionConfig"):
+        Webex(access_token=TOKEN, config="http://127.0.0.1:1")
     with pytest.raises(ConfigurationError, match="unknown runtime"):
         Webex(access_token=TOKEN, runtime="curio")
 
@@ -113,6 +118,78 @@ async def test_enter_initializes_and_exit_unregisters(runtime_name: str) -> None
         with pytest.raises(LocalProtocolError, match="one `async with`"):
             async with webex:
                 pass
+
+
+async def test_readiness_is_observable_whenever_one_looks(runtime_name: str) -> None:
+    seen: list[str] = []
+
+    async def later(event: Event) -> None:
+        await anyio.sleep(0)
+        seen.append(f"async {event.name}")
+
+    async with fake_webex(runtime_name) as (webex, _, _):
+        meetings = webex.meetings
+        meetings.on("meetings:ready", lambda event: seen.append(f"early {event.name}"))
+        assert not meetings.ready
+        async with webex:
+            assert meetings.ready
+            assert seen == ["early meetings:ready"]
+            meetings.on("meetings:ready", lambda event: seen.append(f"late {event.name}"))
+            assert seen[-1] == "late meetings:ready"  # called at once, inside on()
+            meetings.once(MeetingsReady, lambda event: seen.append("late once"))
+            meetings.on("meetings:ready", later)
+            await eventually(lambda: "async meetings:ready" in seen)
+            async with meetings.events("meetings:ready") as named, meetings.events() as every:
+                assert await named.__anext__() == MeetingsReady()
+                await meetings.register()
+                assert (await every.__anext__()).name != "meetings:ready"  # not for "*"
+        assert not meetings.ready
+        meetings.on("meetings:ready", lambda event: seen.append("after the end"))
+    assert seen == [
+        "early meetings:ready",
+        "late meetings:ready",
+        "late once",
+        "async meetings:ready",
+    ]
+
+
+async def test_a_late_subscriber_to_other_events_waits(runtime_name: str) -> None:
+    seen: list[Event] = []
+    async with fake_webex(runtime_name) as (webex, _, _), webex:
+        webex.meetings.on("*", seen.append)
+        webex.meetings.on(Event, seen.append)
+        webex.meetings.on("meetings:unregistered", seen.append)
+        assert seen == []  # only meetings:ready is latched, and only for who names it
+
+
+async def test_unknown_event_names_are_refused_with_the_valid_ones(runtime_name: str) -> None:
+    async with fake_webex(runtime_name) as (webex, _, _):
+        meetings = webex.meetings
+        for call in (
+            lambda: meetings.on("meetings:registred", print),
+            lambda: meetings.once("meetings:registred", print),
+            lambda: meetings.off("meetings:registred"),
+            lambda: meetings.events("meetings:ready", "meetings:registred"),
+        ):
+            with pytest.raises(UnknownEventError) as caught:
+                call()
+            message = str(caught.value)
+            assert "'meetings:registred' (did you mean 'meetings:registered'?)" in message
+            assert "meetings:ready, meetings:registered, meetings:unregistered" in message
+        for bad in ("", "event:", "event: x", 3, str):
+            with pytest.raises(UnknownEventError):
+                meetings.on(bad, print)
+        with pytest.raises(UnknownEventError):
+            mercury_events("")
+        assert isinstance(UnknownEventError("x"), (LocalProtocolError, ValueError))
+        meetings.on("event:locus", print)  # the JS SDK's spelling still works at run time
+        meetings.on(mercury_events("locus.difference"), print)
+
+
+def test_the_event_names_are_those_of_the_core_events() -> None:
+    classes = [c for c in vars(core_events).values() if isinstance(c, type)]
+    names = {c.name for c in classes if issubclass(c, Event)}
+    assert set(get_args(EventName)) == names | {"*"}
 
 
 async def test_commands_need_async_with(runtime_name: str) -> None:
@@ -208,8 +285,8 @@ async def test_on_off_once_and_async_callbacks(runtime_name: str) -> None:
         meetings.once("*", lambda event: seen.append(f"once {event.name}"))
         meetings.on(MeetingsRegistered, every)
         meetings.on("meetings:registered", later)
-        meetings.on("event:locus", every)
-        meetings.on("event:locus.difference", lambda event: seen.append(event.event_type))
+        meetings.on(mercury_events("locus"), every)
+        meetings.on(mercury_events("locus.difference"), lambda event: seen.append(event.event_type))
         async with webex:
             await meetings.register()
             meetings.off(MeetingsRegistered, every)
@@ -246,7 +323,7 @@ async def test_event_streams_filter_end_and_drop_the_oldest(
                 if len(received) == 3:
                     break
         assert received == ["a.1", "b.2", "c.3"]
-        assert [e.event_type async for e in small] == ["b.2", "c.3"]  # type: ignore[attr-defined]
+        assert [e.event_type async for e in small] == ["b.2", "c.3"]
         names = [event.name async for event in everything]  # ends: the session is over
         assert names[:2] == ["state:changed", "meetings:ready"]
         assert names[-1] == "meetings:unregistered"

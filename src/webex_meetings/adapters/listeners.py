@@ -16,13 +16,22 @@ order the core emitted them. Delivery never blocks the driver:
 
 An event matches a key when the key is its class (or a base class), its ``name``
 (``"meetings:registered"``), or, for Mercury events, ``"event:<namespace>"`` or
-``"event:<event type>"`` as the JavaScript SDK names them (``"event:locus.difference"``).
-``"*"`` matches every event. The registry is guarded by a lock, so ``on``/``off`` work from any
-thread; streams are held weakly, so an abandoned stream simply goes away.
+``"event:<event type>"`` as the JavaScript SDK names them (``"event:locus.difference"``, made
+by :func:`mercury_events`). ``"*"`` matches every event. Names are the :data:`EventName`
+literals: an unknown one is refused at once (:class:`UnknownEventError`), never silently
+waited on forever. The registry is guarded by a lock, so ``on``/``off`` work from any thread;
+streams are held weakly, so an abandoned stream simply goes away.
+
+Some events describe a lasting condition rather than a moment (:data:`LATCHED_EVENTS`:
+``meetings:ready``). The registry remembers the last one delivered until :meth:`Listeners.close`,
+so that a subscriber who comes late still hears it: :meth:`Listeners.on` returns it for the
+caller to hand over at once (only the caller knows on which thread callbacks run), and a stream
+that asks for it by name or class gets it as its first item.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import threading
@@ -31,30 +40,108 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Final, Generic, Literal, NewType, TypeVar, Union, cast, get_args
 
-from ..core.events import Event, MercuryEvent
+from ..core.errors import LocalProtocolError
+from ..core.events import Event, MeetingsReady, MercuryEvent
 from ..core.redaction import redact
 from .runtime import Event as RuntimeEvent
 
 __all__ = [
     "DEFAULT_STREAM_SIZE",
+    "EVENT_NAMES",
+    "LATCHED_EVENTS",
     "AsyncEventStream",
     "EventBuffer",
     "EventKey",
+    "EventName",
     "Listeners",
+    "MercuryEventKey",
+    "UnknownEventError",
+    "check_event_key",
     "event_keys",
+    "mercury_events",
 ]
 
 logger = logging.getLogger("webex_meetings.adapters.listeners")
 
 E = TypeVar("E", bound=Event)
-EventKey = str | type[Event]
-"""What ``on``/``off``/``events`` accept: an event name or an event class."""
+
+EventName = Literal[
+    "*",
+    "event",
+    "meetings:ready",
+    "meetings:registered",
+    "meetings:unregistered",
+    "network:connected",
+    "network:disconnected",
+    "mercury:connection_failed",
+    "state:changed",
+    "credentials:refreshed",
+]
+"""Every event name ``on``/``once``/``off``/``events`` accept: the ``name`` of each event class
+in :mod:`webex_meetings.core.events`, and ``"*"`` (every event). A typo fails type checking."""
+
+EVENT_NAMES: Final[frozenset[str]] = frozenset(get_args(EventName))
+
+MercuryEventKey = NewType("MercuryEventKey", str)
+"""``"event:<namespace>"`` or ``"event:<event type>"``: Mercury events of one kind, as the JS
+SDK names them. Made by :func:`mercury_events`."""
+
+EventKey = Union[EventName, MercuryEventKey, type[Event]]  # noqa: UP007 (a runtime alias on 3.10)
+"""What ``on``/``off``/``events`` accept: an event name, a Mercury key or an event class."""
+
+_MERCURY_PREFIX: Final = "event:"
+
+LATCHED_EVENTS: Final[tuple[type[Event], ...]] = (MeetingsReady,)
+"""Events that describe a lasting condition: a late subscriber gets the last one at once."""
+
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
 DEFAULT_STREAM_SIZE = 1000
 """Events an event stream buffers before it starts dropping the oldest."""
+
+
+class UnknownEventError(LocalProtocolError, ValueError):
+    """``on``/``once``/``off``/``events`` got a key that names no event; the message lists
+    the valid ones."""
+
+
+def mercury_events(kind: str) -> MercuryEventKey:
+    """The key for Mercury events of one type (``"locus.difference"``) or namespace
+    (``"locus"``): ``meetings.on(mercury_events("locus"), callback)``.
+
+    :raises UnknownEventError: ``kind`` is empty or holds whitespace.
+    """
+    key = _MERCURY_PREFIX + kind
+    check_event_key(key)
+    return MercuryEventKey(key)
+
+
+def _is_mercury_key(key: str) -> bool:
+    if not key.startswith(_MERCURY_PREFIX):
+        return False
+    kind = key[len(_MERCURY_PREFIX) :]
+    return bool(kind) and not any(character.isspace() for character in kind)
+
+
+def check_event_key(key: object) -> None:
+    """Accept an :data:`EventName`, a Mercury key (``"event:locus"``) or an event class.
+
+    :raises UnknownEventError: anything else; the message suggests the closest name and
+        lists the valid ones.
+    """
+    if isinstance(key, type) and issubclass(key, Event):
+        return
+    if isinstance(key, str) and (key in EVENT_NAMES or _is_mercury_key(key)):
+        return
+    close = difflib.get_close_matches(str(key), sorted(EVENT_NAMES), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UnknownEventError(
+        f"unknown event {key!r}{hint}: use one of {', '.join(sorted(EVENT_NAMES))}, "
+        "an 'event:<namespace or type>' key (mercury_events('locus.difference')) "
+        "or an Event class"
+    )
 
 
 def event_keys(event: Event) -> tuple[str, ...]:
@@ -69,6 +156,12 @@ def _matches(key: EventKey, event: Event) -> bool:
     if isinstance(key, str):
         return key == "*" or key in event_keys(event)
     return isinstance(event, key)
+
+
+def _names(key: EventKey, event: Event) -> bool:
+    """True when ``key`` asks for ``event``'s kind by its very name or class (not through
+    ``"*"`` or a base class): who gets a latched event late."""
+    return key == event.name or key is type(event)
 
 
 def log_callback_error(what: str, exc: BaseException) -> None:
@@ -93,8 +186,12 @@ class EventBuffer(Generic[E]):
     """
 
     def __init__(self, keys: tuple[EventKey, ...], maxsize: int) -> None:
+        """:raises UnknownEventError: a key names no event.
+        :raises ValueError: ``maxsize`` is below 1."""
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
+        for key in keys:
+            check_event_key(key)
         self._keys = keys
         self._queue: deque[E] = deque(maxlen=maxsize)
         self._closed = False
@@ -104,6 +201,10 @@ class EventBuffer(Generic[E]):
     def wants(self, event: Event) -> bool:
         """True if this stream was asked for ``event``'s kind (every event when no keys)."""
         return not self._keys or any(_matches(key, event) for key in self._keys)
+
+    def names(self, event: Event) -> bool:
+        """True if one of this stream's keys names ``event``'s kind exactly."""
+        return any(_names(key, event) for key in self._keys)
 
     def put(self, event: Event) -> None:
         """Append ``event``, dropping the oldest one if full. Never blocks."""
@@ -184,17 +285,46 @@ class Listeners:
         self._lock = threading.Lock()
         self._listeners: list[_Listener] = []
         self._streams: weakref.WeakSet[EventBuffer[Any]] = weakref.WeakSet()
+        self._latched: dict[type[Event], Event] = {}
         self._closed = False
 
-    def on(self, key: EventKey, callback: Callable[[Any], object], *, once: bool = False) -> None:
-        """Call ``callback(event)`` for every event matching ``key`` (once, if ``once``)."""
+    def on(
+        self, key: EventKey, callback: Callable[[Any], object], *, once: bool = False
+    ) -> Event | None:
+        """Call ``callback(event)`` for every event matching ``key`` (once, if ``once``).
+
+        When ``key`` names a latched event that already happened (``meetings:ready`` while
+        ready), that event is returned: the caller must hand it to ``callback`` now (with
+        :meth:`call`, on the thread where callbacks run). A ``once`` callback served that way
+        is not kept.
+
+        :raises UnknownEventError: ``key`` names no event.
+        :raises TypeError: ``callback`` is not callable.
+        """
+        check_event_key(key)
         if not callable(callback):
             raise TypeError("callback must be callable")
         with self._lock:
-            self._listeners.append(_Listener(key, callback, once))
+            latched = self._latched_for(key)
+            if latched is None or not once:
+                self._listeners.append(_Listener(key, callback, once))
+        return latched
+
+    def _latched_for(self, key: EventKey) -> Event | None:
+        return next((event for event in self._latched.values() if _names(key, event)), None)
+
+    def latched(self, kind: type[E]) -> E | None:
+        """The last ``kind`` event delivered, while it holds (``MeetingsReady`` from
+        ``meetings:ready`` until the session ends); ``None`` otherwise."""
+        with self._lock:
+            return cast("E | None", self._latched.get(kind))
 
     def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
-        """Remove ``callback`` for ``key``, or every callback for ``key`` when ``None``."""
+        """Remove ``callback`` for ``key``, or every callback for ``key`` when ``None``.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        check_event_key(key)
         with self._lock:
             self._listeners = [
                 entry
@@ -203,12 +333,19 @@ class Listeners:
             ]
 
     def subscribe(self, stream: EventBuffer[Any]) -> None:
-        """Start feeding ``stream``; a stream subscribed after :meth:`close` ends at once."""
+        """Start feeding ``stream``, first with the latched events it names; a stream
+        subscribed after :meth:`close` ends at once."""
+        latched: list[Event] = []
         with self._lock:
-            if not self._closed:
+            closed = self._closed
+            if not closed:
                 self._streams.add(stream)
-                return
-        stream.close()
+                latched = [event for event in self._latched.values() if stream.names(event)]
+        if closed:
+            stream.close()
+            return
+        for event in latched:
+            stream.put(event)
 
     def unsubscribe(self, stream: EventBuffer[Any]) -> None:
         """Stop feeding ``stream``."""
@@ -219,29 +356,35 @@ class Listeners:
         """Hand ``event`` to every matching callback and stream; ``spawn`` runs async
         callbacks as tasks. Never raises, never blocks (beyond what sync callbacks do)."""
         with self._lock:
+            if isinstance(event, LATCHED_EVENTS):
+                self._latched[type(event)] = event
             matching = [entry for entry in self._listeners if _matches(entry.key, event)]
             fired_once = {id(entry) for entry in matching if entry.once}
             self._listeners = [e for e in self._listeners if id(e) not in fired_once]
             streams = [stream for stream in self._streams if stream.wants(event)]
         for entry in matching:
-            self._call(entry, event, spawn)
+            self.call(entry.callback, event, spawn)
         for stream in streams:
             stream.put(event)
 
     def close(self) -> None:
-        """End every stream (the session is over); callbacks stay registered."""
+        """End every stream and forget latched events (the session is over); callbacks stay
+        registered."""
         with self._lock:
             self._closed = True
+            self._latched.clear()
             streams = list(self._streams)
             self._streams.clear()
         for stream in streams:
             stream.close()
 
     @staticmethod
-    def _call(entry: _Listener, event: Event, spawn: Spawn) -> None:
-        what = f"callback {_describe(entry.callback)} for {event.name!r}"
+    def call(callback: Callable[[Any], object], event: Event, spawn: Spawn) -> None:
+        """Call ``callback(event)`` as a delivery does: an awaitable result runs as a task
+        through ``spawn``; an exception is logged, never raised."""
+        what = f"callback {_describe(callback)} for {event.name!r}"
         try:
-            result = entry.callback(event)
+            result = callback(event)
         except Exception as exc:
             log_callback_error(what, exc)
             return
