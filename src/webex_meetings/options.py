@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import ssl
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final, Literal, TypedDict, TypeVar
@@ -24,6 +23,7 @@ from .core.config import SessionConfig
 from .core.credentials import Credentials
 from .core.errors import ConfigurationError
 from .transports.base import HttpTransport, WebSocketConnector
+from .transports.tls import Verify
 
 __all__ = [
     "DEFAULT_UNREGISTER_TIMEOUT",
@@ -79,8 +79,9 @@ class WebexOptions(TypedDict, total=False):
     """A websocket connector instead of the default (wsproto over anyio or trio streams)."""
     proxy: str | None
     """``http://host:port`` for HTTP and websockets."""
-    verify: bool | str | ssl.SSLContext
-    """TLS verification: ``True`` (default), ``False``, a CA bundle path or an SSLContext."""
+    verify: Verify
+    """TLS verification: ``True`` (default; ``$SSL_CERT_FILE`` when set, else certifi's
+    bundle), ``False`` (one warning), a CA bundle path (PEM) or an ``ssl.SSLContext``."""
     unregister_timeout: float
     """Seconds the unregister on leaving the block may take (default 10)."""
 
