@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from .control import Control, Fault
+from .layout import MERCURY_MESSAGES_PATH, Urls
 from .mercury import MercuryConnection
 from .messages import Request, Response, error_response
 from .records import RequestRecord, Violation, ViolationKind
-from .routing import Call, CloudConfig, Route, Urls
+from .routing import Call, CloudConfig, Route
 from .services import ROUTES
 from .state import CloudState, User
 
@@ -32,7 +33,7 @@ __all__ = ["Cloud"]
 log = logging.getLogger(__name__)
 
 MERCURY_PATH: Final = re.compile(
-    r"/mercury/api/v1/apps/wx2/registrations/(?P<device_id>[0-9a-fA-F-]{36})/messages"
+    re.escape(MERCURY_MESSAGES_PATH).replace(r"\{device_id\}", r"(?P<device_id>[0-9a-fA-F-]{36})")
 )
 MERCURY_ROUTE: Final = "mercury.connect"
 UNAUTHORIZED: Final = (

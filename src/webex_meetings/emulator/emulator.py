@@ -30,8 +30,9 @@ from ..core.errors import ConfigurationError
 from .admin import handle_admin
 from .cloud import Cloud
 from .control import Control, DeviceInfo, LoopGate, on_loop
+from .layout import Urls
 from .records import AckRecord, ConnectionInfo, RequestRecord, Violation
-from .routing import CloudConfig, Urls
+from .routing import CloudConfig
 from .server import Limits, Server
 from .services.hydra import make_guest_jwt
 from .state import (

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..layout import LIMITED_SERVICES, SERVICE_PATHS, Urls
 from ..messages import Response, json_response
 from ..records import ViolationKind
-from ..routing import LIMITED_SERVICES, SERVICE_PATHS, Call, Urls, route
+from ..routing import Call, route
 from ..state import DEFAULT_ORG_ID
 
 __all__ = ["ROUTES", "catalog_body"]
