@@ -15,7 +15,7 @@ websockets and reports every protocol violation a client commits.
 
 from __future__ import annotations
 
-from .control import Control, DeviceInfo
+from .control import Control
 from .emulator import (
     DEFAULT_GUEST_ISSUER,
     DEFAULT_GUEST_SECRET,
@@ -24,9 +24,21 @@ from .emulator import (
     serve_forever,
     start_in_thread,
 )
-from .records import AckRecord, ConnectionInfo, RequestRecord, Violation, ViolationKind
+from .inputs import ControlInputError, UnknownNameError, UnknownRouteError
+from .limits import Limits
+from .records import (
+    RULES,
+    AckRecord,
+    ConnectionInfo,
+    DeviceRecord,
+    RequestRecord,
+    Rule,
+    Severity,
+    Violation,
+    ViolationKind,
+)
 from .routing import CloudConfig
-from .server import Limits
+from .server import ServerStats
 from .state import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -46,15 +58,22 @@ __all__ = [
     "DEFAULT_TOKEN",
     "DEFAULT_USER_ID",
     "DEVICE_LIMIT_MESSAGE",
+    "RULES",
     "AckRecord",
     "CloudConfig",
     "ConnectionInfo",
     "Control",
-    "DeviceInfo",
+    "ControlInputError",
+    "DeviceRecord",
     "Emulator",
     "EmulatorThread",
     "Limits",
     "RequestRecord",
+    "Rule",
+    "ServerStats",
+    "Severity",
+    "UnknownNameError",
+    "UnknownRouteError",
     "User",
     "Violation",
     "ViolationKind",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import random
 import signal
+import ssl
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, AsyncExitStack, suppress
@@ -24,16 +25,21 @@ import anyio
 import anyio.abc
 import anyio.from_thread
 from anyio.abc import SocketAttribute
-from anyio.streams.tls import TLSListener
 
 from ..core.errors import ConfigurationError
-from .admin import handle_admin
+from .admin import Admin
 from .cloud import Cloud
-from .control import Control, DeviceInfo, LoopGate, on_loop
+from .control import Control
+from .faults import FaultBook
 from .layout import Urls
-from .records import AckRecord, ConnectionInfo, RequestRecord, Violation
+from .limits import Limits
+from .loop_gate import LoopGate, on_loop
+from .recorder import DEFAULT_RECORD_LIMIT, Recorder
+from .records import AckRecord, ConnectionInfo, DeviceRecord, RequestRecord, Violation
+from .registry import Registry
 from .routing import CloudConfig
-from .server import Limits, Server
+from .server import Server
+from .services import FAULT_ROUTES, LATENCY_ROUTES
 from .services.hydra import make_guest_jwt
 from .state import (
     DEFAULT_CLIENT_ID,
@@ -84,6 +90,8 @@ class Emulator:
         advertised_host: str | None = None,
         limits: Limits | None = None,
         config: CloudConfig | None = None,
+        latency: float = 0.0,
+        record_limit: int = DEFAULT_RECORD_LIMIT,
     ) -> None:
         self._host = host
         self._port = port
@@ -93,13 +101,26 @@ class Emulator:
         self._config = config or CloudConfig(mercury_auth_deadline=mercury_auth_deadline)
         self._gate = LoopGate()
         self.clock = Clock(clock)
+        rng = random.Random(seed)
         self.state = CloudState(
             clock=self.clock,
-            rng=random.Random(seed),
+            rng=rng,
             device_limit=device_limit,
             access_token_lifetime=access_token_lifetime,
+            ended_limit=record_limit,
         )
-        self.control = Control(self.state, self._gate)
+        self._recorder = Recorder(record_limit)
+        self._registry = Registry()
+        self._faults = FaultBook(fault_routes=FAULT_ROUTES, latency_routes=LATENCY_ROUTES, rng=rng)
+        self.control = Control(
+            state=self.state,
+            faults=self._faults,
+            recorder=self._recorder,
+            registry=self._registry,
+            gate=self._gate,
+        )
+        if latency:
+            self.control.set_latency("*", latency)
         self.default_user = self.state.add_user(
             user_id=DEFAULT_USER_ID,
             email="emulated.user@example.invalid",
@@ -109,6 +130,7 @@ class Emulator:
             self.state.issue_token(DEFAULT_USER_ID, value=default_token, pinned=True)
         self.default_token = default_token
         self.state.guest_issuers[DEFAULT_GUEST_ISSUER] = base64.b64decode(DEFAULT_GUEST_SECRET)
+        self.server: Server | None = None
         self._urls: Urls | None = None
         self._stack: AsyncExitStack | None = None
         self.certificate: SelfSignedCertificate | None = None
@@ -126,17 +148,25 @@ class Emulator:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            listener = await self._listen(stack)
+            listener, tls = await self._listen(stack)
             cloud = Cloud(
                 state=self.state,
-                control=self.control,
+                faults=self._faults,
+                recorder=self._recorder,
                 urls=self.urls,
                 config=self._config,
-                admin=handle_admin,
+                admin=Admin(self),
             )
-            server = Server(cloud, self._limits)
+            self.server = Server(
+                cloud=cloud,
+                registry=self._registry,
+                recorder=self._recorder,
+                limits=self._limits,
+                close_timeout=self._config.mercury_close_timeout,
+                tls=tls,
+            )
             task_group = await stack.enter_async_context(anyio.create_task_group())
-            task_group.start_soon(listener.serve, server.handle)
+            task_group.start_soon(self.server.serve, listener)
             stack.callback(task_group.cancel_scope.cancel)
         except BaseException:
             await stack.aclose()
@@ -144,19 +174,22 @@ class Emulator:
         self._stack = stack
         return self
 
-    async def _listen(self, stack: AsyncExitStack) -> anyio.abc.Listener[Any]:
+    async def _listen(
+        self, stack: AsyncExitStack
+    ) -> tuple[list[anyio.abc.SocketListener], ssl.SSLContext | None]:
+        """The bound TCP listener, and the TLS context to wrap its connections in (if any)."""
         tcp = await anyio.create_tcp_listener(local_host=self._host, local_port=self._port)
         stack.push_async_callback(tcp.aclose)
         port = tcp.extra(SocketAttribute.local_port)
         host = self._advertised or ("127.0.0.1" if self._host in _WILDCARD_HOSTS else self._host)
         if not self._tls:
             self._urls = Urls("http", host, port)
-            return tcp
+            return _socket_listeners(tcp), None
         certificate = make_self_signed(host)
         stack.callback(certificate.remove)
         self.certificate = certificate
         self._urls = Urls("https", host, port)
-        return TLSListener(tcp, certificate.server_context(), standard_compatible=False)
+        return _socket_listeners(tcp), certificate.server_context()
 
     async def __aexit__(
         self,
@@ -298,7 +331,7 @@ class Emulator:
         return self.control.violations
 
     @property
-    def devices(self) -> list[DeviceInfo]:
+    def devices(self) -> list[DeviceRecord]:
         return self.control.devices
 
     @property
@@ -312,6 +345,12 @@ class Emulator:
     @property
     def requests(self) -> list[RequestRecord]:
         return self.control.requests
+
+
+def _socket_listeners(listener: anyio.abc.Listener[Any]) -> list[anyio.abc.SocketListener]:
+    """The plain socket listeners of what ``create_tcp_listener`` made (one per address)."""
+    inner = getattr(listener, "listeners", [listener])
+    return [item for item in inner if isinstance(item, anyio.abc.SocketListener)]
 
 
 class EmulatorThread(AbstractContextManager["Emulator"]):

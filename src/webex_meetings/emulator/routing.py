@@ -8,15 +8,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .layout import Urls
 from .messages import Request, Response, error_response
+from .recorder import Recorder
 from .records import Violation
-
-if TYPE_CHECKING:
-    from .control import Control
-    from .state import CloudState, User
+from .state import CloudState, User
 
 __all__ = ["Call", "CloudConfig", "Route", "route"]
 
@@ -46,17 +43,22 @@ class Call:
     params: dict[str, str]
     route: str
     state: CloudState
-    control: Control
+    recorder: Recorder
     urls: Urls
     config: CloudConfig
     user: User | None = None
 
     def violate(self, kind: str, detail: str, device_id: str | None = None) -> None:
         """Record a protocol violation of this request's client."""
-        violation = Violation(
-            kind, detail, self.route, self.request.tracking_id, device_id, self.state.clock()
+        violation = Violation.of(
+            kind,
+            detail,
+            at=self.state.clock(),
+            route=self.route,
+            client=self.request.tracking_id,
+            device_id=device_id,
         )
-        self.control.record_violation(violation)
+        self.recorder.violations.append(violation)
 
     def error(self, status: int, message: str) -> Response:
         """A Webex-shaped error answer echoing the request's trackingid."""
