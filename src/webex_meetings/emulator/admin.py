@@ -220,6 +220,13 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     ),
     Endpoint(
         "GET",
+        "faults",
+        "the fault and latency rules in force",
+        "{faults, latencies}",
+        lambda e, b, r: {"faults": e.control.active_faults, "latencies": e.control.latencies},
+    ),
+    Endpoint(
+        "GET",
         "routes",
         "the route names faults and latency take",
         "{fault_routes, latency_routes}",

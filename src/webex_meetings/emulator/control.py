@@ -140,6 +140,29 @@ class Control:
         """The injected delay for a route name, in seconds."""
         return self._gate.call(lambda: self._faults.latency_for(route))
 
+    @property
+    @on_loop
+    def active_faults(self) -> list[dict[str, Any]]:
+        """The fault rules in force (``remaining`` ``None``: until cleared), oldest first."""
+        return [
+            {
+                "route": f.route,
+                "remaining": f.remaining,
+                "status": f.status,
+                "retry_after": f.retry_after,
+                "message": f.message,
+                "drop": f.drop,
+                "rate": f.rate,
+            }
+            for f in self._faults.faults
+        ]
+
+    @property
+    @on_loop
+    def latencies(self) -> dict[str, float]:
+        """The latency rules in force: route pattern -> seconds."""
+        return self._faults.latencies
+
     @on_loop
     def clear_faults(self) -> None:
         """Remove every fault rule and latency."""

@@ -31,6 +31,7 @@ from .admin import Admin
 from .cloud import Cloud
 from .control import Control
 from .faults import FaultBook
+from .inputs import check_optional_seconds, check_seconds
 from .layout import Urls
 from .limits import Limits
 from .loop_gate import LoopGate, on_loop
@@ -273,8 +274,10 @@ class Emulator:
         ``None``); ``expires_in`` seconds on the emulator clock, ``None`` for never.
 
         :raises KeyError: no such user.
+        :raises ControlInputError: ``expires_in`` is not a finite number >= 0.
         """
-        return self.state.issue_token(self._user_id(user), expires_in=expires_in)
+        lifetime = check_optional_seconds("expires_in", expires_in)
+        return self.state.issue_token(self._user_id(user), expires_in=lifetime)
 
     @on_loop
     def issue_refresh_token(
@@ -287,9 +290,11 @@ class Emulator:
         """A refresh token for the ``refresh_token`` grant of ``client_id``.
 
         :raises KeyError: no such user.
+        :raises ControlInputError: ``expires_in`` is not a finite number >= 0.
         """
+        lifetime = check_optional_seconds("expires_in", expires_in)
         return self.state.issue_token(
-            self._user_id(user), kind="refresh", expires_in=expires_in, client_id=client_id
+            self._user_id(user), kind="refresh", expires_in=lifetime, client_id=client_id
         )
 
     @on_loop
@@ -319,9 +324,9 @@ class Emulator:
     def advance(self, seconds: float) -> None:
         """Move the emulator clock forward (tokens and devices expire accordingly).
 
-        :raises ValueError: ``seconds`` is negative.
+        :raises ControlInputError: ``seconds`` is not a finite number >= 0.
         """
-        self.clock.advance(seconds)
+        self.clock.advance(check_seconds("seconds", seconds))
 
     # -- observation shortcuts ---------------------------------------------------------------
 

@@ -225,7 +225,7 @@ class HttpConnection:
             h11.SERVER, max_incomplete_event_size=self._limits.max_header_bytes
         )
         self._deadline = anyio.current_time() + self._limits.header_timeout
-        self._idle = False
+        self._idle = True  # no byte of the next request yet: a timeout closes quietly
 
     async def run(self) -> None:
         """Serve requests until the connection closes, times out or upgrades."""

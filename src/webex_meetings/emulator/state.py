@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import math
 import random
 import time
 import uuid
@@ -80,12 +81,17 @@ class Clock:
         return self._base() + self._offset
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` (>= 0).
+        """Move time forward by ``seconds`` (finite, >= 0).
 
-        :raises ValueError: ``seconds`` is negative.
+        :raises ValueError: ``seconds`` is negative (time only moves forward), NaN, infinite
+            or not a number.
         """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ValueError(f"seconds must be a number, not {seconds!r}")
         if seconds < 0:
             raise ValueError("time only moves forward")
+        if not math.isfinite(seconds):
+            raise ValueError(f"seconds must be finite, not {seconds!r}")
         self._offset += seconds
 
 
