@@ -3,9 +3,12 @@
 Theory of operation: for each request :class:`Cloud` finds the route (404 for unknown paths,
 405 for a known path with another method), waits the injected latency, applies the next
 injected fault if one matches, checks ``Authorization: Bearer <token>`` on authorized routes,
-then runs the route's handler. Every answer echoes the client's ``trackingid`` and is
-recorded. Websocket upgrades go through the same steps and, when accepted, yield a
-:class:`~webex_meetings.emulator.mercury.MercuryConnection` for the server to run.
+then runs the route's handler. Every URL a handler hands out (catalog links, a device's
+``url`` and ``webSocketUrl``) names the scheme, host and port the client used (its ``Host``
+header, see :meth:`~webex_meetings.emulator.layout.Urls.for_host`). Every answer echoes the
+client's ``trackingid`` and is recorded. Websocket upgrades go through the same steps and,
+when accepted, yield a :class:`~webex_meetings.emulator.mercury.MercuryConnection` for the
+server to run.
 """
 
 from __future__ import annotations
@@ -76,11 +79,13 @@ class Cloud:
         urls: Urls,
         config: CloudConfig,
         admin: AdminHandler | None = None,
+        follow_host: bool = True,
     ) -> None:
         self.state = state
         self.faults = faults
         self.recorder = recorder
         self.urls = urls
+        self._follow_host = follow_host
         self.config = config
         self._admin = admin
         self.routes: tuple[Route, ...] = ROUTES
@@ -127,9 +132,8 @@ class Cloud:
             user, refusal = self._authenticate(request, route.name)
             if refusal is not None:
                 return refusal
-        call = Call(
-            request, params, route.name, self.state, self.recorder, self.urls, self.config, user
-        )
+        urls = self.urls_for(request)
+        call = Call(request, params, route.name, self.state, self.recorder, urls, self.config, user)
         token_valid = True if route.auth else None
         try:
             return Answer(route.handler(call), token_valid=token_valid)
@@ -156,6 +160,13 @@ class Cloud:
         detail = f"{request.method} {request.path} needs 'Authorization: Bearer <token>'"
         self.violate(kind, detail, route, request.tracking_id)
         return error_response(401, UNAUTHORIZED, tracking_id=request.tracking_id)
+
+    def urls_for(self, request: Request) -> Urls:
+        """The URLs to hand this client: on the host it used (its ``Host`` header), as a
+        reverse proxy would, unless the emulator was given a fixed advertised host."""
+        if not self._follow_host:
+            return self.urls
+        return self.urls.for_host(request.header("host"))
 
     def violate(self, kind: str, detail: str, route: str | None, client: str) -> None:
         """Record a violation not tied to a route handler (framing, upgrades)."""

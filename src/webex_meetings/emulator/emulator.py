@@ -74,6 +74,13 @@ class Emulator:
     token unless ``None``) is always accepted for the default user. Each user may hold
     ``device_limit`` devices. Tokens from the refresh grant live ``access_token_lifetime``
     seconds. A Mercury client must authorize within ``mercury_auth_deadline`` seconds.
+
+    The URLs it hands out name the host each client used (its ``Host`` header), so
+    ``http://localhost:PORT`` and ``http://127.0.0.1:PORT`` both work; ``advertised_host``
+    fixes one host for every client instead. ``latency`` (seconds) delays every HTTP answer,
+    the websocket upgrade and every frame it sends (``control.set_latency`` tunes it per
+    route). ``limits`` bounds what clients can take (bytes, time, connections);
+    ``record_limit`` how many records of each kind it keeps.
     """
 
     def __init__(
@@ -157,6 +164,7 @@ class Emulator:
                 urls=self.urls,
                 config=self._config,
                 admin=Admin(self),
+                follow_host=self._advertised is None,
             )
             self.server = Server(
                 cloud=cloud,

@@ -435,15 +435,21 @@ class CloudState:
         self.tokens = {k: v for k, v in self.tokens.items() if v.pinned}
 
 
-def device_json(device: Device, *, org_id: str) -> dict[str, Any]:
-    """The WDM DTO of a device, as POST/PUT/GET answer it."""
+def device_json(
+    device: Device, *, org_id: str, urls_for: Callable[[str], tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The WDM DTO of a device, as POST/PUT/GET answer it; ``urls_for(id)`` gives the
+    ``url`` and ``webSocketUrl`` to show (default: those it was created with)."""
+    url, web_socket_url = (
+        (device.url, device.web_socket_url) if urls_for is None else urls_for(device.id)
+    )
     stamp = isoformat(device.modified)
     body: dict[str, Any] = dict(device.body)
     body.pop("ttl", None)
     body.update(
         {
-            "url": device.url,
-            "webSocketUrl": device.web_socket_url,
+            "url": url,
+            "webSocketUrl": web_socket_url,
             "userId": device.user_id,
             "orgId": org_id,
             "creationTime": isoformat(device.created),

@@ -64,7 +64,7 @@ def _parsed_body(call: Call, *, partial: bool) -> dict[str, Any] | Response:
 
 
 def _answer(call: Call, device: Device, status: int = 200) -> Response:
-    dto = device_json(device, org_id=call.authed_user.org_id)
+    dto = device_json(device, org_id=call.authed_user.org_id, urls_for=call.urls.device)
     return json_response(status, dto, (("etag", device.etag),))
 
 
@@ -83,7 +83,10 @@ def register(call: Call) -> Response:
 
 def list_devices(call: Call) -> Response:
     org_id = call.authed_user.org_id
-    devices = [device_json(d, org_id=org_id) for d in call.state.devices_of(call.authed_user.id)]
+    devices = [
+        device_json(d, org_id=org_id, urls_for=call.urls.device)
+        for d in call.state.devices_of(call.authed_user.id)
+    ]
     date = formatdate(call.state.clock(), usegmt=True)  # clients age devices on our clock
     return json_response(200, {"devices": devices}, (("date", date),))
 
