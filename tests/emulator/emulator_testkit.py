@@ -139,6 +139,10 @@ class WsClient:
         assert isinstance(first, dict), first
         return first
 
+    async def ack(self, frame: dict[str, Any]) -> None:
+        """Ack a frame the server sent (as every Mercury client must)."""
+        await self.send_json({"messageId": frame["id"], "type": "ack"})
+
     async def receive(self) -> dict[str, Any] | Closed | None:
         """The next JSON frame, a :class:`Closed` (answered), or ``None`` at EOF."""
         with anyio.fail_after(TIMEOUT):

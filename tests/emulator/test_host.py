@@ -52,7 +52,9 @@ async def test_urls_follow_the_host_the_client_used(
     assert record.url == dto["url"]  # the records keep the URL the device was created under
 
     client = await WsClient.connect(dto["webSocketUrl"])
-    assert (await client.authorize())["data"]["eventType"] == "mercury.buffer_state"
+    first = await client.authorize()
+    assert first["data"]["eventType"] == "mercury.buffer_state"
+    await client.ack(first)
     await client.close()
     assert emulator.violations == []
 

@@ -214,7 +214,8 @@ async def test_a_deeply_nested_frame_closes_1007(
 async def test_a_frame_announcing_a_huge_payload_closes_1009_at_once(
     emulator: Emulator, http: httpx.AsyncClient, announced: int
 ) -> None:
-    _, client, _ = await connect_device(emulator, http)
+    _, client, first = await connect_device(emulator, http)
+    await client.ack(first)
     header = bytes([0x81, 0x80 | 127]) + struct.pack(">Q", announced) + b"\x00\x00\x00\x00"
     await client.stream.send(header)  # no payload follows
     assert await client.receive() == Closed(1009, "Message too big")

@@ -64,12 +64,20 @@ def test_the_guard_trips_exactly_when_a_message_announces_too_much(
         if last:
             running = 0
     guard = FrameSizeGuard(LIMIT)
-    reported = None
-    for chunk in _chunks(_client_bytes(normalized), cuts):
+    reported, passed = None, b""
+    data = _client_bytes(normalized)
+    for chunk in _chunks(data, cuts):
         reported = guard.feed(chunk)
         if reported is not None:
+            passed += chunk[: guard.clean_prefix]
             break
+        passed += chunk
     assert reported == expected
+    if expected is not None:  # what passes on stops before the offending frame's payload
+        boundary = FrameSizeGuard(2**64)
+        assert boundary.feed(passed) is None
+        assert not boundary.inside_payload
+        assert data.startswith(passed)
 
 
 def test_a_header_announcing_two_to_the_63_trips_before_any_payload() -> None:

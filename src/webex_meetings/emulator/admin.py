@@ -177,6 +177,12 @@ def _restart(emu: Emulator, body: dict[str, Any], request: Request) -> Any:
     emu.control.restart_sparing(request.connection_id, keep_state=body["keep_state"])
 
 
+def _behaviour(emu: Emulator, body: dict[str, Any], request: Request) -> Any:
+    control = emu.control
+    known = {"variants": control.variants, "omittable": control.omittable}
+    return {**control.behaviour, "device_limit": control.device_limit, "known": known}
+
+
 def _advance(emu: Emulator, body: dict[str, Any], request: Request) -> Any:
     emu.advance(body["seconds"])
     return {"now": emu.clock()}
@@ -375,6 +381,86 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "{count}",
         lambda e, b, r: {"count": e.control.send_shutdown(b["device_id"])},
         (_DEVICE,),
+    ),
+    Endpoint(
+        "GET",
+        "behaviour",
+        "the departures in force, the device limit, and every variant and omittable field",
+        "{variants, omitted, features, session_rules, device_limit, known}",
+        _behaviour,
+    ),
+    Endpoint(
+        "POST",
+        "variants",
+        "switch a variant on or off (GET behaviour lists them)",
+        "{}",
+        lambda e, b, r: e.control.set_variant(b["name"], b["enabled"]),
+        (
+            Field("name", "string", "the variant"),
+            Field("enabled", "bool", "on or off", True),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "omit",
+        "leave a field out of the answers (or put it back)",
+        "{}",
+        lambda e, b, r: e.control.omit(b["field"], b["omitted"]),
+        (
+            Field("field", "string", "device.url, device.webSocketUrl, catalog.hostCatalog, ..."),
+            Field("omitted", "bool", "left out or not", True),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "features",
+        "override a WDM feature toggle in device answers (value null removes it)",
+        "{}",
+        lambda e, b, r: e.control.set_feature(b["key"], b["value"], b["kind"]),
+        (
+            Field("key", "string", "the toggle, e.g. web-high-availability"),
+            Field("value", "bool|string|null", "its value", True),
+            Field("kind", "string", "developer, entitlement or user", "developer"),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "schedule-close",
+        "close the next websockets this long after their session became ready",
+        "{}",
+        lambda e, b, r: e.control.schedule_close(b["code"], b["reason"], b["after"], b["count"]),
+        (
+            Field("code", "int", "the close code (1006: cut without a close frame)", 1000),
+            Field("reason", "string", "the close reason", ""),
+            Field("after", "number", "seconds after the buffer_state", 0),
+            Field("count", "int", "how many sockets", 1),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "schedule-shutdown",
+        "send the shutdown notice on the next websockets this long after they became ready",
+        "{}",
+        lambda e, b, r: e.control.schedule_shutdown(b["after"], b["count"]),
+        (
+            Field("after", "number", "seconds after the buffer_state", 0),
+            Field("count", "int", "how many sockets", 1),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "devices/expire-all",
+        "make every live device lapse now",
+        "{count}",
+        lambda e, b, r: {"count": e.control.expire_devices()},
+    ),
+    Endpoint(
+        "POST",
+        "device-limit",
+        "how many devices each user may hold (then 403 excessive device registrations)",
+        "{}",
+        lambda e, b, r: e.control.set_device_limit(b["limit"]),
+        (Field("limit", "int", "an integer >= 0"),),
     ),
     Endpoint(
         "POST",

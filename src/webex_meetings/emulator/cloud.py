@@ -21,6 +21,7 @@ from typing import Final
 
 import anyio
 
+from .behaviour import Behaviour
 from .faults import Fault, FaultBook
 from .layout import MERCURY_MESSAGES_PATH, Urls
 from .mercury import UPGRADE_ROUTE as MERCURY_ROUTE
@@ -76,6 +77,7 @@ class Cloud:
         state: CloudState,
         faults: FaultBook,
         recorder: Recorder,
+        behaviour: Behaviour,
         urls: Urls,
         config: CloudConfig,
         admin: AdminHandler | None = None,
@@ -84,6 +86,7 @@ class Cloud:
         self.state = state
         self.faults = faults
         self.recorder = recorder
+        self.behaviour = behaviour
         self.urls = urls
         self._follow_host = follow_host
         self.config = config
@@ -132,8 +135,17 @@ class Cloud:
             user, refusal = self._authenticate(request, route.name)
             if refusal is not None:
                 return refusal
-        urls = self.urls_for(request)
-        call = Call(request, params, route.name, self.state, self.recorder, urls, self.config, user)
+        call = Call(
+            request=request,
+            params=params,
+            route=route.name,
+            state=self.state,
+            recorder=self.recorder,
+            urls=self.urls_for(request),
+            config=self.config,
+            behaviour=self.behaviour,
+            user=user,
+        )
         token_valid = True if route.auth else None
         try:
             return Answer(route.handler(call), token_valid=token_valid)
@@ -244,6 +256,8 @@ class Cloud:
             state=self.state,
             recorder=self.recorder,
             faults=self.faults,
+            behaviour=self.behaviour,
+            urls=self.urls_for(request),
             auth_deadline=self.config.mercury_auth_deadline,
         )
         return conn, None

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .behaviour import OMITTABLE, VARIANTS, Behaviour, SessionRule
 from .faults import Fault, FaultBook
 from .inputs import (
     ControlInputError,
     check_close_code,
+    check_count,
     check_optional_count,
     check_optional_seconds,
     check_probability,
@@ -44,12 +46,14 @@ class Control:
         *,
         state: CloudState,
         faults: FaultBook,
+        behaviour: Behaviour,
         recorder: Recorder,
         registry: Registry,
         gate: LoopGate,
     ) -> None:
         self._state = state
         self._faults = faults
+        self._behaviour = behaviour
         self._recorder = recorder
         self._registry = registry
         self._gate = gate
@@ -165,8 +169,105 @@ class Control:
 
     @on_loop
     def clear_faults(self) -> None:
-        """Remove every fault rule and latency."""
+        """Remove everything injected: fault rules, latency, variants, omitted fields,
+        feature overrides and scheduled closes (settings such as the device limit stay)."""
         self._faults.clear()
+        self._behaviour.clear()
+
+    # -- departures from the default answers (the conformance scenarios) ---------------------
+
+    @property
+    def variants(self) -> dict[str, str]:
+        """Every variant name with what it changes (see :meth:`set_variant`)."""
+        return dict(VARIANTS)
+
+    @property
+    def omittable(self) -> dict[str, str]:
+        """Every field :meth:`omit` can leave out, with where."""
+        return dict(OMITTABLE)
+
+    @on_loop
+    def set_variant(self, name: str, enabled: bool = True) -> None:
+        """Switch a variant on (or off): ``mercury.registration_status``,
+        ``mercury.event_before_buffer_state``, ``catalog.host_with_port``.
+
+        :raises UnknownNameError: no such variant (the message lists them).
+        """
+        self._behaviour.set_variant(name, _flag("enabled", enabled))
+
+    @on_loop
+    def omit(self, field: str, omitted: bool = True) -> None:
+        """Leave a field out of the answers (or put it back): ``device.url``,
+        ``device.webSocketUrl``, ``catalog.hostCatalog``, ``catalog.serviceLinks``,
+        ``catalog.wdm``.
+
+        :raises UnknownNameError: not an omittable field (the message lists them).
+        """
+        self._behaviour.set_omitted(field, _flag("omitted", omitted))
+
+    @on_loop
+    def set_feature(
+        self, key: str, value: bool | str | None = True, kind: str = "developer"
+    ) -> None:
+        """Override a WDM feature toggle in device answers (``None`` removes the override),
+        e.g. ``set_feature("web-high-availability")``. The device's ETag changes with it.
+
+        :raises UnknownNameError: ``kind`` is not developer, entitlement or user.
+        :raises ControlInputError: ``key`` is empty or ``value`` not a bool, string or None.
+        """
+        if not isinstance(key, str) or not key:
+            raise ControlInputError(f"a feature key must be a non-empty string, not {key!r}")
+        if value is not None and not isinstance(value, (bool, str)):
+            raise ControlInputError(f"a feature value is a bool or a string, not {value!r}")
+        self._behaviour.set_feature(kind, key, value)
+
+    @on_loop
+    def schedule_close(
+        self, code: int = 1000, reason: str = "", after: float = 0.0, count: int = 1
+    ) -> None:
+        """Close each of the next ``count`` websockets ``after`` seconds after its session
+        became ready (buffer_state sent) with ``code``; 1006 cuts it without a close frame.
+
+        :raises ControlInputError: an unsendable code, a bad delay or count.
+        """
+        if code != 1006:
+            check_close_code(code)
+        rule = SessionRule(
+            "close", check_seconds("after", after), check_count("count", count), code, reason
+        )
+        _text("reason", reason)
+        self._behaviour.session_rules.append(rule)
+
+    @on_loop
+    def schedule_shutdown(self, after: float = 0.0, count: int = 1) -> None:
+        """Send the ``shutdown`` notice on each of the next ``count`` websockets ``after``
+        seconds after its session became ready.
+
+        :raises ControlInputError: a bad delay or count.
+        """
+        rule = SessionRule("shutdown", check_seconds("after", after), check_count("count", count))
+        self._behaviour.session_rules.append(rule)
+
+    @property
+    @on_loop
+    def behaviour(self) -> dict[str, Any]:
+        """The departures in force: variants, omitted fields, features, scheduled closes."""
+        return self._behaviour.snapshot()
+
+    @on_loop
+    def set_device_limit(self, limit: int) -> None:
+        """How many devices each user may hold; beyond it WDM answers 403 "User has
+        excessive device registrations" (0 refuses every registration).
+
+        :raises ControlInputError: not an integer >= 0.
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ControlInputError(f"the device limit is an integer >= 0, not {limit!r}")
+        self._state.device_limit = limit
+
+    @property
+    def device_limit(self) -> int:
+        return self._state.device_limit
 
     # -- tokens and devices ------------------------------------------------------------------
 
@@ -182,8 +283,15 @@ class Control:
 
     @on_loop
     def expire_device(self, device_id: str) -> bool:
-        """Make a device lapse now, as if its ttl ran out; ``False`` if it is not live."""
+        """Make a device lapse now, as if its ttl ran out; ``False`` if it is not live. Its
+        websockets stay open (what the real service does then is not recorded); its next
+        refresh PUT gets 404."""
         return self._state.lapse_device(device_id)
+
+    @on_loop
+    def expire_devices(self) -> int:
+        """:meth:`expire_device` for every live device; returns how many."""
+        return sum(self._state.lapse_device(d.id) for d in self._state.devices_of_all())
 
     # -- Mercury -----------------------------------------------------------------------------
 
@@ -337,6 +445,12 @@ class Control:
 def _text(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise ControlInputError(f"{name} must be a string, not {value!r}")
+    return value
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ControlInputError(f"{name} must be true or false, not {value!r}")
     return value
 
 

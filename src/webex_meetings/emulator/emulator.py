@@ -28,6 +28,7 @@ from anyio.abc import SocketAttribute
 
 from ..core.errors import ConfigurationError
 from .admin import Admin
+from .behaviour import Behaviour
 from .cloud import Cloud
 from .control import Control
 from .faults import FaultBook
@@ -120,9 +121,11 @@ class Emulator:
         self._recorder = Recorder(record_limit)
         self._registry = Registry()
         self._faults = FaultBook(fault_routes=FAULT_ROUTES, latency_routes=LATENCY_ROUTES, rng=rng)
+        self._behaviour = Behaviour()
         self.control = Control(
             state=self.state,
             faults=self._faults,
+            behaviour=self._behaviour,
             recorder=self._recorder,
             registry=self._registry,
             gate=self._gate,
@@ -161,6 +164,7 @@ class Emulator:
                 state=self.state,
                 faults=self._faults,
                 recorder=self._recorder,
+                behaviour=self._behaviour,
                 urls=self.urls,
                 config=self._config,
                 admin=Admin(self),

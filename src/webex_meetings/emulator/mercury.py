@@ -20,6 +20,22 @@ The protocol, as the official JS SDK speaks it:
    (``{"type": "ping", "id"}``); the server answers ``{"type": "pong", "id"}`` at once.
 4. Either side closes with a close frame; the server answers a client's close at once.
 
+The query parameters of the upgrade, honoured as far as recorded behaviour shows (where the
+real service's behaviour is unknown, the emulator's choice is marked *unknown*):
+
+* ``outboundWireFormat=text``: the only format recorded; the emulator always speaks text
+  (other values: *unknown*, answered in text).
+* ``bufferStates=true``: the unlocking frame is ``mercury.buffer_state``. ``false``: no
+  unlocking frame at all (inferred from the name); absent: ``mercury.buffer_state``
+  (*unknown*).
+* ``mercuryRegistrationStatus=true`` (sent by the JS SDK with ``web-shared-mercury`` on):
+  ``mercury.registration_status`` instead, carrying ``localClusterServiceUrls`` (the SDK reads
+  that field; the rest of the real payload was never captured).
+* ``aliasHttpStatus=true``: the emulator always closes with the HTTP-aliased codes (4400,
+  4401, 4403); what the real service uses without it is *unknown*.
+* ``multipleConnections=true``: older sockets of the device are not replaced (see
+  :func:`replacement_close`).
+
 Close codes used: 4400 malformed authorization or a frame before it, 4401 a token that is not
 (or no longer) valid, 4403 a device of another user, 1008 the authorization deadline (with the
 real server's reason text), 4000 ``replaced`` by a newer connection of a device that did not
@@ -34,7 +50,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .behaviour import Behaviour
 from .faults import FaultBook
+from .layout import Urls
 from .recorder import Recorder
 from .records import AckRecord, ConnectionInfo, Violation, ViolationKind
 from .state import CloudState, PushedEvent
@@ -46,7 +64,10 @@ __all__ = [
     "CloseCommand",
     "Command",
     "DeliverCommand",
+    "Drop",
+    "DropCommand",
     "MercuryConnection",
+    "Schedule",
     "Send",
     "ShutdownCommand",
     "replacement_close",
@@ -56,8 +77,12 @@ ROUTE: Final = "mercury"
 UPGRADE_ROUTE: Final = "mercury.connect"
 """The websocket upgrade's route name (faults refuse it with their status)."""
 BUFFER_STATE: Final = "mercury.buffer_state"
+REGISTRATION_STATUS: Final = "mercury.registration_status"
 FRAME_ROUTES: Final = {
-    "mercury.buffer_state": "the first frame after authorization (a fault withholds it)",
+    "mercury.buffer_state": (
+        "the frame that unlocks a session after authorization, buffer_state or "
+        "registration_status (a fault withholds it)"
+    ),
     "mercury.event": "each pushed event (latency only)",
     "mercury.pong": "each pong (a fault withholds it)",
     "mercury.shutdown": "the shutdown notice (latency only)",
@@ -91,7 +116,21 @@ class Authorized:
     """The socket just authorized: close the device's sockets it replaces."""
 
 
-Action = Send | Close | Authorized
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Cut the connection without a close frame (the client sees 1006)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Run ``command`` (through :meth:`MercuryConnection.on_command`) ``delay`` seconds from
+    now."""
+
+    command: Command
+    delay: float
+
+
+Action = Send | Close | Authorized | Drop | Schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +149,12 @@ class ShutdownCommand:
     pass
 
 
-Command = DeliverCommand | CloseCommand | ShutdownCommand
+@dataclass(frozen=True, slots=True)
+class DropCommand:
+    pass
+
+
+Command = DeliverCommand | CloseCommand | ShutdownCommand | DropCommand
 
 
 class MercuryConnection:
@@ -126,6 +170,8 @@ class MercuryConnection:
         state: CloudState,
         recorder: Recorder,
         faults: FaultBook,
+        behaviour: Behaviour,
+        urls: Urls,
         auth_deadline: float,
     ) -> None:
         self.id = connection_id
@@ -135,16 +181,20 @@ class MercuryConnection:
         self._state = state
         self._recorder = recorder
         self._faults = faults
+        self._behaviour = behaviour
+        self._urls = urls
         self.auth_deadline = auth_deadline
         self.authorized = False
         self.shutdown_notified = False
         self.opened_at = state.clock()
         self.authorized_at: float | None = None
         self.ready_at: float | None = None
+        self.first_frame: str | None = None
         self.closed_at: float | None = None
         self.delivered: list[str] = []
         self._delivered_ids: set[str] = set()  # the same, for constant-time membership
         self.known_ids: set[str] = set()
+        self._unacked_frames: dict[str, str] = {}  # unlocking frames sent: id -> event type
         self.tracking_id = ""
         self.frames_in = 0
         self.frames_out = 0
@@ -166,6 +216,8 @@ class MercuryConnection:
             return self._deliver(command.event) if self.authorized else []
         if isinstance(command, CloseCommand):
             return [self._close(command.code, command.reason)]
+        if isinstance(command, DropCommand):
+            return [Drop()]
         self.shutdown_notified = True
         notice = {"id": self._state.new_uuid(), "type": "shutdown"}
         return [self._send(notice, "mercury.shutdown", sequenced=False)]
@@ -207,9 +259,12 @@ class MercuryConnection:
         return [self._close(1008, reason)]
 
     def closed(self, code: int | None, reason: str, by: str) -> None:
-        """The connection ended; events delivered on it and never acked become violations."""
+        """The connection ended; frames sent on it and never acked (events, buffer_state)
+        become violations (warnings: the real service redelivers events instead)."""
         self.close_code, self.close_reason, self.closed_by = code, reason, by
         self.closed_at = self._state.clock()
+        for frame_id, event_type in self._unacked_frames.items():
+            self._violate(ViolationKind.UNACKED_EVENT, f"{event_type} {frame_id} was never acked")
         for event_id in self.delivered:
             event = self._state.find_event(event_id)
             if event is not None and not event.acked:
@@ -251,6 +306,7 @@ class MercuryConnection:
             pings=self.pings,
             authorized_at=self.authorized_at,
             ready_at=self.ready_at,
+            first_frame=self.first_frame,
             closed_at=self.closed_at,
         )
 
@@ -301,20 +357,63 @@ class MercuryConnection:
         return [Authorized(), *self._first_frame(), *self._redeliver()]
 
     def _first_frame(self) -> list[Action]:
-        if self._faults.take(BUFFER_STATE) is not None:
-            return []
+        """What follows authorization: the unlocking frame (buffer_state or
+        registration_status, see :meth:`_unlocking_event`), events first if the variant says
+        so, and the scheduled close of this session if a rule asks for one."""
+        early = self._early_events() if self._variant("mercury.event_before_buffer_state") else []
+        event_type = self._unlocking_event()
+        if event_type is None or self._faults.take(BUFFER_STATE) is not None:
+            return early  # withheld: the client waits
         self.ready_at = self._state.clock()
-        return [self._send(self._buffer_state(), BUFFER_STATE)]
+        self.first_frame = self.first_frame or event_type
+        return [*early, self._send(self._envelope(event_type), BUFFER_STATE), *self._rule()]
 
-    def _buffer_state(self) -> dict[str, Any]:
+    def _unlocking_event(self) -> str | None:
+        """``mercury.registration_status`` when asked for (``mercuryRegistrationStatus=true``
+        or the variant), no frame for ``bufferStates=false``, else ``mercury.buffer_state``."""
+        wants_status = self.query.get("mercuryRegistrationStatus", "").lower() == "true"
+        if wants_status or self._variant("mercury.registration_status"):
+            return REGISTRATION_STATUS
+        if self.query.get("bufferStates", "").lower() == "false":
+            return None
+        return BUFFER_STATE
+
+    def _early_events(self) -> list[Action]:
+        if not self._state.pending_events(self.device_id):
+            self._state.enqueue_event(self.device_id, {"eventType": "conversation.activity"})
+        actions = self._redeliver()
+        pending = self._state.pending_events(self.device_id)
+        if pending and self.first_frame is None:
+            self.first_frame = str(pending[0].envelope.get("data", {}).get("eventType"))
+        return actions
+
+    def _rule(self) -> list[Action]:
+        rule = self._behaviour.take_session_rule()
+        if rule is None:
+            return []
+        command: Command = ShutdownCommand()
+        if rule.action == "close":
+            command = DropCommand() if rule.code == 1006 else CloseCommand(rule.code, rule.reason)
+        return [Schedule(command, rule.after)]
+
+    def _variant(self, name: str) -> bool:
+        return name in self._behaviour.variants
+
+    def _envelope(self, event_type: str) -> dict[str, Any]:
         message_id = self._state.new_uuid()
         self.known_ids.add(message_id)
+        self._unacked_frames[message_id] = event_type
+        data: dict[str, Any] = {"eventType": event_type}
+        if event_type == BUFFER_STATE:
+            data["buffer_state"] = {"conversation": "UNKNOWN", "locus": "UNKNOWN"}
+        else:
+            data["localClusterServiceUrls"] = {
+                "mercuryApiServiceClusterUrl": self._urls.service("mercuryApi"),
+                "mercuryConnectionServiceClusterUrl": self._urls.service("mercuryConnection"),
+            }
         return {
             "id": message_id,
-            "data": {
-                "eventType": BUFFER_STATE,
-                "buffer_state": {"conversation": "UNKNOWN", "locus": "UNKNOWN"},
-            },
+            "data": data,
             "timestamp": int(self._state.clock() * 1000),
             "trackingId": self.tracking_id,
             "alertType": "none",
@@ -355,6 +454,7 @@ class MercuryConnection:
         known = message_id in self.known_ids
         if known:
             self._state.ack_event(message_id)
+            self._unacked_frames.pop(message_id, None)
         record = AckRecord(self._state.clock(), self.id, self.device_id, message_id, known)
         self._recorder.acks.append(record)
         return []

@@ -227,7 +227,9 @@ class ConnectionInfo:
     pings: int
     authorized_at: float | None = None
     ready_at: float | None = None
-    """When the first frame (buffer_state or registration_status) was sent."""
+    """When the unlocking frame (buffer_state or registration_status) was sent."""
+    first_frame: str | None = None
+    """The ``eventType`` of the first frame sent after authorization."""
     closed_at: float | None = None
 
 

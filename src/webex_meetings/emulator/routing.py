@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .behaviour import Behaviour
 from .layout import Urls
 from .messages import Request, Response, error_response
 from .recorder import Recorder
@@ -46,6 +47,7 @@ class Call:
     recorder: Recorder
     urls: Urls
     config: CloudConfig
+    behaviour: Behaviour
     user: User | None = None
 
     def violate(self, kind: str, detail: str, device_id: str | None = None) -> None:

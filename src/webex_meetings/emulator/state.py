@@ -45,6 +45,7 @@ __all__ = [
     "TokenRecord",
     "User",
     "device_json",
+    "feature_toggle",
     "isoformat",
 ]
 
@@ -152,10 +153,11 @@ class Device:
         """When the device lapses (``modified + ttl``), ``None`` for persistent devices."""
         return None if self.ttl is None else self.modified + self.ttl
 
-    @property
-    def etag(self) -> str:
-        """Stable while the device's features are unchanged (they never change here)."""
-        digest = hashlib.sha1(self.id.encode(), usedforsecurity=False).hexdigest()[:16]
+    def etag_with(self, features: str = "") -> str:
+        """Stable while the device's features (``features``: the overrides in force, as
+        text) are unchanged."""
+        seed = f"{self.id}|{features}".encode()
+        digest = hashlib.sha1(seed, usedforsecurity=False).hexdigest()[:16]
         return f'"{digest}"'
 
 
@@ -467,19 +469,21 @@ def device_json(
     return body
 
 
-def _features(stamp: str) -> dict[str, list[dict[str, Any]]]:
-    def toggle(key: str, value: bool, mutable: bool) -> dict[str, Any]:
-        return {
-            "key": key,
-            "val": json.dumps(value),
-            "value": value,
-            "mutable": mutable,
-            "type": "boolean",
-            "lastModified": stamp,
-        }
-
+def feature_toggle(key: str, value: bool | str, mutable: bool, stamp: str) -> dict[str, Any]:
+    """One WDM feature toggle (``val`` is the JSON text of a boolean, else the string)."""
     return {
-        "developer": [toggle("web-high-availability", False, True)],
-        "entitlement": [toggle("squared-call-initiation", True, False)],
+        "key": key,
+        "val": json.dumps(value) if isinstance(value, bool) else value,
+        "value": value,
+        "mutable": mutable,
+        "type": "boolean" if isinstance(value, bool) else "string",
+        "lastModified": stamp,
+    }
+
+
+def _features(stamp: str) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "developer": [feature_toggle("web-high-availability", False, True, stamp)],
+        "entitlement": [feature_toggle("squared-call-initiation", True, False, stamp)],
         "user": [],
     }

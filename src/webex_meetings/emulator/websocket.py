@@ -33,7 +33,9 @@ from .mercury import (
     Authorized,
     Close,
     Command,
+    Drop,
     MercuryConnection,
+    Schedule,
     Send,
     replacement_close,
 )
@@ -46,6 +48,7 @@ __all__ = ["WebSocketSession"]
 log = logging.getLogger(__name__)
 
 Frame = Send | Close
+Later = Frame | Command
 
 
 class WebSocketSession:
@@ -74,7 +77,7 @@ class WebSocketSession:
         self._parts: list[str | bytes] = []
         self._close: tuple[int | None, str, str] = (None, "", "transport")
         self._inbox: deque[Command] = deque()
-        self._later: list[tuple[float, int, Frame]] = []  # heap of (due, order, frame)
+        self._later: list[tuple[float, int, Later]] = []  # heap of (due, order, what)
         self._order = itertools.count()
         self._wake = anyio.Event()
         self._auth_due = 0.0
@@ -131,15 +134,24 @@ class WebSocketSession:
             except (anyio.EndOfStream, *TRANSPORT_ERRORS):
                 data = None
             if data is not None and self._guard.feed(data) is not None:
+                await self._take_events(data[: self._guard.clean_prefix])
                 for action in self._mercury.oversized(self._guard.limit):
-                    if not isinstance(action, Authorized):
+                    if isinstance(action, (Send, Close)):
                         await self._send_now(action)  # at once, whatever the latency
                 return
-            self._ws.receive_data(data)
-            for event in self._ws.events():
-                await self._on_event(event)
-                if self._closed():
-                    return
+            if await self._take_events(data):
+                return
+
+    async def _take_events(self, data: bytes | None) -> bool:
+        """Feed wsproto and handle its events; whether the websocket is closed."""
+        if data == b"":
+            return self._closed()
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            await self._on_event(event)
+            if self._closed():
+                return True
+        return False
 
     def _closed(self) -> bool:
         return self._ws.state is ConnectionState.CLOSED
@@ -186,7 +198,7 @@ class WebSocketSession:
                 await self._perform(self._mercury.on_command(self._inbox.popleft()))
             now = anyio.current_time()
             while self._later and self._later[0][0] <= now:
-                await self._send_now(heapq.heappop(self._later)[2])
+                await self._run_later(heapq.heappop(self._later)[2])
             if self._timers_fired(now):
                 await self._perform(self._mercury.auth_deadline_passed())
             with anyio.move_on_after(self._next_due() - now):
@@ -213,12 +225,25 @@ class WebSocketSession:
         for action in actions:
             if isinstance(action, Authorized):
                 self._replace_older()
+            elif isinstance(action, Drop):
+                self.drop()
+            elif isinstance(action, Schedule):
+                self._schedule(action.command, action.delay)
             elif action.delay > 0:
-                due = anyio.current_time() + action.delay
-                heapq.heappush(self._later, (due, next(self._order), action))
-                self._wake.set()
+                self._schedule(action, action.delay)
             else:
                 await self._send_now(action)
+
+    def _schedule(self, what: Later, delay: float) -> None:
+        due = anyio.current_time() + delay
+        heapq.heappush(self._later, (due, next(self._order), what))
+        self._wake.set()
+
+    async def _run_later(self, what: Later) -> None:
+        if isinstance(what, (Send, Close)):
+            await self._send_now(what)
+        else:
+            await self._perform(self._mercury.on_command(what))
 
     def _replace_older(self) -> None:
         for socket in self._registry.sockets(self._mercury.device_id):

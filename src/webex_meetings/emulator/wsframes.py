@@ -38,23 +38,35 @@ class FrameSizeGuard:
         self._header = bytearray()
         self._payload_left = 0
         self._message_bytes = 0
+        self.clean_prefix = 0
+        """After :meth:`feed` reported: how many bytes of that chunk came before the
+        offending frame (they may still be handed on)."""
 
     def feed(self, data: bytes) -> int | None:
         """Account for the next bytes of the stream; the announced size of the message when
         it exceeds the limit (the guard is then spent), else ``None``."""
         view = memoryview(data)
+        header_start = 0
         while view:
             if self._payload_left:
                 skipped = min(self._payload_left, len(view))
                 self._payload_left -= skipped
                 view = view[skipped:]
                 continue
+            if not self._header:
+                header_start = len(data) - len(view)
             view = self._read_header(view)
             if len(self._header) >= 2 and len(self._header) == _header_length(self._header):
                 too_big = self._frame_complete()
                 if too_big is not None:
+                    self.clean_prefix = header_start
                     return too_big
         return None
+
+    @property
+    def inside_payload(self) -> bool:
+        """Whether the bytes so far end inside a frame's payload."""
+        return self._payload_left > 0
 
     def _read_header(self, view: memoryview) -> memoryview:
         needed = 2 if len(self._header) < 2 else _header_length(self._header)
