@@ -12,7 +12,7 @@ import argparse
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .behaviour import OMITTABLE, VARIANTS
 from .limits import Limits, raise_descriptor_limit
@@ -86,84 +86,104 @@ def _with_reference(parser: argparse.ArgumentParser) -> Callable[[], str]:
     return format_help
 
 
+OPTIONS: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
+    ("--host", {"default": "127.0.0.1", "help": "address to listen on (127.0.0.1)"}),
+    (
+        "--port",
+        {"type": _port, "default": 8765, "help": "port to listen on (8765; 0 picks a free one)"},
+    ),
+    ("--tls", {"action": "store_true", "help": "serve https/wss with a generated certificate"}),
+    ("--seed", {"type": int, "default": 0, "help": "seed for ids, tokens and random faults (0)"}),
+    (
+        "--device-limit",
+        {
+            "type": _count(0),
+            "default": 100,
+            "metavar": "N",
+            "help": "devices each user may hold; beyond, WDM answers 403 'excessive device "
+            "registrations' (100)",
+        },
+    ),
+    (
+        "--users",
+        {
+            "type": _count(0),
+            "default": 0,
+            "metavar": "N",
+            "help": "create N more users and print an access token for each (0)",
+        },
+    ),
+    (
+        "--latency",
+        {
+            "type": _seconds,
+            "default": 0.0,
+            "metavar": "SECONDS",
+            "help": "delay every HTTP answer, websocket upgrade and websocket frame (0)",
+        },
+    ),
+    (
+        "--auth-deadline",
+        {
+            "type": _seconds,
+            "default": 30.0,
+            "metavar": "SECONDS",
+            "help": "how long a Mercury socket may wait before authorizing (30)",
+        },
+    ),
+    (
+        "--max-connections",
+        {
+            "type": _count(1),
+            "default": None,
+            "metavar": "N",
+            "help": "connections served at once; more get 503 (default: what the "
+            "file-descriptor limit allows, raised to its hard limit at start)",
+        },
+    ),
+    (
+        "--variant",
+        {
+            "action": "append",
+            "default": [],
+            "choices": sorted(VARIANTS),
+            "metavar": "NAME",
+            "help": "switch a variant on (repeatable; listed below)",
+        },
+    ),
+    (
+        "--omit",
+        {
+            "action": "append",
+            "default": [],
+            "choices": sorted(OMITTABLE),
+            "metavar": "FIELD",
+            "help": "leave a field out of the answers (repeatable; listed below)",
+        },
+    ),
+    (
+        "--feature",
+        {
+            "action": "append",
+            "default": [],
+            "type": _feature,
+            "metavar": "KEY[=VALUE]",
+            "help": "override a developer feature toggle in device answers, e.g. "
+            "web-high-availability (repeatable; VALUE true, false or text; default true)",
+        },
+    ),
+    ("--backend", {"choices": ("asyncio", "trio"), "default": "asyncio"}),
+)
+"""The subcommand's options: flag -> ``add_argument`` keywords."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Give the ``emulator`` subcommand its options, description and reference epilog."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     setattr(parser, "format_help", _with_reference(parser))  # noqa: B010 (a method override)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument(
-        "--port", type=_port, default=8765, help="port to listen on (8765; 0 picks a free one)"
-    )
-    parser.add_argument(
-        "--tls", action="store_true", help="serve https/wss with a generated certificate"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed for ids, tokens and random faults (0)"
-    )
-    parser.add_argument(
-        "--device-limit",
-        type=_count(0),
-        default=100,
-        metavar="N",
-        help="devices each user may hold; beyond, WDM answers 403 'excessive device "
-        "registrations' (100)",
-    )
-    parser.add_argument(
-        "--users",
-        type=_count(0),
-        default=0,
-        metavar="N",
-        help="create N more users and print an access token for each (0)",
-    )
-    parser.add_argument(
-        "--latency",
-        type=_seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="delay every HTTP answer, websocket upgrade and websocket frame (0)",
-    )
-    parser.add_argument(
-        "--auth-deadline",
-        type=_seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="how long a Mercury socket may wait before authorizing (30)",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=_count(1),
-        default=None,
-        metavar="N",
-        help="connections served at once; more get 503 (default: what the file-descriptor "
-        "limit allows, raised to its hard limit at start)",
-    )
-    parser.add_argument(
-        "--variant",
-        action="append",
-        default=[],
-        choices=sorted(VARIANTS),
-        metavar="NAME",
-        help="switch a variant on (repeatable; listed below)",
-    )
-    parser.add_argument(
-        "--omit",
-        action="append",
-        default=[],
-        choices=sorted(OMITTABLE),
-        metavar="FIELD",
-        help="leave a field out of the answers (repeatable; listed below)",
-    )
-    parser.add_argument(
-        "--feature",
-        action="append",
-        default=[],
-        type=_feature,
-        metavar="KEY[=VALUE]",
-        help="override a developer feature toggle in device answers, e.g. "
-        "web-high-availability (repeatable; VALUE true, false or text; default true)",
-    )
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    for flag, keywords in OPTIONS:
+        parser.add_argument(flag, **keywords)
 
 
 def run(args: argparse.Namespace) -> int:
