@@ -251,6 +251,7 @@ class DeviceRecord:
     modified: float
     expires_at: float | None
     dto: dict[str, Any] = field(compare=False)
-    """The JSON the emulator answers for this device."""
+    """The device's WDM JSON, with the URLs it was created under (answers show each client
+    its own host, and the feature overrides and omissions in force)."""
     ended_at: float | None = None
     ended_by: str | None = None
