@@ -49,8 +49,10 @@ class Limits:
     read_chunk: int = 64 * 1024
     header_timeout: float = 10.0
     """From the first byte of a request (or the connection's start) to the end of its head."""
-    keep_alive_timeout: float = 5.0
-    """How long an idle keep-alive connection waits for its next request."""
+    keep_alive_timeout: float = 10.0
+    """How long an idle keep-alive connection waits for its next request: longer than the
+    common client pools keep one idle (httpx 5 s, Node's agent 4-5 s), so a client never
+    reuses a connection the emulator is closing at that moment."""
     body_timeout: float = 30.0
     """From the end of a request's head to the end of its body."""
     send_timeout: float = 30.0
