@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .core.lifecycle import INITIAL_STATE, TRANSITIONS, State, mermaid_diagram, spec_document
+from .emulator.layout import MERCURY_MESSAGES_PATH, SERVICE_PATHS
 
 __all__ = [
     "SPECS_DIR",
@@ -349,18 +350,19 @@ def _service_links(names: Sequence[str], paths: dict[str, str]) -> dict[str, str
     return {name: f"{_LOCAL}{paths[name]}" for name in names}
 
 
-_SERVICE_PATHS: Final = {
-    "u2c": "/u2c/api/v1",
-    "hydra": "/hydra/v1",
-    "wdm": "/wdm/api/v1",
-    "locus": "/locus/api/v1",
-    "calliopeDiscovery": "/calliope/api/discovery/v1",
-    "metrics": "/metrics/api/v1",
-    "conversation": "/conversation/api/v1",
-    "mercuryConnection": "/mercury/v1",
-    "idbroker": "/idbroker",
-    "identity": "/identity",
-}
+_EXAMPLE_SERVICES: Final = (
+    "u2c",
+    "hydra",
+    "wdm",
+    "locus",
+    "calliopeDiscovery",
+    "metrics",
+    "conversation",
+    "mercuryConnection",
+    "idbroker",
+    "identity",
+)
+"""The services the catalog example lists (paths from the emulator's :data:`SERVICE_PATHS`)."""
 
 
 def _host_catalog(names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -402,11 +404,11 @@ def _device_response() -> WireMessage:
         example={
             "url": f"{_LOCAL}/wdm/api/v1/devices/{_DEVICE_ID}",
             "webSocketUrl": (
-                f"ws://127.0.0.1:42237/mercury/v1/apps/wx2/registrations/{_DEVICE_ID}/messages"
+                "ws://127.0.0.1:42237" + MERCURY_MESSAGES_PATH.format(device_id=_DEVICE_ID)
             ),
             "services": {
                 f"{name}ServiceUrl": url
-                for name, url in _service_links(["u2c", "hydra", "wdm"], _SERVICE_PATHS).items()
+                for name, url in _service_links(["u2c", "hydra", "wdm"], SERVICE_PATHS).items()
             },
             "features": {
                 "developer": [_feature("web-high-availability", False, True, created)],
@@ -435,7 +437,7 @@ def _feature(key: str, value: bool, mutable: bool, modified: str) -> dict[str, A
 
 
 def _catalog() -> WireMessage:
-    names = list(_SERVICE_PATHS)
+    names = list(_EXAMPLE_SERVICES)
     return WireMessage(
         name="u2c-catalog-response",
         direction="U2C -> client, GET {u2c}/catalog?format=hostmap (and limited/catalog)",
@@ -456,7 +458,7 @@ def _catalog() -> WireMessage:
             ),
         ),
         example={
-            "serviceLinks": _service_links(names, _SERVICE_PATHS),
+            "serviceLinks": _service_links(names, SERVICE_PATHS),
             "hostCatalog": _host_catalog(names),
             "format": "hostmap",
             "timestamp": "1795648209",

@@ -40,7 +40,8 @@ async def test_admin_api_steers_and_observes(emulator: Emulator, http: httpx.Asy
         "revoked": True
     }
 
-    dto, client, _ = await connect_device(emulator, http)
+    dto, client, first = await connect_device(emulator, http)
+    await client.ack(first)
     ids = (await http.post(f"{ADMIN}/events", json={"data": {"eventType": "a.b"}})).json()["ids"]
     assert (await client.receive())["id"] == ids[0]  # type: ignore[index]
     await client.send_json({"messageId": ids[0], "type": "ack"})
@@ -76,7 +77,8 @@ async def test_admin_api_bad_input(emulator: Emulator, http: httpx.AsyncClient) 
 async def test_restart_cuts_connections_and_forgets_devices(
     emulator: Emulator, http: httpx.AsyncClient
 ) -> None:
-    dto, client, _ = await connect_device(emulator, http)
+    dto, client, first = await connect_device(emulator, http)
+    await client.ack(first)
     token = emulator.issue_token()
     assert (await http.post(f"{ADMIN}/restart", json={})).status_code == 200
     assert await client.receive() is None

@@ -84,10 +84,17 @@ def _run(folder: Path, base_url: str, hold_ms: int) -> tuple[int, dict[str, Any]
     return done.returncode, verdict, done.stderr[-4000:]
 
 
-@pytest.mark.parametrize("hold_ms", [0, 20000], ids=["immediate", "hold-20s"])
-def test_official_js_sdk_registers_and_unregisters(interop_client: Path, hold_ms: int) -> None:
+@pytest.mark.parametrize(
+    ("host", "hold_ms"),
+    [("127.0.0.1", 0), ("127.0.0.1", 20000), ("localhost", 0)],
+    ids=["immediate", "hold-20s", "via-localhost"],
+)
+def test_official_js_sdk_registers_and_unregisters(
+    interop_client: Path, host: str, hold_ms: int
+) -> None:
     with EmulatorThread(seed=0) as emulator:
-        code, verdict, stderr = _run(interop_client, emulator.base_url, hold_ms)
+        base_url = emulator.base_url.replace("127.0.0.1", host)
+        code, verdict, stderr = _run(interop_client, base_url, hold_ms)
         violations = emulator.violations
         requests = emulator.requests
         connections = emulator.connections
@@ -108,6 +115,7 @@ def test_official_js_sdk_registers_and_unregisters(interop_client: Path, hold_ms
     assert routes.index("wdm.register") < routes.index("mercury.connect")
     assert routes.index("mercury.connect") < routes.index("wdm.delete")
     assert all(r.status < 400 for r in requests)
+    assert {r.host.rsplit(":", 1)[0] for r in requests} == {host}  # every URL kept its host
 
     [socket] = connections
     assert socket.authorized

@@ -142,7 +142,8 @@ async def test_pushed_events_are_delivered_and_acked(
 async def test_unacked_events_are_violations_and_are_redelivered(
     emulator: Emulator, http: httpx.AsyncClient
 ) -> None:
-    dto, client, _ = await connect_device(emulator, http)
+    dto, client, first = await connect_device(emulator, http)
+    await client.ack(first)
     [event_id] = emulator.control.push_event({"eventType": "conversation.activity"})
     assert (await client.receive())["id"] == event_id  # type: ignore[index]
     await client.close()
@@ -152,6 +153,7 @@ async def test_unacked_events_are_violations_and_are_redelivered(
     again = await WsClient.connect(dto["webSocketUrl"])
     buffer_state = await again.authorize()
     assert buffer_state["data"]["eventType"] == "mercury.buffer_state"
+    await again.ack(buffer_state)
     redelivered = await again.receive()
     assert isinstance(redelivered, dict)
     assert redelivered["id"] == event_id
@@ -199,14 +201,15 @@ async def test_drop_connections_cuts_without_a_close_frame(
 async def test_shutdown_frame_then_replacement_closes_the_old_socket_4001(
     emulator: Emulator, http: httpx.AsyncClient
 ) -> None:
-    dto, old, _ = await connect_device(emulator, http)
+    dto, old, first = await connect_device(emulator, http)
+    await old.ack(first)
     assert emulator.control.send_shutdown() == 1
     notice = await old.receive()
     assert isinstance(notice, dict)
     assert notice["type"] == "shutdown"
     await old.send_json({"messageId": notice["id"], "type": "ack"})
     new = await WsClient.connect(dto["webSocketUrl"])
-    await new.authorize()
+    await new.ack(await new.authorize())
     assert await old.receive() == Closed(4001, "replaced")
     await new.close()
     assert emulator.violations == []

@@ -24,7 +24,7 @@ async def test_register_answers_the_device_dto(emulator: Emulator, http: httpx.A
     device_id = dto["url"].rsplit("/", 1)[1]
     assert dto["url"] == f"{emulator.base_url}/wdm/api/v1/devices/{device_id}"
     assert dto["webSocketUrl"] == (
-        f"{emulator.ws_base_url}/mercury/api/v1/apps/wx2/registrations/{device_id}/messages"
+        f"{emulator.ws_base_url}/mercury/v1/apps/wx2/registrations/{device_id}/messages"
     )
     assert set(dto["features"]) == {"developer", "entitlement", "user"}
     assert dto["ttl"] == 1800

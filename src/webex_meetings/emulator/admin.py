@@ -1,161 +1,177 @@
 """The admin HTTP API under ``/_emulator/``: the control API as JSON, for non-Python clients.
 
-``GET`` routes observe (``state``, ``violations``, ``devices``, ``connections``, ``acks``,
-``requests``); ``POST`` routes take a JSON object and steer:
+Theory of operation: the API is data, a table of :class:`Endpoint` rows
+(:data:`~webex_meetings.emulator.admin_endpoints.ENDPOINTS`). Each endpoint names its method
+and path, its body fields (each with a JSON type, a default and one line of documentation) and
+what it answers. :class:`Admin` dispatches from that table, refuses unknown fields, missing
+fields and wrong types with 400 before anything runs, then calls the Python control API,
+whose own checks (NaN, infinity, negatives, unknown route names) also answer 400 with the
+control error's message; an unknown device or user answers 404. The same table renders the
+reference in the README and in ``webex-meetings emulator --help``
+(:mod:`~webex_meetings.emulator.reference`), so the documentation cannot drift from the code.
 
-=====================  ==================================================================
-``fail``               ``{route, count=1, status=500, retry_after=null, message=null}``
-``drop``               ``{route, count=1}``: close instead of answering
-``latency``            ``{route, seconds}``
-``clear``              remove faults and latencies
-``tokens``             ``{user_id=null, expires_in=null}`` -> ``{token}``
-``tokens/revoke``      ``{token}``
-``tokens/expire``      ``{token}``
-``devices/expire``     ``{device_id}``
-``events``             ``{data: {eventType, ...}, device_id=null}`` -> ``{ids}``
-``close``              ``{code=1000, reason="", device_id=null}`` -> ``{count}``
-``drop-connections``   ``{device_id=null}`` -> ``{count}``
-``shutdown``           ``{device_id=null}`` -> ``{count}``
-``advance``            ``{seconds}``
-``restart``            ``{keep_state=false}``
-``reset-records``      forget violations, requests, acks, finished connections
-=====================  ==================================================================
-
-Bad input answers 400 ``{message}``; unknown admin paths 404. Admin calls are not logged as
-client requests and never count as violations.
+``GET`` endpoints observe, ``POST`` endpoints take a JSON object (or no body) and steer. Admin
+calls are never recorded as client requests and never count as violations.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
 
+from .control import Control
+from .inputs import ControlInputError
+from .layout import Urls
 from .messages import Request, Response, error_response, json_response
-from .state import device_json
+from .state import Clock, CloudState, User
 
-if TYPE_CHECKING:
-    from .cloud import Cloud
+__all__ = ["PREFIX", "Admin", "AdminTarget", "Endpoint", "Field"]
 
-__all__ = ["handle_admin"]
+PREFIX: Final = "/_emulator/"
+_REQUIRED: Final = object()
 
-PREFIX = "/_emulator/"
-Body = dict[str, Any]
-Action = Callable[["Cloud", Body, Request], Any]
+Check = Callable[[Any], bool]
 
 
-def _records(items: list[Any]) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(item) for item in items]
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One body field: its JSON type (as documented), its default, and what it means."""
+
+    name: str
+    type: str
+    doc: str
+    default: Any = _REQUIRED
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has this field's JSON type (values are checked by the control)."""
+        if value is None:
+            return "null" in self.type or self.default is None
+        return any(_TYPES[name](value) for name in self.type.split("|") if name in _TYPES)
+
+    def describe(self) -> str:
+        if self.required:
+            return self.name
+        return f"{self.name}={json.dumps(self.default)}"
 
 
-def _state(cloud: Cloud, body: Body, request: Request) -> Any:
-    return {
-        "base_url": cloud.urls.base,
-        "devices": _devices(cloud, body, request),
-        "connections": _records(cloud.control.connections),
-        "violations": _records(cloud.control.violations),
-        "acks": _records(cloud.control.acks),
-        "request_count": len(cloud.control.requests),
-    }
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _devices(cloud: Cloud, body: Body, request: Request) -> Any:
-    return [
-        device_json(d, org_id=cloud.state.users[d.user_id].org_id)
-        | {"id": d.id, "expiresAt": d.expires_at}
-        for d in cloud.state.devices_of_all()
-    ]
-
-
-def _fail(cloud: Cloud, body: Body, request: Request) -> Any:
-    cloud.control.fail_next(
-        str(body["route"]),
-        int(body.get("count", 1)),
-        int(body.get("status", 500)),
-        _optional_float(body.get("retry_after")),
-        body.get("message"),
-    )
-    return {}
-
-
-def _issue_token(cloud: Cloud, body: Body, request: Request) -> Any:
-    user_id = body.get("user_id") or next(iter(cloud.state.users))
-    token = cloud.state.issue_token(user_id, expires_in=_optional_float(body.get("expires_in")))
-    return {"token": token}
-
-
-def _restart(cloud: Cloud, body: Body, request: Request) -> Any:
-    keep = bool(body.get("keep_state", False))
-    cloud.control._restart(keep_state=keep, spare_connection=request.connection_id)
-    return {}
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _device(body: Body) -> str | None:
-    value = body.get("device_id")
-    return None if value is None else str(value)
-
-
-GETS: dict[str, Action] = {
-    "state": _state,
-    "violations": lambda c, b, r: _records(c.control.violations),
-    "devices": _devices,
-    "connections": lambda c, b, r: _records(c.control.connections),
-    "acks": lambda c, b, r: _records(c.control.acks),
-    "requests": lambda c, b, r: _records(c.control.requests),
-}
-
-POSTS: dict[str, Action] = {
-    "fail": _fail,
-    "drop": lambda c, b, r: c.control.drop_next(str(b["route"]), int(b.get("count", 1))),
-    "latency": lambda c, b, r: c.control.set_latency(str(b["route"]), float(b["seconds"])),
-    "clear": lambda c, b, r: c.control.clear_faults(),
-    "tokens": _issue_token,
-    "tokens/revoke": lambda c, b, r: {"revoked": c.control.revoke_token(str(b["token"]))},
-    "tokens/expire": lambda c, b, r: {"expired": c.control.expire_token(str(b["token"]))},
-    "devices/expire": lambda c, b, r: {"expired": c.control.expire_device(str(b["device_id"]))},
-    "events": lambda c, b, r: {"ids": c.control.push_event(dict(b["data"]), _device(b))},
-    "close": lambda c, b, r: {
-        "count": c.control.close_connections(
-            int(b.get("code", 1000)), str(b.get("reason", "")), _device(b)
-        )
-    },
-    "drop-connections": lambda c, b, r: {"count": c.control.drop_connections(_device(b))},
-    "shutdown": lambda c, b, r: {"count": c.control.send_shutdown(_device(b))},
-    "advance": lambda c, b, r: c.state.clock.advance(float(b["seconds"])),
-    "restart": _restart,
-    "reset-records": lambda c, b, r: c.control.clear_records(),
+_TYPES: Final[dict[str, Check]] = {
+    "string": lambda v: isinstance(v, str),
+    "int": _is_int,
+    "number": lambda v: _is_int(v) or isinstance(v, float),
+    "bool": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
 }
 
 
-async def handle_admin(cloud: Cloud, request: Request) -> Response:
-    """Answer one ``/_emulator/...`` request; never raises."""
-    name = request.path[len(PREFIX) :].strip("/")
-    table = {"GET": GETS, "POST": POSTS}.get(request.method, {})
-    action = table.get(name)
-    if action is None:
-        return error_response(404, f"no admin route {request.method} {request.path}")
-    body = _body(request)
-    if body is None:
-        return error_response(400, "the admin API takes a JSON object body")
-    try:
-        result = action(cloud, body, request)
-    except (KeyError, TypeError, ValueError) as exc:
-        return error_response(400, f"bad admin request: {type(exc).__name__} {exc}")
-    return json_response(200, {} if result is None else result)
+class AdminTarget(Protocol):
+    """What the admin API drives (the :class:`~webex_meetings.emulator.Emulator`)."""
+
+    control: Control
+    state: CloudState
+    clock: Clock
+
+    @property
+    def urls(self) -> Urls: ...
+
+    def issue_token(
+        self, user: User | str | None = None, *, expires_in: float | None = None
+    ) -> str: ...
+
+    def add_user(self, *, email: str | None = None, display_name: str | None = None) -> User: ...
+
+    def advance(self, seconds: float) -> None: ...
 
 
-def _body(request: Request) -> Body | None:
-    if not request.body:
+Run = Callable[[AdminTarget, dict[str, Any], Request], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One admin endpoint: ``method /_emulator/path``, its body fields and its answer."""
+
+    method: str
+    path: str
+    doc: str
+    answer: str
+    run: Run
+    fields: tuple[Field, ...] = ()
+
+    @property
+    def signature(self) -> str:
+        body = ", ".join(f.describe() for f in self.fields)
+        return f"{self.method} {PREFIX}{self.path}" + (f" {{{body}}}" if body else "")
+
+
+# -- dispatch ----------------------------------------------------------------------------------
+
+
+class Admin:
+    """Answers ``/_emulator/...`` requests for one emulator (see the module docstring)."""
+
+    def __init__(self, emulator: AdminTarget, endpoints: Sequence[Endpoint]) -> None:
+        self._emulator = emulator
+        self._table = {(e.method, e.path): e for e in endpoints}
+
+    async def __call__(self, request: Request) -> Response:
+        """Answer one admin request; never raises."""
+        name = request.path[len(PREFIX) :].strip("/")
+        endpoint = self._table.get((request.method, name))
+        if endpoint is None:
+            return error_response(404, f"no admin endpoint {request.method} {request.path}")
+        body = _body(request, endpoint) if endpoint.method == "POST" else {}
+        if isinstance(body, str):
+            return error_response(400, f"{endpoint.signature}: {body}")
+        try:
+            result = endpoint.run(self._emulator, body, request)
+        except ControlInputError as exc:
+            return error_response(400, f"{endpoint.signature}: {exc}")
+        except KeyError as exc:
+            return error_response(404, f"{endpoint.signature}: not found: {exc.args[0]}")
+        return json_response(200, {} if result is None else result)
+
+
+def _body(request: Request, endpoint: Endpoint) -> dict[str, Any] | str:
+    """The checked body with defaults filled in, or why it is refused."""
+    raw = _json_object(request)
+    if isinstance(raw, str):
+        return raw
+    known = {f.name for f in endpoint.fields}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "none"
+        return f"unknown field(s) {', '.join(unknown)}; accepted: {accepted}"
+    body: dict[str, Any] = {}
+    for field in endpoint.fields:
+        if field.name not in raw:
+            if field.required:
+                return f"the field {field.name!r} ({field.type}) is required"
+            body[field.name] = field.default
+            continue
+        value = raw[field.name]
+        if not field.accepts(value):
+            return f"{field.name} must be {field.type}, not {json.dumps(value)[:80]}"
+        body[field.name] = value
+    return body
+
+
+def _json_object(request: Request) -> dict[str, Any] | str:
+    if not request.body.strip():
         return {}
     try:
         value = request.json()
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-_: Callable[[Cloud, Request], Awaitable[Response]] = handle_admin
+    except ValueError as exc:
+        return f"the body is not JSON ({exc})"
+    if not isinstance(value, dict):
+        return "the body must be a JSON object"
+    return value

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import random
 import signal
+import ssl
+import textwrap
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, AsyncExitStack, suppress
@@ -24,15 +26,24 @@ import anyio
 import anyio.abc
 import anyio.from_thread
 from anyio.abc import SocketAttribute
-from anyio.streams.tls import TLSListener
 
 from ..core.errors import ConfigurationError
-from .admin import handle_admin
+from .admin import Admin
+from .admin_endpoints import ENDPOINTS
+from .behaviour import Behaviour
 from .cloud import Cloud
-from .control import Control, DeviceInfo, LoopGate, on_loop
-from .records import AckRecord, ConnectionInfo, RequestRecord, Violation
-from .routing import CloudConfig, Urls
-from .server import Limits, Server
+from .control import Control
+from .faults import FaultBook
+from .inputs import check_optional_seconds, check_seconds
+from .layout import Urls
+from .limits import Limits
+from .loop_gate import LoopGate, on_loop
+from .recorder import DEFAULT_RECORD_LIMIT, Recorder
+from .records import AckRecord, ConnectionInfo, DeviceRecord, RequestRecord, Violation
+from .registry import Registry
+from .routing import CloudConfig
+from .server import Server
+from .services import FAULT_ROUTES, LATENCY_ROUTES
 from .services.hydra import make_guest_jwt
 from .state import (
     DEFAULT_CLIENT_ID,
@@ -66,6 +77,13 @@ class Emulator:
     token unless ``None``) is always accepted for the default user. Each user may hold
     ``device_limit`` devices. Tokens from the refresh grant live ``access_token_lifetime``
     seconds. A Mercury client must authorize within ``mercury_auth_deadline`` seconds.
+
+    The URLs it hands out name the host each client used (its ``Host`` header), so
+    ``http://localhost:PORT`` and ``http://127.0.0.1:PORT`` both work; ``advertised_host``
+    fixes one host for every client instead. ``latency`` (seconds) delays every HTTP answer,
+    the websocket upgrade and every frame it sends (``control.set_latency`` tunes it per
+    route). ``limits`` bounds what clients can take (bytes, time, connections);
+    ``record_limit`` how many records of each kind it keeps.
     """
 
     def __init__(
@@ -83,6 +101,8 @@ class Emulator:
         advertised_host: str | None = None,
         limits: Limits | None = None,
         config: CloudConfig | None = None,
+        latency: float = 0.0,
+        record_limit: int = DEFAULT_RECORD_LIMIT,
     ) -> None:
         self._host = host
         self._port = port
@@ -92,13 +112,28 @@ class Emulator:
         self._config = config or CloudConfig(mercury_auth_deadline=mercury_auth_deadline)
         self._gate = LoopGate()
         self.clock = Clock(clock)
+        rng = random.Random(seed)
         self.state = CloudState(
             clock=self.clock,
-            rng=random.Random(seed),
+            rng=rng,
             device_limit=device_limit,
             access_token_lifetime=access_token_lifetime,
+            ended_limit=record_limit,
         )
-        self.control = Control(self.state, self._gate)
+        self._recorder = Recorder(record_limit)
+        self._registry = Registry()
+        self._faults = FaultBook(fault_routes=FAULT_ROUTES, latency_routes=LATENCY_ROUTES, rng=rng)
+        self._behaviour = Behaviour()
+        self.control = Control(
+            state=self.state,
+            faults=self._faults,
+            behaviour=self._behaviour,
+            recorder=self._recorder,
+            registry=self._registry,
+            gate=self._gate,
+        )
+        if latency:
+            self.control.set_latency("*", latency)
         self.default_user = self.state.add_user(
             user_id=DEFAULT_USER_ID,
             email="emulated.user@example.invalid",
@@ -108,6 +143,7 @@ class Emulator:
             self.state.issue_token(DEFAULT_USER_ID, value=default_token, pinned=True)
         self.default_token = default_token
         self.state.guest_issuers[DEFAULT_GUEST_ISSUER] = base64.b64decode(DEFAULT_GUEST_SECRET)
+        self.server: Server | None = None
         self._urls: Urls | None = None
         self._stack: AsyncExitStack | None = None
         self.certificate: SelfSignedCertificate | None = None
@@ -125,17 +161,27 @@ class Emulator:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            listener = await self._listen(stack)
+            listener, tls = await self._listen(stack)
             cloud = Cloud(
                 state=self.state,
-                control=self.control,
+                faults=self._faults,
+                recorder=self._recorder,
+                behaviour=self._behaviour,
                 urls=self.urls,
                 config=self._config,
-                admin=handle_admin,
+                admin=Admin(self, ENDPOINTS),
+                follow_host=self._advertised is None,
             )
-            server = Server(cloud, self._limits)
+            self.server = Server(
+                cloud=cloud,
+                registry=self._registry,
+                recorder=self._recorder,
+                limits=self._limits,
+                close_timeout=self._config.mercury_close_timeout,
+                tls=tls,
+            )
             task_group = await stack.enter_async_context(anyio.create_task_group())
-            task_group.start_soon(listener.serve, server.handle)
+            task_group.start_soon(self.server.serve, listener)
             stack.callback(task_group.cancel_scope.cancel)
         except BaseException:
             await stack.aclose()
@@ -143,19 +189,22 @@ class Emulator:
         self._stack = stack
         return self
 
-    async def _listen(self, stack: AsyncExitStack) -> anyio.abc.Listener[Any]:
+    async def _listen(
+        self, stack: AsyncExitStack
+    ) -> tuple[list[anyio.abc.SocketListener], ssl.SSLContext | None]:
+        """The bound TCP listener, and the TLS context to wrap its connections in (if any)."""
         tcp = await anyio.create_tcp_listener(local_host=self._host, local_port=self._port)
         stack.push_async_callback(tcp.aclose)
         port = tcp.extra(SocketAttribute.local_port)
         host = self._advertised or ("127.0.0.1" if self._host in _WILDCARD_HOSTS else self._host)
         if not self._tls:
             self._urls = Urls("http", host, port)
-            return tcp
+            return _socket_listeners(tcp), None
         certificate = make_self_signed(host)
         stack.callback(certificate.remove)
         self.certificate = certificate
         self._urls = Urls("https", host, port)
-        return TLSListener(tcp, certificate.server_context(), standard_compatible=False)
+        return _socket_listeners(tcp), certificate.server_context()
 
     async def __aexit__(
         self,
@@ -202,12 +251,18 @@ class Emulator:
             f"  hydra                  {urls.service('hydra')}",
             f"  region (sqdiscovery)   {urls.base}/sqdiscovery/v1/region",
             f"  OAuth token endpoint   {urls.service('idbroker')}/idb/oauth2/v1/access_token",
-            f"  admin API              {urls.base}/_emulator/state",
+            f"  admin API              {urls.base}/_emulator/<endpoint> (JSON)",
+            *_admin_summary(),
         ]
         if self.default_token:
             lines.append(f"  default access token   {self.default_token}")
         if self.certificate is not None:
             lines.append(f"  TLS CA file            {self.certificate.ca_file}")
+        if self.server is not None:
+            lines.append(
+                f"  limits                 {self.server.connection_cap} connections, "
+                f"{self.server.websocket_cap} websockets; 503 beyond, with a log line"
+            )
         return "\n".join(lines)
 
     # -- users, tokens, time -----------------------------------------------------------------
@@ -239,8 +294,10 @@ class Emulator:
         ``None``); ``expires_in`` seconds on the emulator clock, ``None`` for never.
 
         :raises KeyError: no such user.
+        :raises ControlInputError: ``expires_in`` is not a finite number >= 0.
         """
-        return self.state.issue_token(self._user_id(user), expires_in=expires_in)
+        lifetime = check_optional_seconds("expires_in", expires_in)
+        return self.state.issue_token(self._user_id(user), expires_in=lifetime)
 
     @on_loop
     def issue_refresh_token(
@@ -253,9 +310,11 @@ class Emulator:
         """A refresh token for the ``refresh_token`` grant of ``client_id``.
 
         :raises KeyError: no such user.
+        :raises ControlInputError: ``expires_in`` is not a finite number >= 0.
         """
+        lifetime = check_optional_seconds("expires_in", expires_in)
         return self.state.issue_token(
-            self._user_id(user), kind="refresh", expires_in=expires_in, client_id=client_id
+            self._user_id(user), kind="refresh", expires_in=lifetime, client_id=client_id
         )
 
     @on_loop
@@ -285,9 +344,9 @@ class Emulator:
     def advance(self, seconds: float) -> None:
         """Move the emulator clock forward (tokens and devices expire accordingly).
 
-        :raises ValueError: ``seconds`` is negative.
+        :raises ControlInputError: ``seconds`` is not a finite number >= 0.
         """
-        self.clock.advance(seconds)
+        self.clock.advance(check_seconds("seconds", seconds))
 
     # -- observation shortcuts ---------------------------------------------------------------
 
@@ -297,7 +356,7 @@ class Emulator:
         return self.control.violations
 
     @property
-    def devices(self) -> list[DeviceInfo]:
+    def devices(self) -> list[DeviceRecord]:
         return self.control.devices
 
     @property
@@ -311,6 +370,23 @@ class Emulator:
     @property
     def requests(self) -> list[RequestRecord]:
         return self.control.requests
+
+
+def _admin_summary() -> list[str]:
+    """The admin endpoints by method, wrapped, for the banner."""
+    lines = []
+    for method in ("GET", "POST"):
+        names = " ".join(e.path for e in ENDPOINTS if e.method == method)
+        wrapped = textwrap.wrap(names, 70, break_on_hyphens=False)
+        lines += [f"    {method:<5}{wrapped[0]}", *(f"         {rest}" for rest in wrapped[1:])]
+    lines.append("    (`webex-meetings emulator --help` documents each endpoint and route name)")
+    return lines
+
+
+def _socket_listeners(listener: anyio.abc.Listener[Any]) -> list[anyio.abc.SocketListener]:
+    """The plain socket listeners of what ``create_tcp_listener`` made (one per address)."""
+    inner = getattr(listener, "listeners", [listener])
+    return [item for item in inner if isinstance(item, anyio.abc.SocketListener)]
 
 
 class EmulatorThread(AbstractContextManager["Emulator"]):
@@ -397,9 +473,12 @@ def serve_forever(
     tls: bool = False,
     print_urls: bool = True,
     backend: str = "asyncio",
+    prepare: Callable[[Emulator], list[str]] | None = None,
     **options: Any,
 ) -> None:
-    """Run an emulator until interrupted (Ctrl-C); the ``webex-meetings emulator`` command.
+    """Run an emulator until interrupted (Ctrl-C or SIGTERM); the ``webex-meetings emulator``
+    command. ``prepare(emulator)`` runs once it serves (on its loop) and returns lines to add
+    to the printed banner.
 
     :raises OSError: the port cannot be bound.
     """
@@ -410,8 +489,9 @@ def serve_forever(
         # KeyboardInterrupt in the loop into a CancelledError).
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with Emulator(host=host, port=port, tls=tls, **options) as emulator:
+                extra = prepare(emulator) if prepare is not None else []
                 if print_urls:
-                    print(emulator.describe(), flush=True)
+                    print("\n".join([emulator.describe(), *extra]), flush=True)
                 async for _ in signals:
                     return
 

@@ -3,8 +3,11 @@
 Theory of operation: a :class:`MercuryConnection` is fed what the client did
 (:meth:`~MercuryConnection.receive_text`, ``receive_binary``, ``auth_deadline_passed``,
 ``closed``) and what the control API asked (:meth:`~MercuryConnection.on_command`), and answers
-with a list of actions for the I/O layer: :class:`Send` a JSON frame, or :class:`Close` with a
-code. The server module owns the socket, wsproto and the timers.
+with a list of actions for the I/O layer (:mod:`webex_meetings.emulator.websocket`):
+:class:`Send` a JSON frame, :class:`Close` with a code, or :class:`Authorized` (replace the
+device's older sockets, see :func:`replacement_closes`). Every action carries the delay the
+fault book asks for its route, so latency applies to every frame the emulator sends. The I/O
+layer owns the socket, wsproto, the timers and the command queue; this module owns none.
 
 The protocol, as the official JS SDK speaks it:
 
@@ -17,10 +20,27 @@ The protocol, as the official JS SDK speaks it:
    (``{"type": "ping", "id"}``); the server answers ``{"type": "pong", "id"}`` at once.
 4. Either side closes with a close frame; the server answers a client's close at once.
 
+The query parameters of the upgrade, honoured as far as recorded behaviour shows (where the
+real service's behaviour is unknown, the emulator's choice is marked *unknown*):
+
+* ``outboundWireFormat=text``: the only format recorded; the emulator always speaks text
+  (other values: *unknown*, answered in text).
+* ``bufferStates=true``: the unlocking frame is ``mercury.buffer_state``. ``false``: no
+  unlocking frame at all (inferred from the name); absent: ``mercury.buffer_state``
+  (*unknown*).
+* ``mercuryRegistrationStatus=true`` (sent by the JS SDK with ``web-shared-mercury`` on):
+  ``mercury.registration_status`` instead, carrying ``localClusterServiceUrls`` (the SDK reads
+  that field; the rest of the real payload was never captured).
+* ``aliasHttpStatus=true``: the emulator always closes with the HTTP-aliased codes (4400,
+  4401, 4403); what the real service uses without it is *unknown*.
+* ``multipleConnections=true``: older sockets of the device are not replaced (see
+  :func:`replacement_close`).
+
 Close codes used: 4400 malformed authorization or a frame before it, 4401 a token that is not
 (or no longer) valid, 4403 a device of another user, 1008 the authorization deadline (with the
 real server's reason text), 4000 ``replaced`` by a newer connection of a device that did not
-ask for ``multipleConnections``, 4001 ``replaced`` after a server ``shutdown`` notice.
+ask for ``multipleConnections``, 4001 ``replaced`` after a server ``shutdown`` notice, 1007 a
+frame nested too deeply to parse, 1009 a message over the size limit.
 """
 
 from __future__ import annotations
@@ -28,33 +48,54 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final
 
+from .behaviour import Behaviour
+from .faults import FaultBook
+from .layout import Urls
+from .recorder import Recorder
 from .records import AckRecord, ConnectionInfo, Violation, ViolationKind
-
-if TYPE_CHECKING:
-    import anyio
-    from anyio.streams.memory import MemoryObjectSendStream
-
-    from .control import Control
-    from .state import CloudState, MercuryEvent
+from .state import CloudState, PushedEvent
 
 __all__ = [
+    "Action",
+    "Authorized",
     "Close",
     "CloseCommand",
+    "Command",
     "DeliverCommand",
+    "Drop",
+    "DropCommand",
     "MercuryConnection",
+    "Schedule",
     "Send",
     "ShutdownCommand",
+    "replacement_close",
 ]
 
-ROUTE = "mercury"
-BUFFER_STATE = "mercury.buffer_state"
+ROUTE: Final = "mercury"
+UPGRADE_ROUTE: Final = "mercury.connect"
+"""The websocket upgrade's route name (faults refuse it with their status)."""
+BUFFER_STATE: Final = "mercury.buffer_state"
+REGISTRATION_STATUS: Final = "mercury.registration_status"
+FRAME_ROUTES: Final = {
+    "mercury.buffer_state": (
+        "the frame that unlocks a session after authorization, buffer_state or "
+        "registration_status (a fault withholds it)"
+    ),
+    "mercury.event": "each pushed event",
+    "mercury.pong": "each pong (a fault withholds it)",
+    "mercury.shutdown": "the shutdown notice",
+    "mercury.close": "each close frame the emulator sends",
+}
+"""Route names of the frames the emulator sends (for latency, and faults where noted)."""
+WITHHOLDABLE_FRAMES: Final = ("mercury.buffer_state", "mercury.pong")
 
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send this JSON frame. ``sequenced`` frames get the next ``sequenceNumber`` when sent."""
+    """Send this JSON frame after ``delay`` seconds. ``sequenced`` frames get the next
+    ``sequenceNumber`` when sent."""
 
     payload: dict[str, Any]
     sequenced: bool = True
@@ -63,18 +104,38 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Send a close frame with this code and reason."""
+    """Send a close frame with this code and reason after ``delay`` seconds."""
 
     code: int
     reason: str
+    delay: float = 0.0
 
 
-Action = Send | Close
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    """The socket just authorized: close the device's sockets it replaces."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Cut the connection without a close frame (the client sees 1006)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Run ``command`` (through :meth:`MercuryConnection.on_command`) ``delay`` seconds from
+    now."""
+
+    command: Command
+    delay: float
+
+
+Action = Send | Close | Authorized | Drop | Schedule
 
 
 @dataclass(frozen=True, slots=True)
 class DeliverCommand:
-    event: MercuryEvent
+    event: PushedEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +149,12 @@ class ShutdownCommand:
     pass
 
 
-Command = DeliverCommand | CloseCommand | ShutdownCommand
+@dataclass(frozen=True, slots=True)
+class DropCommand:
+    pass
+
+
+Command = DeliverCommand | CloseCommand | ShutdownCommand | DropCommand
 
 
 class MercuryConnection:
@@ -102,7 +168,10 @@ class MercuryConnection:
         user_id: str,
         query: dict[str, str],
         state: CloudState,
-        control: Control,
+        recorder: Recorder,
+        faults: FaultBook,
+        behaviour: Behaviour,
+        urls: Urls,
         auth_deadline: float,
     ) -> None:
         self.id = connection_id
@@ -110,14 +179,22 @@ class MercuryConnection:
         self.user_id = user_id
         self.query = query
         self._state = state
-        self._control = control
+        self._recorder = recorder
+        self._faults = faults
+        self._behaviour = behaviour
+        self._urls = urls
         self.auth_deadline = auth_deadline
         self.authorized = False
         self.shutdown_notified = False
         self.opened_at = state.clock()
+        self.authorized_at: float | None = None
+        self.ready_at: float | None = None
+        self.first_frame: str | None = None
+        self.closed_at: float | None = None
         self.delivered: list[str] = []
         self._delivered_ids: set[str] = set()  # the same, for constant-time membership
         self.known_ids: set[str] = set()
+        self._unacked_frames: dict[str, str] = {}  # unlocking frames sent: id -> event type
         self.tracking_id = ""
         self.frames_in = 0
         self.frames_out = 0
@@ -125,43 +202,25 @@ class MercuryConnection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed_by: str | None = None
-        self.outbox: MemoryObjectSendStream[Command] | None = None
-        self.cancel_scope: anyio.CancelScope | None = None
         self._sequence = 0
 
     @property
     def multiple_connections(self) -> bool:
         return self.query.get("multipleConnections", "").lower() == "true"
 
-    # -- control-side commands (queued; the connection's task runs them) ----------------------
-
-    def _queue(self, command: Command) -> None:
-        if self.outbox is not None:
-            self.outbox.send_nowait(command)
-
-    def deliver_later(self, event: MercuryEvent) -> None:
-        if self.authorized:
-            self._queue(DeliverCommand(event))
-
-    def close_later(self, code: int, reason: str) -> None:
-        self._queue(CloseCommand(code, reason))
-
-    def shutdown_later(self) -> None:
-        self._queue(ShutdownCommand())
-
-    def drop(self) -> None:
-        """Cut the TCP connection without a close frame."""
-        if self.cancel_scope is not None:
-            self.cancel_scope.cancel()
+    # -- control-side commands ---------------------------------------------------------------
 
     def on_command(self, command: Command) -> list[Action]:
         """Turn a queued control command into actions."""
         if isinstance(command, DeliverCommand):
-            return self._deliver(command.event)
+            return self._deliver(command.event) if self.authorized else []
         if isinstance(command, CloseCommand):
-            return [Close(command.code, command.reason)]
+            return [self._close(command.code, command.reason)]
+        if isinstance(command, DropCommand):
+            return [Drop()]
         self.shutdown_notified = True
-        return [Send({"id": self._state.new_uuid(), "type": "shutdown"}, sequenced=False)]
+        notice = {"id": self._state.new_uuid(), "type": "shutdown"}
+        return [self._send(notice, "mercury.shutdown", sequenced=False)]
 
     # -- what the client did -----------------------------------------------------------------
 
@@ -170,17 +229,13 @@ class MercuryConnection:
         self.frames_in += 1
         try:
             frame = json.loads(text)
+        except RecursionError:
+            self._violate(ViolationKind.MALFORMED_FRAME, "frame nested too deeply to parse")
+            return [self._close(1007, "Frame nested too deeply")]
         except ValueError:
             frame = None
         if not isinstance(frame, dict):
-            kind = ViolationKind.MALFORMED_FRAME
-            if not self.authorized:
-                self._violate(
-                    ViolationKind.AUTH_FRAME_MALFORMED, "first frame is not a JSON object"
-                )
-                return [Close(4400, "Bad authorization frame")]
-            self._violate(kind, "frame is not a JSON object")
-            return []
+            return self._not_an_object()
         if not self.authorized:
             return self._authorize(frame)
         handler = _FRAME_HANDLERS.get(str(frame.get("type")))
@@ -191,7 +246,7 @@ class MercuryConnection:
         self.frames_in += 1
         self._violate(ViolationKind.BINARY_FRAME, "binary frame on a text websocket")
         if not self.authorized:
-            return [Close(4400, "Bad authorization frame")]
+            return [self._close(4400, "Bad authorization frame")]
         return []
 
     def auth_deadline_passed(self) -> list[Action]:
@@ -201,25 +256,36 @@ class MercuryConnection:
         ms = round(self.auth_deadline * 1000)
         self._violate(ViolationKind.AUTH_DEADLINE, f"no authorization frame within {ms} ms")
         reason = f"authentication did not happen within the timeout window of {ms} seconds."
-        return [Close(1008, reason)]
+        return [self._close(1008, reason)]
 
     def closed(self, code: int | None, reason: str, by: str) -> None:
-        """The connection ended; unacked events delivered on it become violations."""
+        """The connection ended; frames sent on it and never acked (events, buffer_state)
+        become violations (warnings: the real service redelivers events instead)."""
         self.close_code, self.close_reason, self.closed_by = code, reason, by
+        self.closed_at = self._state.clock()
+        for frame_id, event_type in self._unacked_frames.items():
+            self._violate(ViolationKind.UNACKED_EVENT, f"{event_type} {frame_id} was never acked")
         for event_id in self.delivered:
             event = self._state.find_event(event_id)
             if event is not None and not event.acked:
                 self._violate(ViolationKind.UNACKED_EVENT, f"event {event_id} was never acked")
 
     def oversized(self, limit: int) -> list[Action]:
+        """A message (or a frame's announced length) over ``limit`` bytes."""
         self._violate(ViolationKind.OVERSIZED, f"message larger than {limit} bytes")
-        return [Close(1009, "Message too big")]
+        return [self._close(1009, "Message too big")]
 
     def malformed(self, detail: str, code: int) -> list[Action]:
+        """A frame the websocket layer could not parse."""
         self._violate(ViolationKind.MALFORMED_FRAME, detail)
-        return [Close(code, "Malformed frame")]
+        return [self._close(code, "Malformed frame")]
+
+    def now(self) -> float:
+        """The emulator clock, in seconds."""
+        return self._state.clock()
 
     def next_sequence(self) -> int:
+        """The ``sequenceNumber`` of the next sequenced frame sent."""
         self._sequence += 1
         return self._sequence
 
@@ -238,45 +304,116 @@ class MercuryConnection:
             frames_in=self.frames_in,
             frames_out=self.frames_out,
             pings=self.pings,
+            authorized_at=self.authorized_at,
+            ready_at=self.ready_at,
+            first_frame=self.first_frame,
+            closed_at=self.closed_at,
         )
 
     # -- internals ---------------------------------------------------------------------------
 
     def _violate(self, kind: str, detail: str) -> None:
-        violation = Violation(
-            kind, detail, ROUTE, f"ws#{self.id}", self.device_id, self._state.clock()
+        violation = Violation.of(
+            kind,
+            detail,
+            at=self._state.clock(),
+            route=ROUTE,
+            client=f"ws#{self.id}",
+            device_id=self.device_id,
         )
-        self._control.record_violation(violation)
+        self._recorder.violations.append(violation)
+
+    def _send(self, payload: dict[str, Any], route: str, *, sequenced: bool = True) -> Send:
+        return Send(payload, sequenced, self._faults.latency_for(route))
+
+    def _close(self, code: int, reason: str) -> Close:
+        return Close(code, reason, self._faults.latency_for("mercury.close"))
+
+    def _not_an_object(self) -> list[Action]:
+        if not self.authorized:
+            self._violate(ViolationKind.AUTH_FRAME_MALFORMED, "first frame is not a JSON object")
+            return [self._close(4400, "Bad authorization frame")]
+        self._violate(ViolationKind.MALFORMED_FRAME, "frame is not a JSON object")
+        return []
 
     def _authorize(self, frame: dict[str, Any]) -> list[Action]:
         if frame.get("type") != "authorization":
             self._violate(ViolationKind.FRAME_BEFORE_AUTH, f"{frame.get('type')!r} frame first")
-            return [Close(4400, "First frame must be authorization")]
+            return [self._close(4400, "First frame must be authorization")]
         token = _bearer_of(frame)
         if token is None or not isinstance(frame.get("id"), str):
             detail = "authorization frame needs id and data.token 'Bearer <token>'"
             self._violate(ViolationKind.AUTH_FRAME_MALFORMED, detail)
-            return [Close(4400, "Bad authorization frame")]
+            return [self._close(4400, "Bad authorization frame")]
         check = self._state.check_token(token)
         if check.user is None:
-            return [Close(4401, "Unauthorized")]
+            return [self._close(4401, "Unauthorized")]
         if check.user.id != self.user_id:
             self._violate(ViolationKind.FOREIGN_DEVICE, "token of another user than the device's")
-            return [Close(4403, "Forbidden")]
+            return [self._close(4403, "Forbidden")]
         self.authorized = True
+        self.authorized_at = self._state.clock()
         self.tracking_id = str(frame.get("trackingId", ""))
-        self._control.connection_authorized(self)
-        return [Send(self._buffer_state()), *self._redeliver()]
+        return [Authorized(), *self._first_frame(), *self._redeliver()]
 
-    def _buffer_state(self) -> dict[str, Any]:
+    def _first_frame(self) -> list[Action]:
+        """What follows authorization: the unlocking frame (buffer_state or
+        registration_status, see :meth:`_unlocking_event`), events first if the variant says
+        so, and the scheduled close of this session if a rule asks for one."""
+        early = self._early_events() if self._variant("mercury.event_before_buffer_state") else []
+        event_type = self._unlocking_event()
+        if event_type is None or self._faults.take(BUFFER_STATE) is not None:
+            return early  # withheld: the client waits
+        self.ready_at = self._state.clock()
+        self.first_frame = self.first_frame or event_type
+        return [*early, self._send(self._envelope(event_type), BUFFER_STATE), *self._rule()]
+
+    def _unlocking_event(self) -> str | None:
+        """``mercury.registration_status`` when asked for (``mercuryRegistrationStatus=true``
+        or the variant), no frame for ``bufferStates=false``, else ``mercury.buffer_state``."""
+        wants_status = self.query.get("mercuryRegistrationStatus", "").lower() == "true"
+        if wants_status or self._variant("mercury.registration_status"):
+            return REGISTRATION_STATUS
+        if self.query.get("bufferStates", "").lower() == "false":
+            return None
+        return BUFFER_STATE
+
+    def _early_events(self) -> list[Action]:
+        if not self._state.pending_events(self.device_id):
+            self._state.enqueue_event(self.device_id, {"eventType": "conversation.activity"})
+        actions = self._redeliver()
+        pending = self._state.pending_events(self.device_id)
+        if pending and self.first_frame is None:
+            self.first_frame = str(pending[0].envelope.get("data", {}).get("eventType"))
+        return actions
+
+    def _rule(self) -> list[Action]:
+        rule = self._behaviour.take_session_rule()
+        if rule is None:
+            return []
+        command: Command = ShutdownCommand()
+        if rule.action == "close":
+            command = DropCommand() if rule.code == 1006 else CloseCommand(rule.code, rule.reason)
+        return [Schedule(command, rule.after)]
+
+    def _variant(self, name: str) -> bool:
+        return name in self._behaviour.variants
+
+    def _envelope(self, event_type: str) -> dict[str, Any]:
         message_id = self._state.new_uuid()
         self.known_ids.add(message_id)
+        self._unacked_frames[message_id] = event_type
+        data: dict[str, Any] = {"eventType": event_type}
+        if event_type == BUFFER_STATE:
+            data["buffer_state"] = {"conversation": "UNKNOWN", "locus": "UNKNOWN"}
+        else:
+            data["localClusterServiceUrls"] = {
+                "mercuryApiServiceClusterUrl": self._urls.service("mercuryApi"),
+                "mercuryConnectionServiceClusterUrl": self._urls.service("mercuryConnection"),
+            }
         return {
             "id": message_id,
-            "data": {
-                "eventType": BUFFER_STATE,
-                "buffer_state": {"conversation": "UNKNOWN", "locus": "UNKNOWN"},
-            },
+            "data": data,
             "timestamp": int(self._state.clock() * 1000),
             "trackingId": self.tracking_id,
             "alertType": "none",
@@ -290,14 +427,14 @@ class MercuryConnection:
             actions.extend(self._deliver(event))
         return actions
 
-    def _deliver(self, event: MercuryEvent) -> list[Action]:
+    def _deliver(self, event: PushedEvent) -> list[Action]:
         if event.acked or event.id in self._delivered_ids:
             return []
         event.deliveries += 1
         self.delivered.append(event.id)
         self._delivered_ids.add(event.id)
         self.known_ids.add(event.id)
-        return [Send(dict(event.envelope))]
+        return [self._send(dict(event.envelope), "mercury.event")]
 
     def _on_ping(self, frame: dict[str, Any]) -> list[Action]:
         self.pings += 1
@@ -305,11 +442,9 @@ class MercuryConnection:
         if not isinstance(ping_id, str):
             self._violate(ViolationKind.MALFORMED_FRAME, "ping without an id")
             return []
-        fault = self._control.take_fault("mercury.pong")
-        if fault is not None:
+        if self._faults.take("mercury.pong") is not None:
             return []
-        delay = self._control.latency_for("mercury.pong")
-        return [Send({"id": ping_id, "type": "pong"}, delay=delay)]
+        return [self._send({"id": ping_id, "type": "pong"}, "mercury.pong")]
 
     def _on_ack(self, frame: dict[str, Any]) -> list[Action]:
         message_id = frame.get("messageId")
@@ -317,16 +452,31 @@ class MercuryConnection:
             self._violate(ViolationKind.MALFORMED_FRAME, "ack without a messageId")
             return []
         known = message_id in self.known_ids
-        event = self._state.find_event(message_id) if known else None
-        if event is not None:
-            event.acked = True
+        if known:
+            self._state.ack_event(message_id)
+            self._unacked_frames.pop(message_id, None)
         record = AckRecord(self._state.clock(), self.id, self.device_id, message_id, known)
-        self._control.record_ack(record)
+        self._recorder.acks.append(record)
         return []
 
     def _on_authorization(self, frame: dict[str, Any]) -> list[Action]:
         self._violate(ViolationKind.DUPLICATE_AUTH, "authorization frame on an authorized socket")
         return []
+
+
+def replacement_close(new: MercuryConnection, other: MercuryConnection) -> CloseCommand | None:
+    """How a newly authorized socket replaces another of its device, if it does.
+
+    A socket told about a shutdown is closed with 4001; without ``multipleConnections`` on
+    the new socket, the others are closed with 4000 (both with reason ``replaced``).
+    """
+    if other is new or not other.authorized:
+        return None
+    if other.shutdown_notified:
+        return CloseCommand(4001, "replaced")
+    if not new.multiple_connections:
+        return CloseCommand(4000, "replaced")
+    return None
 
 
 def _bearer_of(frame: dict[str, Any]) -> str | None:

@@ -52,9 +52,12 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON.
 
-        :raises ValueError: the body is not UTF-8 JSON.
+        :raises ValueError: the body is not UTF-8 JSON, or nests too deeply to parse.
         """
-        return json.loads(self.body.decode("utf-8"))
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.path!r}, {len(self.body)} body bytes)"

@@ -1,8 +1,6 @@
-"""Routes, the per-request call context, and the emulator's URL layout.
+"""Routes, the per-request call context, and the cloud's behaviour knobs.
 
-Every emulated service lives under one base URL with the real services' path layout, so a
-client needs only that base URL; :data:`SERVICE_PATHS` is the layout and the source of the
-U2C catalogs' ``serviceLinks``.
+The URL layout itself lives in :mod:`webex_meetings.emulator.layout`.
 """
 
 from __future__ import annotations
@@ -10,71 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
 
+from .behaviour import Behaviour
+from .layout import Urls
 from .messages import Request, Response, error_response
+from .recorder import Recorder
 from .records import Violation
+from .state import CloudState, User
 
-if TYPE_CHECKING:
-    from .control import Control
-    from .state import CloudState, User
-
-__all__ = ["SERVICE_PATHS", "Call", "CloudConfig", "Route", "Urls"]
-
-SERVICE_PATHS: Final[dict[str, str]] = {
-    "u2c": "/u2c/api/v1",
-    "hydra": "/hydra/v1",
-    "wdm": "/wdm/api/v1",
-    "locus": "/locus/api/v1",
-    "calliopeDiscovery": "/calliope/api/discovery/v1",
-    "metrics": "/metrics/api/v1",
-    "clientLogs": "/clientlogs/api/v1",
-    "conversation": "/conversation/api/v1",
-    "encryption": "/encryption/api/v1",
-    "mercuryApi": "/mercury-api/api/v1",
-    "mercuryConnection": "/mercury/api/v1",
-    "idbroker": "/idbroker",
-    "identity": "/identity",
-    "feature": "/feature/api/v1",
-    "meetingInfo": "/wbxappapi/v1",
-}
-"""Service name -> path under the base URL."""
-
-LIMITED_SERVICES: Final = ("u2c", "idbroker", "identity", "hydra", "metrics", "clientLogs")
-"""What the pre-auth catalog lists (as the real one, no ``wdm``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Urls:
-    """Where the emulator is reachable."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @property
-    def netloc(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def base(self) -> str:
-        """``http://127.0.0.1:PORT`` (``https`` with TLS)."""
-        return f"{self.scheme}://{self.netloc}"
-
-    @property
-    def ws_base(self) -> str:
-        """``ws://127.0.0.1:PORT`` (``wss`` with TLS)."""
-        return f"{'wss' if self.scheme == 'https' else 'ws'}://{self.netloc}"
-
-    def service(self, name: str) -> str:
-        """The URL of a service (a key of :data:`SERVICE_PATHS`)."""
-        return self.base + SERVICE_PATHS[name]
-
-    def device(self, device_id: str) -> tuple[str, str]:
-        """A device's WDM ``url`` and Mercury ``webSocketUrl``."""
-        url = f"{self.service('wdm')}/devices/{device_id}"
-        ws = f"{self.ws_base}/mercury/api/v1/apps/wx2/registrations/{device_id}/messages"
-        return url, ws
+__all__ = ["Call", "CloudConfig", "Route", "route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +44,23 @@ class Call:
     params: dict[str, str]
     route: str
     state: CloudState
-    control: Control
+    recorder: Recorder
     urls: Urls
     config: CloudConfig
+    behaviour: Behaviour
     user: User | None = None
 
     def violate(self, kind: str, detail: str, device_id: str | None = None) -> None:
         """Record a protocol violation of this request's client."""
-        violation = Violation(
-            kind, detail, self.route, self.request.tracking_id, device_id, self.state.clock()
+        violation = Violation.of(
+            kind,
+            detail,
+            at=self.state.clock(),
+            route=self.route,
+            client=self.request.tracking_id,
+            device_id=device_id,
         )
-        self.control.record_violation(violation)
+        self.recorder.violations.append(violation)
 
     def error(self, status: int, message: str) -> Response:
         """A Webex-shaped error answer echoing the request's trackingid."""

@@ -1,96 +1,215 @@
-"""Bytes in, bytes out: HTTP/1.1 with h11, the websocket upgrade, and Mercury frames with wsproto.
+"""Bytes in, bytes out: the accept loop, HTTP/1.1 with h11, and the websocket upgrade.
 
-Theory of operation: one task per TCP connection. :class:`HttpConnection` runs h11's server
-state machine with keep-alive: it reads one request (headers bounded by ``max_header_bytes``,
-body by ``max_body_bytes``), asks the :class:`~webex_meetings.emulator.cloud.Cloud` for the
-answer and sends it, then starts the next cycle. Anything h11 rejects (garbage, oversized
-headers) gets a JSON error with h11's suggested status and the connection is closed.
+Theory of operation: :meth:`Server.serve` accepts connections and runs one task per
+connection; it never ends on an accept error: when the process is out of descriptors
+(``EMFILE``/``ENFILE``) it logs, backs off briefly and accepts again. Connections beyond
+``Limits.max_connections`` are answered ``503`` (a few at a time, the rest closed at once) and
+the first refusal of an episode is logged, so a full emulator says so instead of failing
+silently.
 
-A request carrying ``Upgrade: websocket`` is offered to the cloud; when it accepts, the 101
-answer is sent through h11, h11's trailing bytes are handed to a wsproto ``Connection`` and
-:class:`WebSocketSession` runs the Mercury connection: a reader task feeding wsproto, a command
-task running what the control API queued, and the authorization-deadline timer. Every action
-the Mercury logic returns is performed under one send lock. Messages above
-``max_ws_message_bytes`` and frames wsproto cannot parse close the socket with 1009 / 1002.
+:class:`HttpConnection` runs h11's server state machine with keep-alive: it reads one request
+(head bounded by ``max_header_bytes`` and ``header_timeout``, body by ``max_body_bytes`` and
+``body_timeout``), asks the :class:`~webex_meetings.emulator.cloud.Cloud` for the answer and
+sends it, then waits ``keep_alive_timeout`` for the next. A silent idle connection is closed
+quietly; one that stalls mid-request gets ``408``. Anything h11 rejects (garbage, oversized
+heads) gets a JSON error with h11's suggested status and the connection is closed.
 
-Nothing a client sends can end the server: each connection's task catches its own failures.
+A request carrying ``Upgrade: websocket`` is offered to the cloud; when it accepts (and the
+websocket limit allows), the 101 answer is sent through h11, h11's trailing bytes are handed
+to a wsproto ``Connection`` and a :class:`~webex_meetings.emulator.websocket.WebSocketSession`
+runs it. Nothing a client sends can end the server: each connection's task catches its own
+failures.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import itertools
-import json
 import logging
-import math
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Final
 
 import anyio
 import anyio.abc
 import h11
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.tls import TLSStream
 from wsproto.connection import Connection as WsConnection
-from wsproto.connection import ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
-from wsproto.events import Event as WsEvent
+from wsproto.connection import ConnectionType
 
 from .cloud import Cloud
-from .mercury import Action, Close, Command, MercuryConnection, Send
+from .limits import TRANSPORT_ERRORS, Limits
+from .mercury import MercuryConnection
 from .messages import Request, Response, error_response
+from .recorder import Recorder
 from .records import ViolationKind
+from .registry import Registry
+from .websocket import WebSocketSession
 
-__all__ = ["HttpConnection", "Limits", "Server", "WebSocketSession"]
+__all__ = ["HttpConnection", "Server", "ServerStats"]
 
 log = logging.getLogger(__name__)
 
 WS_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
-_TRANSPORT_ERRORS: Final = (
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    anyio.EndOfStream,
-    OSError,
-    ssl.SSLError,
-)
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_BACKOFF: Final = (0.01, 0.5)
+"""First and longest pause after an accept failed for lack of resources (seconds)."""
+BUSY_RETRY_AFTER: Final = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Size limits, in bytes."""
+@dataclass(slots=True)
+class ServerStats:
+    """What the limits refused so far (reported by the admin API's ``state``)."""
 
-    max_header_bytes: int = 16 * 1024
-    max_body_bytes: int = 1024 * 1024
-    max_ws_message_bytes: int = 1024 * 1024
-    read_chunk: int = 64 * 1024
+    refused_connections: int = 0
+    refused_websockets: int = 0
+    accept_errors: int = 0
+    timed_out: int = 0
+
+
+class _Timeout(Exception):
+    """A connection's read deadline passed."""
 
 
 class Server:
-    """Runs one connection handler per accepted stream."""
+    """Accepts connections and runs one handler per connection (see the module docstring)."""
 
-    def __init__(self, cloud: Cloud, limits: Limits) -> None:
+    def __init__(
+        self,
+        *,
+        cloud: Cloud,
+        registry: Registry,
+        recorder: Recorder,
+        limits: Limits,
+        close_timeout: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.cloud = cloud
+        self.registry = registry
+        self.recorder = recorder
         self.limits = limits
+        self.close_timeout = close_timeout
+        self.connection_cap = limits.connection_cap()
+        self.websocket_cap = limits.websocket_cap()
+        self.stats = ServerStats()
+        self._tls = tls
         self._ids = itertools.count(1)
+        self._overflow = 0
+        self._full = False
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    async def serve(self, listeners: Sequence[anyio.abc.SocketListener]) -> None:
+        """Accept connections on every listener until cancelled or they close; never raises
+        on an accept error."""
+        async with anyio.create_task_group() as tg:
+            for listener in listeners:
+                tg.start_soon(self._accept_loop, listener, tg)
+
+    async def _accept_loop(
+        self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup
+    ) -> None:
+        backoff = _ACCEPT_BACKOFF[0]
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            except OSError as exc:
+                await self._accept_failed(exc, backoff)
+                backoff = min(backoff * 2, _ACCEPT_BACKOFF[1])
+                continue
+            backoff = _ACCEPT_BACKOFF[0]
+            tg.start_soon(self.handle, stream)
+
+    async def _accept_failed(self, exc: OSError, pause: float) -> None:
+        self.stats.accept_errors += 1
+        if exc.errno in _OUT_OF_RESOURCES:
+            log.warning(
+                "emulator: cannot accept a connection (%s, %d open); "
+                "retrying in %.2f s. Raise the limit (ulimit -n) or lower max_connections.",
+                errno.errorcode.get(exc.errno or 0, exc), self.registry.connection_count, pause,
+            )  # fmt: skip
+            await anyio.sleep(pause)
+        else:
+            log.info("emulator: accept failed (%s); continuing", exc)
+            await anyio.sleep(_ACCEPT_BACKOFF[0])
+
+    # -- one connection ----------------------------------------------------------------------
 
     async def handle(self, stream: anyio.abc.ByteStream) -> None:
-        """Serve one TCP (or TLS) connection until it ends; never raises."""
+        """Serve one TCP connection until it ends; never raises."""
         conn_id = next(self._ids)
-        cancellers = self.cloud.control.http_cancellers
         try:
-            with anyio.CancelScope() as scope:
-                cancellers[conn_id] = scope.cancel
-                await HttpConnection(self, stream, conn_id).run()
-        except _TRANSPORT_ERRORS:
+            if self.registry.connection_count >= self.connection_cap:
+                await self._refuse(stream, conn_id)
+            else:
+                await self._serve(stream, conn_id)
+        except TRANSPORT_ERRORS:
             pass
         except Exception:
             log.exception("emulator connection %d failed", conn_id)
         finally:
-            cancellers.pop(conn_id, None)
             await anyio.aclose_forcefully(stream)
+
+    async def _serve(self, stream: anyio.abc.ByteStream, conn_id: int) -> None:
+        self._note_capacity()
+        with anyio.CancelScope() as scope:
+            self.registry.connection_opened(conn_id, scope.cancel)
+            try:
+                stream = await self._secure(stream)
+                await HttpConnection(self, stream, conn_id).run()
+            finally:
+                self.registry.connection_closed(conn_id)
+
+    async def _secure(self, stream: anyio.abc.ByteStream) -> anyio.abc.ByteStream:
+        """The stream after the TLS handshake (if serving TLS), bounded by header_timeout."""
+        if self._tls is None:
+            return stream
+        with anyio.fail_after(self.limits.header_timeout):
+            return await TLSStream.wrap(
+                stream, server_side=True, ssl_context=self._tls, standard_compatible=False
+            )
+
+    async def _refuse(self, stream: anyio.abc.ByteStream, conn_id: int) -> None:
+        """A connection over the limit: a 503 for its first request, or closed at once."""
+        self.stats.refused_connections += 1
+        if not self._full:
+            self._full = True
+            log.warning(
+                "emulator: connection limit reached (%d open, max_connections=%d); "
+                "answering 503 until connections close",
+                self.registry.connection_count, self.connection_cap,
+            )  # fmt: skip
+        if self._overflow >= self.limits.overflow_answers:
+            return
+        self._overflow += 1
+        try:
+            with anyio.move_on_after(self.limits.header_timeout):
+                stream = await self._secure(stream)
+                await HttpConnection(self, stream, conn_id).refuse_busy()
+        finally:
+            self._overflow -= 1
+
+    def _note_capacity(self) -> None:
+        if self._full and self.registry.connection_count < self.connection_cap:
+            self._full = False
+            log.warning("emulator: below the connection limit again")
+
+    def websocket_refused(self) -> None:
+        """An upgrade was refused because the websocket limit is reached."""
+        self.stats.refused_websockets += 1
+        if self.stats.refused_websockets == 1 or self.stats.refused_websockets % 1000 == 0:
+            log.warning(
+                "emulator: websocket limit reached (%d open, max_websockets=%d); "
+                "upgrades answered 503 (%d so far)",
+                self.registry.socket_count, self.websocket_cap, self.stats.refused_websockets,
+            )  # fmt: skip
 
 
 class HttpConnection:
@@ -105,8 +224,30 @@ class HttpConnection:
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self._limits.max_header_bytes
         )
+        self._deadline = anyio.current_time() + self._limits.header_timeout
+        self._idle = True  # no byte of the next request yet: a timeout closes quietly
 
     async def run(self) -> None:
+        """Serve requests until the connection closes, times out or upgrades."""
+        try:
+            await self._serve_requests()
+        except _Timeout:
+            self._server.stats.timed_out += 1
+            if not self._idle:
+                await self._reject(408, "request timed out", record=False)
+
+    async def refuse_busy(self) -> None:
+        """Answer the first request with 503 (the emulator is full) and close."""
+        try:
+            event = await self._next_event()
+        except _Timeout:
+            return
+        if isinstance(event, h11.Request):
+            message = "The emulator is at its connection limit; retry later"
+            busy = error_response(503, message, headers=(("retry-after", str(BUSY_RETRY_AFTER)),))
+            await self._send_response(busy, close=True)
+
+    async def _serve_requests(self) -> None:
         while True:
             event = await self._next_event()
             if not isinstance(event, h11.Request):
@@ -131,13 +272,26 @@ class HttpConnection:
         if self._h11.our_state is not h11.DONE or self._h11.their_state is not h11.DONE:
             return False
         self._h11.start_next_cycle()
+        self._deadline = anyio.current_time() + self._limits.keep_alive_timeout
+        self._idle = True
         return True
 
     async def _receive(self) -> bytes:
-        try:
-            return await self._stream.receive(self._limits.read_chunk)
-        except anyio.EndOfStream:
-            return b""
+        """The next bytes (``b""`` at EOF) before the current deadline.
+
+        :raises _Timeout: the deadline passed.
+        """
+        with anyio.CancelScope(deadline=self._deadline) as scope:
+            try:
+                data = await self._stream.receive(self._limits.read_chunk)
+            except anyio.EndOfStream:
+                data = b""
+        if scope.cancelled_caught:
+            raise _Timeout
+        if self._idle and data:
+            self._idle = False
+            self._deadline = anyio.current_time() + self._limits.header_timeout
+        return data
 
     async def _next_event(self) -> h11.Event | None:
         """The next h11 event, reading as needed; ``None`` once the connection is unusable."""
@@ -159,6 +313,7 @@ class HttpConnection:
         if declared is not None and declared > self._limits.max_body_bytes:
             await self._reject(413, "request body too large")
             return None
+        self._deadline = anyio.current_time() + self._limits.body_timeout
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -174,10 +329,12 @@ class HttpConnection:
             else:
                 return None
 
-    async def _reject(self, status: int, detail: str) -> None:
+    async def _reject(self, status: int, detail: str, *, record: bool = True) -> None:
         """Answer a framing error (when still possible) and give up the connection."""
-        kind = ViolationKind.OVERSIZED if status in (413, 431) else ViolationKind.MALFORMED_HTTP
-        self._cloud.violate(kind, detail, None, f"conn#{self._id}")
+        if record:
+            oversized = status in (413, 431)
+            kind = ViolationKind.OVERSIZED if oversized else ViolationKind.MALFORMED_HTTP
+            self._cloud.violate(kind, detail, None, f"conn#{self._id}")
         if self._h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         response = error_response(status, HTTPStatus(status).phrase)
@@ -198,182 +355,59 @@ class HttpConnection:
         if response.body and response.status not in _NO_BODY_STATUSES:
             out += self._h11.send(h11.Data(data=response.body))
         out += self._h11.send(h11.EndOfMessage())
-        await self._stream.send(out)
+        await self._send(out)
+
+    async def _send(self, data: bytes) -> None:
+        with anyio.move_on_after(self._limits.send_timeout) as scope:
+            await self._stream.send(data)
+        if scope.cancelled_caught:
+            raise anyio.BrokenResourceError("the client stopped reading")
 
     async def _upgrade(self, request: Request) -> None:
+        if self._server.registry.socket_count >= self._server.websocket_cap:
+            self._server.websocket_refused()
+            await self._send_response(_websocket_busy(request), close=True)
+            return
         outcome = await self._cloud.open_websocket(request)
         if isinstance(outcome, Response):
             await self._send_response(outcome, close=True)
             return
-        key = (request.header("sec-websocket-key") or "").encode()
-        accept = base64.b64encode(hashlib.sha1(key + WS_GUID, usedforsecurity=False).digest())
-        headers = [
-            (b"upgrade", b"websocket"),
-            (b"connection", b"Upgrade"),
-            (b"sec-websocket-accept", accept),
-        ]
         try:
-            out = self._h11.send(h11.InformationalResponse(status_code=101, headers=headers))
+            out = self._h11.send(_accept(request))
         except h11.LocalProtocolError:
-            self._cloud.control.connection_finished(outcome)
             return
-        await self._stream.send(out)
+        await self._send(out)
+        await self._run_websocket(outcome)
+
+    async def _run_websocket(self, mercury: MercuryConnection) -> None:
         trailing, _closed = self._h11.trailing_data
-        ws = WsConnection(ConnectionType.SERVER, trailing_data=bytes(trailing))
-        await WebSocketSession(self._server, self._stream, ws, outcome).run()
+        session = WebSocketSession(
+            stream=self._stream,
+            ws=WsConnection(ConnectionType.SERVER, trailing_data=bytes(trailing)),
+            mercury=mercury,
+            registry=self._server.registry,
+            recorder=self._server.recorder,
+            limits=self._limits,
+            close_timeout=self._server.close_timeout,
+        )
+        await session.run()
 
 
-class WebSocketSession:
-    """Runs one accepted Mercury websocket (see the module docstring)."""
+def _accept(request: Request) -> h11.InformationalResponse:
+    key = (request.header("sec-websocket-key") or "").encode()
+    accept = base64.b64encode(hashlib.sha1(key + WS_GUID, usedforsecurity=False).digest())
+    headers = [
+        (b"upgrade", b"websocket"),
+        (b"connection", b"Upgrade"),
+        (b"sec-websocket-accept", accept),
+    ]
+    return h11.InformationalResponse(status_code=101, headers=headers)
 
-    def __init__(
-        self,
-        server: Server,
-        stream: anyio.abc.ByteStream,
-        ws: WsConnection,
-        conn: MercuryConnection,
-    ) -> None:
-        self._cloud = server.cloud
-        self._limits = server.limits
-        self._stream = stream
-        self._ws = ws
-        self._conn = conn
-        self._lock = anyio.Lock()
-        self._parts: list[str | bytes] = []
-        self._size = 0
-        self._close: tuple[int | None, str, str] = (None, "", "transport")
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._finished_recorded = False
 
-    async def run(self) -> None:
-        send, receive = anyio.create_memory_object_stream[Command](math.inf)
-        self._conn.outbox = send
-        try:
-            with anyio.CancelScope() as scope:
-                self._conn.cancel_scope = scope
-                async with anyio.create_task_group() as tg:
-                    self._tg = tg
-                    tg.start_soon(self._run_commands, receive)
-                    tg.start_soon(self._auth_timer)
-                    await self._read_loop()
-                    tg.cancel_scope.cancel()
-        finally:
-            send.close()
-            receive.close()
-            self._finish()
-
-    def _finish(self) -> None:
-        """Record the end of the connection (once), before the client can observe it."""
-        if self._finished_recorded:
-            return
-        self._finished_recorded = True
-        code, reason, by = self._close
-        self._conn.closed(code, reason, by)
-        self._cloud.control.connection_finished(self._conn)
-
-    async def _read_loop(self) -> None:
-        while self._ws.state is not ConnectionState.CLOSED:
-            try:
-                data: bytes | None = await self._stream.receive(self._limits.read_chunk)
-            except (anyio.EndOfStream, *_TRANSPORT_ERRORS):
-                data = None
-            self._ws.receive_data(data)
-            for event in self._ws.events():
-                await self._on_event(event)
-                if self._finished():
-                    return
-
-    def _finished(self) -> bool:
-        return self._ws.state is ConnectionState.CLOSED
-
-    async def _on_event(self, event: WsEvent) -> None:
-        if isinstance(event, Message):
-            await self._on_message(event)
-        elif isinstance(event, Ping):
-            await self._send_raw(self._ws.send(event.response()))
-        elif isinstance(event, CloseConnection):
-            await self._on_close(event)
-
-    async def _on_message(self, event: Message[Any]) -> None:
-        data = event.data
-        self._size += len(data)
-        if self._size > self._limits.max_ws_message_bytes:
-            await self._perform(self._conn.oversized(self._limits.max_ws_message_bytes))
-            return
-        self._parts.append(data)
-        if not event.message_finished:
-            return
-        parts, self._parts, self._size = self._parts, [], 0
-        if isinstance(event, TextMessage):
-            actions = self._conn.receive_text("".join(p for p in parts if isinstance(p, str)))
-        else:
-            assert isinstance(event, BytesMessage)
-            actions = self._conn.receive_binary()
-        await self._perform(actions)
-
-    async def _on_close(self, event: CloseConnection) -> None:
-        state = self._ws.state
-        if state is ConnectionState.OPEN:
-            # wsproto reports an unparsable frame as a CloseConnection while still OPEN.
-            await self._perform(self._conn.malformed(event.reason or "bad frame", event.code))
-            return
-        if self._close[2] != "server":
-            by = "transport" if event.code == 1006 and state is ConnectionState.CLOSED else "client"
-            self._close = (event.code, event.reason or "", by)
-        if state is ConnectionState.REMOTE_CLOSING:
-            self._finish()
-            await self._send_raw(self._ws.send(event.response()))
-
-    async def _run_commands(self, commands: MemoryObjectReceiveStream[Command]) -> None:
-        async for command in commands:
-            await self._perform(self._conn.on_command(command))
-
-    async def _auth_timer(self) -> None:
-        await anyio.sleep(self._conn.auth_deadline)
-        await self._perform(self._conn.auth_deadline_passed())
-
-    async def _perform(self, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, Close):
-                await self._server_close(action)
-            elif action.delay > 0 and self._tg is not None:
-                self._tg.start_soon(self._send_later, action)
-            else:
-                await self._send_json(action)
-
-    async def _send_later(self, action: Send) -> None:
-        await anyio.sleep(action.delay)
-        await self._send_json(action)
-
-    async def _send_json(self, action: Send) -> None:
-        async with self._lock:
-            if self._ws.state is not ConnectionState.OPEN:
-                return
-            payload = dict(action.payload)
-            if action.sequenced:
-                payload["sequenceNumber"] = self._conn.next_sequence()
-                payload["wsWriteTimestamp"] = int(self._cloud.state.clock() * 1000)
-            text = json.dumps(payload, separators=(",", ":"))
-            self._conn.frames_out += 1
-            await self._stream.send(self._ws.send(TextMessage(data=text)))
-
-    async def _server_close(self, action: Close) -> None:
-        async with self._lock:
-            if self._ws.state is not ConnectionState.OPEN:
-                return
-            self._close = (action.code, action.reason, "server")
-            await self._stream.send(self._ws.send(CloseConnection(action.code, action.reason)))
-        if self._tg is not None:
-            self._tg.start_soon(self._close_timer)
-
-    async def _close_timer(self) -> None:
-        await anyio.sleep(self._cloud.config.mercury_close_timeout)
-        if self._conn.cancel_scope is not None:
-            self._conn.cancel_scope.cancel()
-
-    async def _send_raw(self, data: bytes) -> None:
-        async with self._lock:
-            await self._stream.send(data)
+def _websocket_busy(request: Request) -> Response:
+    message = "The emulator is at its websocket limit; retry later"
+    headers = (("retry-after", str(BUSY_RETRY_AFTER)),)
+    return error_response(503, message, tracking_id=request.tracking_id, headers=headers)
 
 
 def _wants_websocket(event: h11.Request) -> bool:

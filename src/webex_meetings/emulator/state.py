@@ -6,8 +6,10 @@ clock (seconds, a float), randomness only through the injected ``random.Random``
 reproducible from its seed and tests move time with :meth:`Clock.advance` instead of sleeping.
 
 Expiry is lazy: a token or a device is judged against the clock when it is used or listed.
-Devices whose ``ttl`` lapsed are forgotten on the next look-up (ids are remembered, so a later
-``DELETE`` of a lapsed device is told apart from a ``DELETE`` of an id that never existed).
+Devices whose ``ttl`` lapsed are ended on the next look-up, found through a heap of expiry
+times, so no request costs time in the number of devices. Ended devices are kept (the newest
+``ended_limit``), so a later ``DELETE`` of a lapsed device is told apart from a ``DELETE`` of an
+id that never existed, and the device history can be reported.
 
 Tokens look like real Webex tokens, ``<opaque>_<cluster>_<orgId>`` (the JS SDK reads the org id
 from the third field), and are stored as their full string; ``repr`` never shows one.
@@ -16,7 +18,9 @@ from the third field), and are stored as their full string; ``repr`` never shows
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
+import math
 import random
 import time
 import uuid
@@ -36,11 +40,12 @@ __all__ = [
     "CloudState",
     "Device",
     "DeviceLimitReached",
-    "MercuryEvent",
+    "PushedEvent",
     "TokenCheck",
     "TokenRecord",
     "User",
     "device_json",
+    "feature_toggle",
     "isoformat",
 ]
 
@@ -77,12 +82,17 @@ class Clock:
         return self._base() + self._offset
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` (>= 0).
+        """Move time forward by ``seconds`` (finite, >= 0).
 
-        :raises ValueError: ``seconds`` is negative.
+        :raises ValueError: ``seconds`` is negative (time only moves forward), NaN, infinite
+            or not a number.
         """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ValueError(f"seconds must be a number, not {seconds!r}")
         if seconds < 0:
             raise ValueError("time only moves forward")
+        if not math.isfinite(seconds):
+            raise ValueError(f"seconds must be finite, not {seconds!r}")
         self._offset += seconds
 
 
@@ -134,22 +144,26 @@ class Device:
     created: float
     modified: float
     ttl: int | None
+    ended_at: float | None = None
+    ended_by: str | None = None
+    """``deleted``, ``lapsed`` or ``restart`` once the device ended."""
 
     @property
     def expires_at(self) -> float | None:
         """When the device lapses (``modified + ttl``), ``None`` for persistent devices."""
         return None if self.ttl is None else self.modified + self.ttl
 
-    @property
-    def etag(self) -> str:
-        """Stable while the device's features are unchanged (they never change here)."""
-        digest = hashlib.sha1(self.id.encode(), usedforsecurity=False).hexdigest()[:16]
+    def etag_with(self, features: str = "") -> str:
+        """Stable while the device's features (``features``: the overrides in force, as
+        text) are unchanged."""
+        seed = f"{self.id}|{features}".encode()
+        digest = hashlib.sha1(seed, usedforsecurity=False).hexdigest()[:16]
         return f'"{digest}"'
 
 
 @dataclass(slots=True)
-class MercuryEvent:
-    """An event queued for a device's Mercury connection, kept until acked."""
+class PushedEvent:
+    """An event the control API queued for a device's Mercury connection, kept until acked."""
 
     id: str
     device_id: str
@@ -173,6 +187,7 @@ class CloudState:
         device_limit: int = 100,
         access_token_lifetime: float = 3600.0,
         refresh_token_lifetime: float = 90 * 86400.0,
+        ended_limit: int = 100_000,
     ) -> None:
         self.clock = clock
         self.rng = rng
@@ -182,10 +197,16 @@ class CloudState:
         self.users: dict[str, User] = {}
         self.tokens: dict[str, TokenRecord] = {}
         self.devices: dict[str, Device] = {}
-        self.deleted_device_ids: set[str] = set()
-        self.lapsed_device_ids: set[str] = set()
-        self.events: dict[str, list[MercuryEvent]] = {}
-        self._events_by_id: dict[str, MercuryEvent] = {}  # every queued event, for acks
+        """The live devices, oldest first."""
+        self._by_user: dict[str, dict[str, None]] = {}  # user id -> live device ids, in order
+        self._expiry: list[tuple[float, str]] = []  # heap of (expires_at, device id)
+        self.ended: dict[str, Device] = {}
+        """Devices that ended (deleted, lapsed, forgotten), oldest first, the newest
+        ``ended_limit`` of them."""
+        self.ended_limit = ended_limit
+        self.events: dict[str, dict[str, PushedEvent]] = {}
+        """Per device, the pending (not yet acked) events by id, in push order."""
+        self._events_by_id: dict[str, PushedEvent] = {}  # every pending event, for acks
         self.clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self.guest_issuers: dict[str, bytes] = {}
         self.guests: dict[str, str] = {}
@@ -275,13 +296,16 @@ class CloudState:
     # -- devices -----------------------------------------------------------------------------
 
     def _purge_expired(self) -> None:
+        """End the devices whose ttl ran out (each costs O(log n), the rest nothing)."""
         now = self.clock()
-        for device in list(self.devices.values()):
-            if device.expires_at is not None and now >= device.expires_at:
-                self.lapse_device(device.id)
+        while self._expiry and self._expiry[0][0] <= now:
+            when, device_id = heapq.heappop(self._expiry)
+            device = self.devices.get(device_id)
+            if device is not None and device.expires_at == when:
+                self._end(device, "lapsed", at=when)
 
     def device(self, device_id: str) -> Device | None:
-        """The live device with this id, or ``None`` (lapsed devices are forgotten here)."""
+        """The live device with this id, or ``None`` (lapsed devices end here)."""
         self._purge_expired()
         return self.devices.get(device_id)
 
@@ -293,7 +317,7 @@ class CloudState:
     def devices_of(self, user_id: str) -> list[Device]:
         """The user's live devices, oldest first."""
         self._purge_expired()
-        return [d for d in self.devices.values() if d.user_id == user_id]
+        return [self.devices[i] for i in self._by_user.get(user_id, {})]
 
     def create_device(
         self,
@@ -307,13 +331,16 @@ class CloudState:
 
         :raises DeviceLimitReached: the user has ``device_limit`` devices already.
         """
-        if len(self.devices_of(user_id)) >= self.device_limit:
+        self._purge_expired()
+        if len(self._by_user.get(user_id, {})) >= self.device_limit:
             raise DeviceLimitReached(DEVICE_LIMIT_MESSAGE)
         device_id = self.new_uuid()
         url, ws_url = url_for(device_id)
         now = self.clock()
         device = Device(device_id, user_id, url, ws_url, dict(body), now, now, ttl)
         self.devices[device_id] = device
+        self._by_user.setdefault(user_id, {})[device_id] = None
+        self._track_expiry(device)
         return device
 
     def refresh_device(self, device: Device, body: dict[str, Any], ttl: int | None) -> None:
@@ -322,30 +349,51 @@ class CloudState:
         device.modified = self.clock()
         if ttl is not None:
             device.ttl = ttl
+        self._track_expiry(device)
 
     def delete_device(self, device_id: str) -> bool:
-        """Forget a device; ``False`` if it was not live."""
+        """End a device as its client's DELETE does; ``False`` if it was not live."""
         device = self.device(device_id)
         if device is None:
             return False
-        del self.devices[device_id]
-        self.deleted_device_ids.add(device_id)
+        self._end(device, "deleted")
         return True
 
     def lapse_device(self, device_id: str) -> bool:
-        """Forget a device as if its ttl ran out; ``False`` if it was not registered."""
-        if self.devices.pop(device_id, None) is None:
+        """End a device as if its ttl ran out; ``False`` if it was not live."""
+        device = self.devices.get(device_id)
+        if device is None:
             return False
-        self.lapsed_device_ids.add(device_id)
+        self._end(device, "lapsed")
         return True
 
     def lapsed(self, device_id: str) -> bool:
-        """Whether this id was a device that lapsed (its ttl ran out)."""
-        return device_id in self.lapsed_device_ids
+        """Whether this id was a device that ended without its client's doing (its ttl ran
+        out, the control API expired it, or a restart forgot it)."""
+        ended = self.ended.get(device_id)
+        return ended is not None and ended.ended_by != "deleted"
+
+    def _track_expiry(self, device: Device) -> None:
+        if device.expires_at is not None:
+            heapq.heappush(self._expiry, (device.expires_at, device.id))
+
+    def _end(self, device: Device, how: str, *, at: float | None = None) -> None:
+        del self.devices[device.id]
+        owned = self._by_user.get(device.user_id, {})
+        owned.pop(device.id, None)
+        if not owned:
+            self._by_user.pop(device.user_id, None)
+        for event in self.events.pop(device.id, {}).values():
+            self._events_by_id.pop(event.id, None)
+        device.ended_at = self.clock() if at is None else at
+        device.ended_by = how
+        self.ended[device.id] = device
+        if len(self.ended) > self.ended_limit:
+            self.ended.pop(next(iter(self.ended)))
 
     # -- Mercury events ----------------------------------------------------------------------
 
-    def enqueue_event(self, device_id: str, data: dict[str, Any], **extra: Any) -> MercuryEvent:
+    def enqueue_event(self, device_id: str, data: dict[str, Any], **extra: Any) -> PushedEvent:
         """Queue an event envelope for a device; it stays pending until acked."""
         event_id = self.new_uuid()
         envelope: dict[str, Any] = {
@@ -358,37 +406,52 @@ class CloudState:
             "filterMessage": False,
         }
         envelope.update(extra)
-        event = MercuryEvent(event_id, device_id, envelope)
-        self.events.setdefault(device_id, []).append(event)
-        self._events_by_id[event.id] = event
+        event = PushedEvent(event_id, device_id, envelope)
+        self.events.setdefault(device_id, {})[event_id] = event
+        self._events_by_id[event_id] = event
         return event
 
-    def pending_events(self, device_id: str) -> list[MercuryEvent]:
+    def pending_events(self, device_id: str) -> list[PushedEvent]:
         """Events of the device not yet acked, in push order."""
-        return [e for e in self.events.get(device_id, []) if not e.acked]
+        return list(self.events.get(device_id, {}).values())
 
-    def find_event(self, event_id: str) -> MercuryEvent | None:
-        """The queued event with this id, on any device."""
+    def find_event(self, event_id: str) -> PushedEvent | None:
+        """The pending event with this id, on any device (acked events are forgotten)."""
         return self._events_by_id.get(event_id)
 
+    def ack_event(self, event_id: str) -> PushedEvent | None:
+        """Mark a pending event acked and forget it; ``None`` if it was not pending."""
+        event = self._events_by_id.pop(event_id, None)
+        if event is not None:
+            event.acked = True
+            self.events.get(event.device_id, {}).pop(event_id, None)
+        return event
+
     def forget_everything(self) -> None:
-        """Drop devices, events and issued tokens (users and clients stay)."""
-        self.lapsed_device_ids.update(self.devices)
-        self.devices.clear()
+        """End every device and drop events and issued tokens (users and clients stay)."""
+        for device in list(self.devices.values()):
+            self._end(device, "restart")
+        self._expiry.clear()
         self.events.clear()
         self._events_by_id.clear()
         self.tokens = {k: v for k, v in self.tokens.items() if v.pinned}
 
 
-def device_json(device: Device, *, org_id: str) -> dict[str, Any]:
-    """The WDM DTO of a device, as POST/PUT/GET answer it."""
+def device_json(
+    device: Device, *, org_id: str, urls_for: Callable[[str], tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The WDM DTO of a device, as POST/PUT/GET answer it; ``urls_for(id)`` gives the
+    ``url`` and ``webSocketUrl`` to show (default: those it was created with)."""
+    url, web_socket_url = (
+        (device.url, device.web_socket_url) if urls_for is None else urls_for(device.id)
+    )
     stamp = isoformat(device.modified)
     body: dict[str, Any] = dict(device.body)
     body.pop("ttl", None)
     body.update(
         {
-            "url": device.url,
-            "webSocketUrl": device.web_socket_url,
+            "url": url,
+            "webSocketUrl": web_socket_url,
             "userId": device.user_id,
             "orgId": org_id,
             "creationTime": isoformat(device.created),
@@ -406,19 +469,21 @@ def device_json(device: Device, *, org_id: str) -> dict[str, Any]:
     return body
 
 
-def _features(stamp: str) -> dict[str, list[dict[str, Any]]]:
-    def toggle(key: str, value: bool, mutable: bool) -> dict[str, Any]:
-        return {
-            "key": key,
-            "val": json.dumps(value),
-            "value": value,
-            "mutable": mutable,
-            "type": "boolean",
-            "lastModified": stamp,
-        }
-
+def feature_toggle(key: str, value: bool | str, mutable: bool, stamp: str) -> dict[str, Any]:
+    """One WDM feature toggle (``val`` is the JSON text of a boolean, else the string)."""
     return {
-        "developer": [toggle("web-high-availability", False, True)],
-        "entitlement": [toggle("squared-call-initiation", True, False)],
+        "key": key,
+        "val": json.dumps(value) if isinstance(value, bool) else value,
+        "value": value,
+        "mutable": mutable,
+        "type": "boolean" if isinstance(value, bool) else "string",
+        "lastModified": stamp,
+    }
+
+
+def _features(stamp: str) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "developer": [feature_toggle("web-high-availability", False, True, stamp)],
+        "entitlement": [feature_toggle("squared-call-initiation", True, False, stamp)],
         "user": [],
     }

@@ -24,7 +24,13 @@ from typing import Any
 from ..messages import Response, json_response
 from ..records import ViolationKind
 from ..routing import Call, route
-from ..state import DEVICE_LIMIT_MESSAGE, Device, DeviceLimitReached, device_json
+from ..state import (
+    DEVICE_LIMIT_MESSAGE,
+    Device,
+    DeviceLimitReached,
+    device_json,
+    feature_toggle,
+)
 
 __all__ = ["ROUTES"]
 
@@ -63,9 +69,24 @@ def _parsed_body(call: Call, *, partial: bool) -> dict[str, Any] | Response:
     return body
 
 
+def _dto(call: Call, device: Device) -> dict[str, Any]:
+    """The device as this client is shown it: its URLs on the client's host, with the
+    feature overrides and omitted fields the control API asked for."""
+    dto = device_json(device, org_id=call.authed_user.org_id, urls_for=call.urls.device)
+    features = dto["features"]
+    for (kind, key), value in call.behaviour.features.items():
+        toggles = [t for t in features.setdefault(kind, []) if t["key"] != key]
+        toggles.append(feature_toggle(key, value, True, dto["modificationTime"]))
+        features[kind] = toggles
+    for field in ("url", "webSocketUrl"):
+        if f"device.{field}" in call.behaviour.omitted:
+            dto.pop(field, None)
+    return dto
+
+
 def _answer(call: Call, device: Device, status: int = 200) -> Response:
-    dto = device_json(device, org_id=call.authed_user.org_id)
-    return json_response(status, dto, (("etag", device.etag),))
+    overrides = repr(sorted(call.behaviour.features.items()))
+    return json_response(status, _dto(call, device), (("etag", device.etag_with(overrides)),))
 
 
 def register(call: Call) -> Response:
@@ -82,8 +103,7 @@ def register(call: Call) -> Response:
 
 
 def list_devices(call: Call) -> Response:
-    org_id = call.authed_user.org_id
-    devices = [device_json(d, org_id=org_id) for d in call.state.devices_of(call.authed_user.id)]
+    devices = [_dto(call, d) for d in call.state.devices_of(call.authed_user.id)]
     date = formatdate(call.state.clock(), usegmt=True)  # clients age devices on our clock
     return json_response(200, {"devices": devices}, (("date", date),))
 
