@@ -7,8 +7,11 @@ Imported by the tests as ``emulator_testkit`` (``conftest.py`` puts this folder 
 from __future__ import annotations
 
 import json
+import queue
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -206,3 +209,22 @@ async def raw_exchange(emulator: Emulator, payload: bytes) -> bytes:
                     received += await stream.receive()
                 except (anyio.EndOfStream, anyio.BrokenResourceError):
                     return received
+
+
+def lines_until(stream: IO[str], needle: str, timeout: float = TIMEOUT) -> list[str]:
+    """Lines of a subprocess's output up to the first holding ``needle``; fails (queue.Empty)
+    after ``timeout`` seconds instead of blocking forever."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:  # ends at EOF, when the process is gone
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        seen.append(line)
+        if needle in line:
+            return seen

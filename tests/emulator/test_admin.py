@@ -15,7 +15,8 @@ from webex_meetings.emulator import (
     Emulator,
     UnknownRouteError,
 )
-from webex_meetings.emulator.admin import ENDPOINTS, reference_lines
+from webex_meetings.emulator.admin_endpoints import ENDPOINTS
+from webex_meetings.emulator.reference import help_text
 
 pytestmark = pytest.mark.anyio
 
@@ -133,7 +134,7 @@ async def test_python_control_raises_typed_errors(emulator: Emulator) -> None:
 
 
 def test_the_reference_lists_every_endpoint() -> None:
-    text = "\n".join(reference_lines())
+    text = help_text()
     for endpoint in ENDPOINTS:
         assert f"{endpoint.method} /_emulator/{endpoint.path}" in text
         for field in endpoint.fields:

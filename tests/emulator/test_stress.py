@@ -6,21 +6,25 @@ from __future__ import annotations
 
 import errno
 import logging
-import queue
 import socket
 import struct
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
-from typing import IO
 
 import anyio
 import anyio.abc
 import httpx
 import pytest
-from emulator_testkit import TIMEOUT, Closed, WsClient, bearer, connect_device, register_device
+from emulator_testkit import (
+    TIMEOUT,
+    Closed,
+    WsClient,
+    bearer,
+    connect_device,
+    lines_until,
+    register_device,
+)
 
 from webex_meetings.emulator import Emulator, Limits, ViolationKind
 from webex_meetings.emulator.server import Server
@@ -224,22 +228,6 @@ async def test_a_frame_announcing_a_huge_payload_closes_1009_at_once(
     assert (await http.get("/sqdiscovery/v1/region")).status_code == 200
 
 
-def _wait_for_line(stream: IO[str], needle: str, timeout: float = TIMEOUT) -> None:
-    """Read ``stream`` until a line holds ``needle``; fail after ``timeout`` seconds."""
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in stream:  # ends at EOF, when the process is gone
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while True:
-        line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        if needle in line:
-            return
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_NOFILE")
 def test_the_emulator_survives_running_out_of_descriptors() -> None:
     """A real EMFILE: an emulator process with a 64-descriptor limit and no connection cap
@@ -270,7 +258,7 @@ def _exhaust_descriptors_then_serve(process: subprocess.Popen[str]) -> None:
     assert process.stderr is not None
     port = int(process.stdout.readline())
     held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(150)]
-    _wait_for_line(process.stderr, "cannot accept a connection (EMFILE")
+    lines_until(process.stderr, "cannot accept a connection (EMFILE")
     for sock in held:
         sock.close()
     with httpx.Client(timeout=TIMEOUT) as client:

@@ -15,6 +15,7 @@ import base64
 import random
 import signal
 import ssl
+import textwrap
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, AsyncExitStack, suppress
@@ -28,6 +29,7 @@ from anyio.abc import SocketAttribute
 
 from ..core.errors import ConfigurationError
 from .admin import Admin
+from .admin_endpoints import ENDPOINTS
 from .behaviour import Behaviour
 from .cloud import Cloud
 from .control import Control
@@ -167,7 +169,7 @@ class Emulator:
                 behaviour=self._behaviour,
                 urls=self.urls,
                 config=self._config,
-                admin=Admin(self),
+                admin=Admin(self, ENDPOINTS),
                 follow_host=self._advertised is None,
             )
             self.server = Server(
@@ -249,12 +251,18 @@ class Emulator:
             f"  hydra                  {urls.service('hydra')}",
             f"  region (sqdiscovery)   {urls.base}/sqdiscovery/v1/region",
             f"  OAuth token endpoint   {urls.service('idbroker')}/idb/oauth2/v1/access_token",
-            f"  admin API              {urls.base}/_emulator/state",
+            f"  admin API              {urls.base}/_emulator/<endpoint> (JSON)",
+            *_admin_summary(),
         ]
         if self.default_token:
             lines.append(f"  default access token   {self.default_token}")
         if self.certificate is not None:
             lines.append(f"  TLS CA file            {self.certificate.ca_file}")
+        if self.server is not None:
+            lines.append(
+                f"  limits                 {self.server.connection_cap} connections, "
+                f"{self.server.websocket_cap} websockets; 503 beyond, with a log line"
+            )
         return "\n".join(lines)
 
     # -- users, tokens, time -----------------------------------------------------------------
@@ -364,6 +372,17 @@ class Emulator:
         return self.control.requests
 
 
+def _admin_summary() -> list[str]:
+    """The admin endpoints by method, wrapped, for the banner."""
+    lines = []
+    for method in ("GET", "POST"):
+        names = " ".join(e.path for e in ENDPOINTS if e.method == method)
+        wrapped = textwrap.wrap(names, 70, break_on_hyphens=False)
+        lines += [f"    {method:<5}{wrapped[0]}", *(f"         {rest}" for rest in wrapped[1:])]
+    lines.append("    (`webex-meetings emulator --help` documents each endpoint and route name)")
+    return lines
+
+
 def _socket_listeners(listener: anyio.abc.Listener[Any]) -> list[anyio.abc.SocketListener]:
     """The plain socket listeners of what ``create_tcp_listener`` made (one per address)."""
     inner = getattr(listener, "listeners", [listener])
@@ -454,9 +473,12 @@ def serve_forever(
     tls: bool = False,
     print_urls: bool = True,
     backend: str = "asyncio",
+    prepare: Callable[[Emulator], list[str]] | None = None,
     **options: Any,
 ) -> None:
-    """Run an emulator until interrupted (Ctrl-C); the ``webex-meetings emulator`` command.
+    """Run an emulator until interrupted (Ctrl-C or SIGTERM); the ``webex-meetings emulator``
+    command. ``prepare(emulator)`` runs once it serves (on its loop) and returns lines to add
+    to the printed banner.
 
     :raises OSError: the port cannot be bound.
     """
@@ -467,8 +489,9 @@ def serve_forever(
         # KeyboardInterrupt in the loop into a CancelledError).
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with Emulator(host=host, port=port, tls=tls, **options) as emulator:
+                extra = prepare(emulator) if prepare is not None else []
                 if print_urls:
-                    print(emulator.describe(), flush=True)
+                    print("\n".join([emulator.describe(), *extra]), flush=True)
                 async for _ in signals:
                     return
 

@@ -83,10 +83,10 @@ FRAME_ROUTES: Final = {
         "the frame that unlocks a session after authorization, buffer_state or "
         "registration_status (a fault withholds it)"
     ),
-    "mercury.event": "each pushed event (latency only)",
+    "mercury.event": "each pushed event",
     "mercury.pong": "each pong (a fault withholds it)",
-    "mercury.shutdown": "the shutdown notice (latency only)",
-    "mercury.close": "each close frame the emulator sends (latency only)",
+    "mercury.shutdown": "the shutdown notice",
+    "mercury.close": "each close frame the emulator sends",
 }
 """Route names of the frames the emulator sends (for latency, and faults where noted)."""
 WITHHOLDABLE_FRAMES: Final = ("mercury.buffer_state", "mercury.pong")
