@@ -36,6 +36,7 @@ from .commands.advice import (
 )
 from .commands.options import add_cloud_options, bounded_int, parse_duration
 from .commands.output import LogHandler, Output, report_error
+from .emulator.command import add_arguments as add_emulator_arguments
 
 __all__ = ["EXIT_CODES", "MissingTokenError", "advice", "build_parser", "main"]
 
@@ -84,13 +85,9 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
-    from .emulator import serve_forever
+    from .emulator.command import run
 
-    try:
-        serve_forever(host=args.host, port=args.port, tls=args.tls, seed=args.seed)
-    except KeyboardInterrupt:
-        return EXIT_OK
-    return EXIT_OK
+    return run(args)
 
 
 def _cmd_spec(args: argparse.Namespace) -> int:
@@ -181,10 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     devices.set_defaults(func=_cmd_devices)
 
     emulator = sub.add_parser("emulator", help="serve the Webex cloud emulator")
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8765)
-    emulator.add_argument("--tls", action="store_true", help="serve https/wss (generated cert)")
-    emulator.add_argument("--seed", type=int, default=0)
+    add_emulator_arguments(emulator)
     emulator.set_defaults(func=_cmd_emulator)
 
     spec = sub.add_parser("spec", help="print the lifecycle table or diagram")

@@ -151,3 +151,17 @@ async def test_the_banner_lists_every_admin_endpoint(emulator: Emulator) -> None
     for endpoint in ENDPOINTS:
         assert endpoint.path in banner
     assert "connections" in banner.splitlines()[-1]
+
+
+def test_the_cli_delegates_to_the_emulator_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from webex_meetings.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["emulator", "--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    assert "--device-limit" in out
+    assert "POST /_emulator/schedule-close" in out
+    assert "mercury.connect" in out
+    with pytest.raises(SystemExit):
+        main(["emulator", "--latency", "nan"])
