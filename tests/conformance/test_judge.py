@@ -481,6 +481,15 @@ def test_every_finding_in_json_carries_a_reference() -> None:
     assert all(f["reference"] for f in document["findings"])
 
 
+def test_a_fault_never_met_is_a_warning() -> None:
+    verdict = judge(records(), FACTS, Expectation(reaches="wdm.refresh"))
+    assert verdict.outcome == Outcome.PASS
+    [warning] = verdict.warnings
+    assert warning.rule == "reaches"
+    assert "wdm.refresh" in warning.message
+    assert judge(records(), FACTS, Expectation(reaches="wdm.delete")).warnings == ()
+
+
 def test_every_rule_is_named_once() -> None:
     names = [name for name, _, _ in RULES]
     assert len(names) == len(set(names))

@@ -70,6 +70,7 @@ def test_the_fault_matrix_is_arranged_as_documented() -> None:
     refresh = scenario_named("refresh-put-500")
     assert refresh.mid_session, "the refresh PUT is reached through a mid-session disruption"
     assert refresh.expect.recovers
+    assert refresh.expect.reaches == "wdm.refresh"
     assert scenario_named("people-me-401").expect.registers is True
     assert scenario_named("delete-404").expect.leftover == Leftover.ANY
 

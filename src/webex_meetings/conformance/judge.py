@@ -188,6 +188,16 @@ def _registers(ctx: _Context) -> Iterator[Finding]:
         yield Finding("registers", Severity.ERROR, "registered although the scenario forbids it")
 
 
+def _reaches(ctx: _Context) -> Iterator[Finding]:
+    route = ctx.expect.reaches
+    if route is not None and not any(r.route == route for r in ctx.observed.requests):
+        yield Finding(
+            "reaches",
+            Severity.WARNING,
+            f"never requested {route}: the run did not meet the scenario's fault",
+        )
+
+
 def _recovers(ctx: _Context) -> Iterator[Finding]:
     sessions = ctx.observed.ready_connections
     if ctx.expect.recovers and len(sessions) == 1:
@@ -352,6 +362,7 @@ RULES: Final[tuple[tuple[str, str, Rule], ...]] = (
     ("records", "the emulator's records can be read", _readable),
     ("registers", "registers, or fails cleanly, as the scenario expects", _registers),
     ("recovers", "a new Mercury session after a mid-session disruption", _recovers),
+    ("reaches", "the run met the scenario's fault (a warning when not)", _reaches),
     ("nothing-left", "no device of the run is live at the end (unless allowed)", _nothing_left),
     ("one-device", "never two devices of the run live at once", _one_device_at_a_time),
     (
@@ -370,6 +381,7 @@ REFERENCES: Final = {
     "settles": "the kit's --timeout",
     "registers": "the scenario's expectation",
     "recovers": "protocol-notes.md §3.6 (reconnect after a transient close)",
+    "reaches": "the scenario's arrangement",
     "nothing-left": "protocol-notes.md §1.2 (unregister deletes the device)",
     "one-device": "protocol-notes.md §2.2",
     "retry-after": "RFC 9110 §10.2.3",

@@ -26,7 +26,7 @@ environment (``MERCURY_PING_INTERVAL``, ``MERCURY_PONG_TIMEOUT``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from .steps import (
@@ -76,12 +76,15 @@ class Expectation:
     ready), ``False`` it must not (and fail cleanly), ``None`` either. ``recovers``: a second
     Mercury session reaches ready after the first was disrupted. ``leftover``: see
     :class:`Leftover`. ``require_acks``: an unacked frame is an error here, not a warning.
+    ``reaches``: the route the scenario's fault is on; a run that never requests it did not
+    meet the fault (a warning: the scenario did not test what it arranges).
     """
 
     registers: bool | None = True
     recovers: bool = False
     leftover: str = Leftover.NONE
     require_acks: bool = False
+    reaches: str | None = None
 
     def describe(self) -> str:
         """One phrase: ``registers, recovers, nothing left``."""
@@ -220,7 +223,7 @@ def _fault_scenario(step: _FaultStep, status: int) -> Scenario:
     return Scenario(
         f"{step.name}-{status}",
         f"{step.where} answers {status}{wait} ({times}): {outcome}",
-        expect,
+        replace(expect, reaches=step.route),
         arrange=(fault,),
         mid_session=step.mid_session,
         hold_ms=step.hold_ms,
