@@ -59,8 +59,9 @@ def test_help_documents_the_environment_rules_and_exit_codes(
         (["--client", "python", "--", *DOES_NOTHING], "give one client"),
         (["--client", "python", "--scenario", "baselin"], "did you mean baseline"),
         (["--", "/nonexistent/client"], "command not found"),
+        (["--client", "python", "--junit", "/nonexistent/dir/j.xml"], "no folder"),
     ],
-    ids=["no-client", "two-clients", "unknown-scenario", "missing-command"],
+    ids=["no-client", "two-clients", "unknown-scenario", "missing-command", "junit-folder"],
 )
 def test_usage_errors_exit_2(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]

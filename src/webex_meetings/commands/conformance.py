@@ -170,6 +170,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.list:
         return _list(out)
     try:
+        if args.junit is not None and not args.junit.parent.is_dir():
+            raise _UsageError(f"--junit: no folder {args.junit.parent} to write into")
         scenarios = _selected(args)
         client = _client(args, err)
     except (UnknownScenarioError, _UsageError) as error:
