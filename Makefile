@@ -44,13 +44,14 @@ test-py310:
 		$(PY310) -m venv .venv310 && \
 		.venv310/bin/python -m pip install --quiet --upgrade pip && \
 		.venv310/bin/python -m pip install --quiet -e '.[test]' && \
-		.venv310/bin/pytest -q -m "not interop and not faults_full"; \
+		.venv310/bin/pytest -q -m "not interop and not faults_full and not conformance_full"; \
 	else echo "no Python 3.10 found: the Python 3.10 run is skipped"; fi
 
 # The long matrices (every fault at every step), each bounded by a timeout; CI runs this after
 # the quick suite. `make test` runs a representative subset of each.
 test-long: $(STAMP)
 	timeout 1200 $(BIN)/pytest -q -m faults_full tests/faults
+	timeout 1500 $(BIN)/pytest -q -m conformance_full tests/conformance
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

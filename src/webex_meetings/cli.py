@@ -2,7 +2,8 @@
 
 Subcommands: ``demo`` (the main job: the embedded emulator plus a full lifecycle run),
 ``register`` (stay registered, printing what happens, until Ctrl-C), ``devices list|prune``,
-``emulator`` (serve the emulator standalone) and ``spec`` (the lifecycle table or diagram).
+``emulator`` (serve the emulator standalone), ``conformance`` (run a client through the hard
+cases and judge it) and ``spec`` (the lifecycle table or diagram).
 The commands live in :mod:`webex_meetings.commands`; everything they print goes through
 :mod:`webex_meetings.commands.output`. Also runs as ``python -m webex_meetings``.
 
@@ -34,6 +35,7 @@ from .commands.advice import (
     advice,
     root_cause,
 )
+from .commands.conformance import add_arguments as add_conformance_arguments
 from .commands.options import add_cloud_options, bounded_int, parse_duration
 from .commands.output import LogHandler, Output, report_error
 from .emulator.command import add_arguments as add_emulator_arguments
@@ -86,6 +88,12 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from .emulator.command import run
+
+    return run(args)
+
+
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    from .commands.conformance import run
 
     return run(args)
 
@@ -180,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = sub.add_parser("emulator", help="serve the Webex cloud emulator")
     add_emulator_arguments(emulator)
     emulator.set_defaults(func=_cmd_emulator)
+
+    conformance = sub.add_parser(
+        "conformance", help="run a client through the cloud's hard cases and judge each run"
+    )
+    add_conformance_arguments(conformance)
+    conformance.set_defaults(func=_cmd_conformance)
 
     spec = sub.add_parser("spec", help="print the lifecycle table or diagram")
     spec.add_argument("--format", choices=("table", "mermaid", "json"), default="table")
