@@ -13,6 +13,7 @@ A device's age is measured on the server's clock (the list answer's ``Date`` hea
 from __future__ import annotations
 
 import itertools
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,11 +26,9 @@ from .core import catalog as catalog_protocol
 from .core import device as device_protocol
 from .core.config import SessionConfig
 from .core.credentials import Credentials
-from .core.effects import Effect
 from .core.errors import RemoteProtocolError
 from .core.http import HttpRequest, HttpResponse, error_for_status
 from .core.http_client import HttpClient
-from .core.timers import Timers
 from .transports.base import HttpTransport
 
 __all__ = ["DeviceTools", "WdmDevice", "select_for_prune"]
@@ -114,17 +113,12 @@ class DeviceTools:
     ) -> None:
         self._config = config
         self._http = http
-        out: list[Effect] = []
-        ids = itertools.count(1)
         self._client = HttpClient(
             config,
             credentials,
             session_id=f"{config.tracking_id_prefix}_{uuid.uuid4()}",
-            out=out,
-            ids=ids,
-            timers=Timers(out, ids),
-            now=time.time,
-            fraction=lambda: 0.75,
+            new_id=itertools.count(1).__next__,
+            rng=random.Random(),
         )
         self._wdm: str | None = None
 

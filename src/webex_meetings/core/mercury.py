@@ -81,6 +81,8 @@ __all__ = [
 class MercuryTimer(enum.Enum):
     """The timers one connection uses; each is armed at most once at a time."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is slow Python
+
     AUTHORIZATION = "authorization"
     PING = "ping"
     PONG = "pong"
@@ -355,9 +357,13 @@ _UNLOCKING_EVENT_TYPES: Final = frozenset({"mercury.buffer_state", "mercury.regi
 _SENDABLE_CODES: Final = range(3000, 5000)
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""Built once: ``json.dumps`` with options builds a new encoder on every call."""
+
+
 def _encode(value: object) -> str:
     """Compact JSON, as ``JSON.stringify`` writes it (ASCII-escaped, so always valid UTF-8)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def _finite_float(text: str) -> float:
@@ -371,10 +377,14 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER: Final = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_constant)
+"""Built once: ``json.loads`` with hooks builds a new decoder on every call."""
+
+
 def _parse(text: str) -> dict[str, Any] | None:
     """The frame as a JSON object, or ``None`` when it is anything else."""
     try:
-        value = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
