@@ -67,9 +67,6 @@ __all__ = ["CommandTicket", "Driver", "Session"]
 
 logger = logging.getLogger("webex_meetings.adapters.driver")
 
-_NOTHING_HELD: Final = frozenset({State.UNINITIALIZED, State.READY, State.UNREGISTERED})
-"""States in which the session holds no device and runs no registration."""
-
 
 class Session(Protocol):
     """What the driver uses of a :class:`~webex_meetings.core.session.MeetingsSession`."""
@@ -249,7 +246,7 @@ class Driver:
 
     def _holds_device(self) -> bool:
         registering = any(isinstance(t.input, Register) for t in self._pending.values())
-        return registering or self.session.state not in _NOTHING_HELD
+        return registering or not self.session.state.at_rest
 
     async def _settle(self, ticket: CommandTicket, timeout: float | None) -> None:
         with self.runtime.move_on_after(timeout if timeout is not None else float("inf")):

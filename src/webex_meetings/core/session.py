@@ -113,9 +113,6 @@ log = logging.getLogger("webex_meetings.core.session")
 UNREGISTER_CLOSE_CODE = 3050
 UNREGISTER_CLOSE_REASON = "meetings unregister"
 
-KEEPS_A_DEVICE = frozenset({State.REGISTERING, State.REGISTERED, State.RECONNECTING})
-"""States in which the session wants a live device (and re-creates one the server forgot)."""
-
 _DEVICE_REFRESH: Final = "device refresh"
 """The key of the session's own timer (an ephemeral device's periodic refresh)."""
 
@@ -291,7 +288,7 @@ class MeetingsSession:
     @property
     def registered(self) -> bool:
         """True while the device is registered and Mercury online (or reconnecting)."""
-        return self.state in (State.REGISTERED, State.RECONNECTING)
+        return self.state.registered
 
     @property
     def device(self) -> DeviceInfo | None:
@@ -405,7 +402,7 @@ class MeetingsSession:
         state = self.state
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("register", state.value))
-        elif state in (State.REGISTERED, State.RECONNECTING):
+        elif state.registered:
             log.debug("already registered")
             self._finish_command(None)
         elif not self._can_authorize():
@@ -720,7 +717,7 @@ class MeetingsSession:
     def _wants_mercury(self) -> bool:
         """True while a (re)connection attempt is wanted."""
         return (
-            self.state in (State.REGISTERING, State.RECONNECTING)
+            self.state.connecting
             and self._device is not None
             and not (self._registration is not None and self._registration.failed)
         )
@@ -776,11 +773,7 @@ class MeetingsSession:
 
     def _on_device_refreshed(self, purpose: _RefreshDevice, reply: Reply) -> None:
         device = purpose.device
-        if not self._holds(device) or self.state in (
-            State.UNREGISTERING,
-            State.UNREGISTERED,
-            State.READY,
-        ):
+        if not (self._holds(device) and self.state.keeps_device):
             return
         response = reply.response
         if response is None:
@@ -788,7 +781,7 @@ class MeetingsSession:
             self._after_device_refresh(purpose, reply.error)
             return
         if response.status == 404:
-            if self.state in KEEPS_A_DEVICE:
+            if self.state.wants_device:
                 self._recreate_device(purpose)
             return  # disconnected: unregister() will find it gone, which is fine
         if response.status == 304:
@@ -818,7 +811,7 @@ class MeetingsSession:
         self._send(request, _RecreateDevice(waiting.device), retry=CREATE)
 
     def _on_device_recreated(self, purpose: _RecreateDevice, reply: Reply) -> None:
-        wanted = self._holds(purpose.replacing) and self.state in KEEPS_A_DEVICE
+        wanted = self._holds(purpose.replacing) and self.state.wants_device
         response = reply.response
         if not wanted:  # unregistered (or replaced) meanwhile: keep nothing
             if response is not None:
@@ -873,7 +866,7 @@ class MeetingsSession:
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("unregister", state.value))
             return
-        if state in (State.READY, State.UNREGISTERED):
+        if state.at_rest:
             log.debug("already unregistered")
             self._finish_command(None)
             return
