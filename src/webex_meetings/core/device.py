@@ -69,39 +69,31 @@ _JSON_HEADERS: Final[Headers] = (("content-type", "application/json"),)
 
 @dataclass(frozen=True, slots=True)
 class DeviceRegistration:
-    """A device WDM registered for us.
+    """A device WDM registered for us: its public :class:`~.events.DeviceInfo`, plus what
+    the protocol needs to refresh it.
 
-    ``features`` maps a kind (``developer``, ``entitlement``, ``user``) to parsed toggles;
-    ``raw`` is the answer's body without ``services`` and ``serviceHostMap``, sent back on
-    refresh.
+    ``etag`` is the answer's ``ETag`` (sent back as ``If-None-Match``); ``raw`` the answer's
+    body without ``services`` and ``serviceHostMap``, sent back on refresh.
     """
 
-    url: str
-    web_socket_url: str
-    user_id: str | None = None
-    device_type: str | None = None
-    name: str | None = None
-    modification_time: str | None = None
-    features: dict[str, dict[str, Any]] = field(default_factory=dict)
+    info: DeviceInfo
     etag: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def info(self) -> DeviceInfo:
-        """The public view of this device, for events."""
-        return DeviceInfo(
-            url=self.url,
-            web_socket_url=self.web_socket_url,
-            user_id=self.user_id,
-            device_type=self.device_type,
-            name=self.name,
-            modification_time=self.modification_time,
-            features={kind: dict(toggles) for kind, toggles in self.features.items()},
-        )
+    @property
+    def url(self) -> str:
+        """The device's identity: refreshed, deleted and sent as ``cisco-device-url``."""
+        return self.info.url
+
+    @property
+    def web_socket_url(self) -> str:
+        """Where Mercury is."""
+        return self.info.web_socket_url
 
     def developer_feature(self, key: str) -> Any:
         """The parsed value of developer toggle ``key`` (``web-high-availability``, ...), or
         ``None``."""
-        return self.features.get("developer", {}).get(key)
+        return self.info.features.get("developer", {}).get(key)
 
 
 def _feature_value(value: Any) -> Any:
@@ -258,13 +250,13 @@ def parse_registration(
     etag = response.header("etag")
     features = parse_features(body.get("features"))
     if previous is not None and etag is not None and etag == previous.etag:
-        features = _features_for_same_etag(previous.features, features, body)
+        features = _features_for_same_etag(previous.info.features, features, body)
 
     def text(key: str) -> str | None:
         value = body.get(key)
         return value if isinstance(value, str) else None
 
-    return DeviceRegistration(
+    info = DeviceInfo(
         url=url,
         web_socket_url=web_socket_url,
         user_id=text("userId"),
@@ -272,9 +264,9 @@ def parse_registration(
         name=text("name"),
         modification_time=text("modificationTime"),
         features=features,
-        etag=etag,
-        raw={key: value for key, value in body.items() if key not in _DROPPED_FROM_RAW},
     )
+    raw = {key: value for key, value in body.items() if key not in _DROPPED_FROM_RAW}
+    return DeviceRegistration(info, etag=etag, raw=raw)
 
 
 def _features_for_same_etag(

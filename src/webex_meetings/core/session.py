@@ -293,7 +293,7 @@ class MeetingsSession:
     @property
     def device(self) -> DeviceInfo | None:
         """The registered device, if one is held."""
-        return None if self._device is None else self._device.info()
+        return None if self._device is None else self._device.info
 
     @property
     def catalog(self) -> catalog_protocol.ServiceCatalog | None:
@@ -672,7 +672,7 @@ class MeetingsSession:
             self._registration = None
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
-            self._emit(MeetingsRegistered(self._device.info()))
+            self._emit(MeetingsRegistered(self._device.info))
             self._finish_command(None)
         elif self.state is State.RECONNECTING:
             self._fire(Trigger.RECONNECTED)
