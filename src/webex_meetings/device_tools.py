@@ -13,7 +13,6 @@ A device's age is measured on the server's clock (the list answer's ``Date`` hea
 from __future__ import annotations
 
 import itertools
-import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from .core.config import SessionConfig
 from .core.credentials import Credentials
 from .core.errors import RemoteProtocolError
 from .core.http import HttpRequest, HttpResponse, error_for_status
-from .core.http_client import HttpClient
+from .core.http_client import decorate_request
 from .transports.base import HttpTransport
 
 __all__ = ["DeviceTools", "WdmDevice", "select_for_prune"]
@@ -112,18 +111,19 @@ class DeviceTools:
         self, config: SessionConfig, credentials: Credentials, http: HttpTransport
     ) -> None:
         self._config = config
+        self._credentials = credentials
         self._http = http
-        self._client = HttpClient(
-            config,
-            credentials,
-            session_id=f"{config.tracking_id_prefix}_{uuid.uuid4()}",
-            new_id=itertools.count(1).__next__,
-            rng=random.Random(),
-        )
+        self._session_id = f"{config.tracking_id_prefix}_{uuid.uuid4()}"
+        self._sequence = itertools.count(1)
         self._wdm: str | None = None
 
     async def _send(self, request: HttpRequest, *, accept: Sequence[int] = ()) -> HttpResponse:
-        prepared = self._client.prepare(request)
+        prepared = decorate_request(
+            request,
+            self._config,
+            tracking_id=f"{self._session_id}_{next(self._sequence)}",
+            authorization=self._credentials.authorization,
+        )
         response = await self._http.send(prepared)
         if not response.ok and response.status not in accept:
             raise error_for_status(prepared, response)

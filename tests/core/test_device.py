@@ -181,8 +181,6 @@ def test_parse_registration():
         "entitlement": {"squared-call-initiation": True},
         "user": {"user-pref": 7},
     }
-    assert device.developer_feature("web-high-availability") is True
-    assert device.developer_feature("unknown") is None
     assert "services" not in device.raw
     assert "serviceHostMap" not in device.raw
     assert device.raw["customerCompanyName"] == "Example"

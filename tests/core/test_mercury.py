@@ -186,19 +186,6 @@ def test_url_ephemeral_adds_multiple_connections_before_the_timestamp() -> None:
     )
 
 
-def test_url_shared_mercury_replaces_buffer_states() -> None:
-    url = mercury_url(
-        "wss://m.example/v1/messages?bufferStates=true&x=1",
-        now_ms=5,
-        ephemeral=True,
-        shared_mercury=True,
-    )
-    assert urlsplit(url).query == (
-        "x=1&outboundWireFormat=text&aliasHttpStatus=true&mercuryRegistrationStatus=true"
-        "&isRegistrationRefreshEnabled=true&multipleConnections=true&clientTimestamp=5"
-    )
-
-
 def test_url_keeps_existing_params_in_place() -> None:
     url = mercury_url(
         "wss://m.example/v1/messages?a=b%20c&outboundWireFormat=binary&z=",

@@ -49,7 +49,6 @@ __all__ = [
     "TOKEN_RULE",
     "Credentials",
     "check_token_destination",
-    "may_carry_token",
     "token_refusal",
 ]
 
@@ -560,14 +559,6 @@ def token_refusal(
     if scheme not in ("https", "wss"):
         return f"{scheme}:// is not encrypted"
     return None
-
-
-def may_carry_token(
-    url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str]
-) -> bool:
-    """True when ``url`` may receive a secret (see :func:`token_refusal`)."""
-    refusal = token_refusal(url, allowed_domains=allowed_domains, extra_hosts=extra_hosts)
-    return refusal is None
 
 
 def check_token_destination(

@@ -90,11 +90,6 @@ class DeviceRegistration:
         """Where Mercury is."""
         return self.info.web_socket_url
 
-    def developer_feature(self, key: str) -> Any:
-        """The parsed value of developer toggle ``key`` (``web-high-availability``, ...), or
-        ``None``."""
-        return self.info.features.get("developer", {}).get(key)
-
 
 def _feature_value(value: Any) -> Any:
     """A toggle's ``val`` as the JS feature model reads it: numeric strings become numbers,

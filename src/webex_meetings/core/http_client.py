@@ -35,7 +35,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 from .config import VERSION, SessionConfig
@@ -64,6 +64,7 @@ __all__ = [
     "HttpOutput",
     "Reply",
     "RetryPolicy",
+    "decorate_request",
 ]
 
 log = logging.getLogger("webex_meetings.core.http")
@@ -111,6 +112,55 @@ _FAILURE_ERRORS: dict[FailureKind, type[TransportError]] = {
     FailureKind.TOO_LARGE: ResponseTooLargeError,
 }
 """The error a request that got no answer fails with."""
+
+
+def decorate_request(
+    request: HttpRequest,
+    config: SessionConfig,
+    *,
+    tracking_id: str,
+    authorization: str | None,
+    device_url: str | None = None,
+    client_headers: bool = True,
+) -> HttpRequest:
+    """``request`` with the headers every Webex request carries and the default timeout.
+
+    ``trackingid`` always; unless ``client_headers`` is false (the OAuth token endpoint), the
+    Webex client headers (``spark-user-agent``, ``user-agent``, ``cisco-no-http-redirect``,
+    ``accept``); with an ``authorization`` header value, that header and
+    ``cisco-device-url`` (when a ``device_url`` is given). A pure function: the session's
+    :class:`HttpClient` and ``webex_meetings.device_tools`` both use it.
+
+    :raises TokenWithheldError: ``authorization`` is given and ``request.url`` breaks the
+        token rule (:func:`~.credentials.token_refusal`).
+    """
+    headers: list[tuple[str, str]] = [("trackingid", tracking_id)]
+    if client_headers:
+        headers += _client_headers(config)
+    if authorization is not None:
+        check_token_destination(
+            request.url,
+            allowed_domains=config.allowed_domains,
+            extra_hosts=config.extra_authorized_hosts,
+            step=request.step or None,
+        )
+        headers.append(("authorization", authorization))
+        if device_url is not None:
+            headers.append(("cisco-device-url", device_url))
+    headers += request.headers
+    timeout = request.timeout if request.timeout is not None else config.http_timeout
+    return HttpRequest(
+        request.method, request.url, tuple(headers), request.body, timeout, request.step
+    )
+
+
+def _client_headers(config: SessionConfig) -> list[tuple[str, str]]:
+    return [
+        ("spark-user-agent", config.spark_user_agent),
+        ("user-agent", f"webex-meetings/{VERSION}"),
+        ("cisco-no-http-redirect", "true"),
+        ("accept", "application/json"),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,29 +299,20 @@ class HttpClient:
     def prepare(
         self, request: HttpRequest, *, authorize: bool = True, client_headers: bool = True
     ) -> HttpRequest:
-        """``request`` with the headers every Webex request carries (see the module
-        docstring) and the default timeout.
+        """``request`` decorated (:func:`decorate_request`) under the next tracking id.
 
         :raises TokenWithheldError: ``authorize`` and ``request.url`` breaks the token rule.
         """
-        if authorize:
-            self._check_destination(request)
-        self._sequence += 1
-        headers: list[tuple[str, str]] = [("trackingid", f"{self._session_id}_{self._sequence}")]
-        if client_headers:
-            headers += [
-                ("spark-user-agent", self.config.spark_user_agent),
-                ("user-agent", f"webex-meetings/{VERSION}"),
-                ("cisco-no-http-redirect", "true"),
-                ("accept", "application/json"),
-            ]
-        if authorize:
-            headers.append(("authorization", self.credentials.authorization))
-            if self.device_url is not None:
-                headers.append(("cisco-device-url", self.device_url))
-        headers += request.headers
-        timeout = request.timeout if request.timeout is not None else self.config.http_timeout
-        return replace(request, headers=tuple(headers), timeout=timeout)
+        decorated = decorate_request(
+            request,
+            self.config,
+            tracking_id=f"{self._session_id}_{self._sequence + 1}",
+            authorization=self.credentials.authorization if authorize else None,
+            device_url=self.device_url,
+            client_headers=client_headers,
+        )
+        self._sequence += 1  # only once it is certain to go out
+        return decorated
 
     # -- answers ------------------------------------------------------------------------
 

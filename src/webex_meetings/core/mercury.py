@@ -222,9 +222,7 @@ class SequenceMismatch(MercuryAction):
 _QUERY_SAFE: Final = "!~*'()"  # what Node's querystring leaves unescaped besides A-Za-z0-9-_.
 
 
-def mercury_url(
-    web_socket_url: str, *, now_ms: int, ephemeral: bool, shared_mercury: bool = False
-) -> str:
+def mercury_url(web_socket_url: str, *, now_ms: int, ephemeral: bool) -> str:
     """The URL to open for the device's ``webSocketUrl`` (``Mercury._prepareUrl``).
 
     Query parameters already present are kept in place (ours win on a clash); ours follow in
@@ -232,13 +230,7 @@ def mercury_url(
     """
     parts = urlsplit(web_socket_url)
     query = _parse_query(parts.query)
-    ours: list[tuple[str, str]] = [("outboundWireFormat", "text")]
-    if not shared_mercury:
-        ours.append(("bufferStates", "true"))
-    ours.append(("aliasHttpStatus", "true"))
-    if shared_mercury:
-        ours += [("mercuryRegistrationStatus", "true"), ("isRegistrationRefreshEnabled", "true")]
-        query = [(key, value) for key, value in query if key != "bufferStates"]
+    ours = [("outboundWireFormat", "text"), ("bufferStates", "true"), ("aliasHttpStatus", "true")]
     if ephemeral:
         ours.append(("multipleConnections", "true"))
     ours.append(("clientTimestamp", str(now_ms)))
