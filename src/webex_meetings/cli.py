@@ -100,7 +100,7 @@ def advice(error: BaseException) -> tuple[int, str]:
             f"Could not reach the cloud{step}: {error.message}. Check the network, the proxy "
             "(--proxy), TLS settings, or the --cloud URL."
         )
-    if isinstance(error, (MercuryClosedError, RemoteProtocolError)):
+    if isinstance(error, (MercuryClosedError, RemoteProtocolError, HttpStatusError)):
         return EXIT_PROTOCOL, (
             f"The server broke the Webex protocol{step}: {error.message}. If it is an "
             "emulator or a proxy, check it; `webex-meetings demo` shows a correct exchange."
