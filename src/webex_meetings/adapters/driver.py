@@ -61,7 +61,7 @@ from ..core.redaction import redact
 from ..transports.base import HttpTransport, WebSocketConnector
 from .io_tasks import SocketRunner, exchange_http
 from .listeners import Listeners, log_callback_error
-from .runtime import CancelScope, Event, ReceiveChannel, Runtime, SendChannel, TaskGroup
+from .runtime import CancelScope, Flag, ReceiveChannel, Runtime, SendChannel, TaskGroup
 
 __all__ = ["CommandTicket", "Driver", "Session"]
 
@@ -113,7 +113,7 @@ class CommandTicket:
 
     __slots__ = ("_callbacks", "_done", "_error", "input")
 
-    def __init__(self, input: Input, done: Event) -> None:
+    def __init__(self, input: Input, done: Flag) -> None:
         self.input = input
         self._done = done
         self._error: BaseException | None = None
@@ -200,7 +200,7 @@ class Driver:
         self._scopes: set[CancelScope] = set()
         self._active = 0
         self._lingering = 0
-        self._idle: Event | None = None
+        self._idle: Flag | None = None
         self._started = False
 
     # -- lifetime -------------------------------------------------------------------------

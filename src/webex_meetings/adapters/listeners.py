@@ -35,7 +35,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from ..core.events import Event, MercuryEvent
 from ..core.redaction import redact
-from .runtime import Event as RuntimeEvent
+from .runtime import Flag as RuntimeEvent
 
 __all__ = [
     "DEFAULT_STREAM_SIZE",
