@@ -54,8 +54,10 @@ TOKEN = f"FAKEACCESSTOKENsecretsecret_PF84_{ORG}"
 START = 1_800_000_000.0
 
 Fault = int | str | Callable[[HttpRequest], HttpResponse]
-"""A status to answer with, ``"hang"`` (never answer), or a failure of :data:`_FAILURES`
-(``"fail"``, ``"timeout"``, ``"certificate"``, ``"too_large"``): no response."""
+"""A status to answer with, ``"hang"`` (never answer), a failure of :data:`_FAILURES`
+(``"fail"``, ``"timeout"``, ``"certificate"``, ``"too_large"``): no response, or a lost
+answer of :data:`_LOST` (``"lost"``, ``"lost_timeout"``): the request is carried out, then
+its answer is lost."""
 
 
 def _json(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
@@ -70,6 +72,9 @@ _FAILURES = {
     "too_large": (FailureKind.TOO_LARGE, "the response exceeded 1 MiB"),
 }
 """String faults that stand for a request that got no response (see ``FakeCloud.fail``)."""
+
+_LOST = {"lost": "fail", "lost_timeout": "timeout"}
+"""Faults where the server did the work and the answer was lost on the way back."""
 
 
 @dataclass
@@ -100,6 +105,9 @@ class FakeCloud:
         queue = self.faults.get(request.step)
         if queue:
             fault = queue.popleft()
+            if fault in _LOST:
+                self._answer(request)
+                return _LOST[fault]  # type: ignore[index]
             if isinstance(fault, str):
                 return fault
             if callable(fault):

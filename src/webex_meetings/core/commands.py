@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .effects import CompleteCommand, Effect
-from .errors import WebexError
+from .errors import CancelledCommandError, WebexError
 
 __all__ = ["Command", "CommandKind", "CommandQueue"]
 
@@ -57,6 +57,26 @@ class CommandQueue:
             return None
         self.active = self._queue.popleft()
         return self.active
+
+    def cancel(self, command_id: int, kind: CommandKind) -> bool | list[Effect]:
+        """The caller of ``command_id`` (a command of ``kind``) gave up. ``True`` when it is
+        the only caller of the active command (the owner abandons that command, which
+        completes as usual); otherwise the effects completing that caller at once (none when
+        ``command_id`` is unknown)."""
+        error = CancelledCommandError("the command was cancelled")
+        active = self.active
+        if active is not None and active.kind is kind and command_id in active.waiters:
+            if active.waiters == [command_id]:
+                return True
+            active.waiters.remove(command_id)
+            return complete([command_id], error)
+        for command in self._queue:
+            if command.kind is kind and command_id in command.waiters:
+                command.waiters.remove(command_id)
+                if not command.waiters:
+                    self._queue.remove(command)
+                return complete([command_id], error)
+        return []
 
     def finish(self, error: WebexError | None) -> list[Effect]:
         """The active command is done: complete every caller waiting for it."""

@@ -70,6 +70,11 @@ class DeviceConfig:
     and type) and retry the POST once."""
     extra_body: tuple[tuple[str, object], ...] = ()
     """More JSON fields for the POST body (``config.device.body`` in the JS SDK)."""
+    mark_registrations: bool = True
+    """Send a fresh ``registrationMarker`` (a uuid) in each registration's device POST, so that
+    after a POST whose answer was lost (reset, timeout, a 5xx) the device it may have created
+    can be found in the user's device list and deleted. WDM keeps the field on the device; a
+    server that drops it leaves such a device to lapse after its ``ttl``."""
 
     @property
     def refresh_interval(self) -> float:

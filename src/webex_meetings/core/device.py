@@ -39,11 +39,13 @@ from .events import DeviceInfo
 from .http import EXCESSIVE_DEVICES_MESSAGE, Headers, HttpRequest, HttpResponse
 
 __all__ = [
+    "MARKER_FIELD",
     "DeviceRegistration",
     "delete_request",
     "devices_to_prune",
     "is_device_limit",
     "list_request",
+    "marked_devices",
     "parse_features",
     "parse_registration",
     "refresh_request",
@@ -128,8 +130,13 @@ def parse_features(features: Any) -> dict[str, dict[str, Any]]:
 # -- requests --------------------------------------------------------------------------------
 
 
-def registration_body(config: DeviceConfig) -> dict[str, Any]:
-    """The JSON body of the registration ``POST``."""
+MARKER_FIELD: Final = "registrationMarker"
+"""The device field carrying a registration's marker (:attr:`DeviceConfig.mark_registrations`)."""
+
+
+def registration_body(config: DeviceConfig, *, marker: str | None = None) -> dict[str, Any]:
+    """The JSON body of the registration ``POST``; ``marker`` goes in when
+    ``config.mark_registrations``."""
     body: dict[str, Any] = {
         "name": config.name,
         "deviceType": config.device_type,
@@ -140,6 +147,8 @@ def registration_body(config: DeviceConfig) -> dict[str, Any]:
     }
     if config.ephemeral:
         body["ttl"] = config.ttl
+    if marker is not None and config.mark_registrations:
+        body[MARKER_FIELD] = marker
     body.update(dict(config.extra_body))
     return body
 
@@ -159,7 +168,9 @@ def _with_upstream_query(url: str, config: DeviceConfig) -> str:
     return f"{url}{separator}includeUpstreamServices={value}"
 
 
-def register_request(wdm_url: str, config: DeviceConfig) -> HttpRequest:
+def register_request(
+    wdm_url: str, config: DeviceConfig, *, marker: str | None = None
+) -> HttpRequest:
     """``POST {wdm}/devices?includeUpstreamServices=...`` with :func:`registration_body`.
 
     :raises ConfigurationError: ``config.extra_body`` holds a value JSON cannot encode.
@@ -168,7 +179,7 @@ def register_request(wdm_url: str, config: DeviceConfig) -> HttpRequest:
         method="POST",
         url=_with_upstream_query(join_url(wdm_url, "devices"), config),
         headers=_JSON_HEADERS,
-        body=_encode_json(registration_body(config)),
+        body=_encode_json(registration_body(config, marker=marker)),
         step="device.register",
     )
 
@@ -345,6 +356,26 @@ def devices_to_prune(
     oldest_first = sorted(ours.values(), key=_age_key)
     count = max(1, math.ceil(len(oldest_first) / 3))
     return [device["url"] for device in oldest_first[:count]]
+
+
+def marked_devices(response: HttpResponse, marker: str) -> list[str]:
+    """From a ``GET {wdm}/devices`` answer, the URLs of the devices carrying ``marker``: those
+    a registration's POST created, whether or not its answer arrived.
+
+    :raises RemoteProtocolError: the body is not an object with a ``devices`` list.
+    """
+    body = response.json_object(step="device.list")
+    devices = body.get("devices")
+    if not isinstance(devices, list):
+        raise RemoteProtocolError("the device list has no 'devices' array", step="device.list")
+    return [
+        device["url"]
+        for device in devices
+        if isinstance(device, dict)
+        and device.get(MARKER_FIELD) == marker
+        and isinstance(device.get("url"), str)
+        and _scheme(device["url"]) in _URL_SCHEMES["url"]
+    ]
 
 
 def _scheme(url: str) -> str:

@@ -101,8 +101,11 @@ IDEMPOTENT = RetryPolicy(
     max_attempts=3, statuses=frozenset({429, 502, 503, 504}), transport_errors=True
 )
 """GETs and DELETEs: retried on rate limits, gateway errors and lost connections."""
-CREATE = RetryPolicy(max_attempts=3, statuses=frozenset({429, 503}))
-"""A POST that creates something: retried only where the server says it created nothing."""
+CREATE = RetryPolicy(
+    max_attempts=3, statuses=frozenset({429, 502, 503, 504}), transport_errors=True
+)
+"""A POST that creates something (the WDM device). Never handed to :meth:`HttpClient.send`:
+the session retries it itself, once it has made sure the failed try created nothing."""
 
 
 _FAILURE_ERRORS: dict[FailureKind, type[TransportError]] = {

@@ -29,8 +29,11 @@ nothing else writes them.
 3. Mercury: open ``webSocketUrl`` (with the JS SDK's query parameters), send the authorization
    frame, wait for ``mercury.buffer_state``; then ``meetings:registered``.
 
-A failure at any step fails ``register()`` with a typed error naming the step, and deletes any
-device this registration created: a failed ``register()`` leaves nothing behind.
+A failure at any step fails ``register()`` with a typed error naming the step, once every
+device this registration created is deleted: a failed (or cancelled, :class:`~.inputs.Cancel`)
+``register()`` leaves nothing behind. Its device POSTs carry a marker, so a device whose
+answer was lost (a reset, a timeout, a gateway's 5xx) is found in the user's device list and
+deleted; only then is the POST tried again (:meth:`MeetingsSession._device_post_failed`).
 
 ``unregister()`` closes Mercury (code 3050, as the JS SDK does, so that nothing reconnects),
 then ``DELETE``\\ s the device (404 counts as done), then ``meetings:unregistered``.
@@ -62,9 +65,13 @@ from .effects import Effect, EmitEvent
 from .errors import (
     CancelledCommandError,
     DeviceLimitError,
+    HttpStatusError,
     InvalidTransitionError,
     NotAuthorizedError,
     RemoteProtocolError,
+    ResponseTooLargeError,
+    TimeoutError,
+    TransportError,
     WebexError,
 )
 from .events import (
@@ -79,6 +86,7 @@ from .events import (
 from .http import HttpRequest, HttpResponse
 from .http_client import CREATE, IDEMPOTENT, NO_RETRY, HttpClient, Reply, RetryPolicy
 from .inputs import (
+    Cancel,
     HttpRequestFailed,
     HttpResponseReceived,
     Initialize,
@@ -114,7 +122,15 @@ UNREGISTER_CLOSE_CODE = 3050
 UNREGISTER_CLOSE_REASON = "meetings unregister"
 
 _DEVICE_REFRESH: Final = "device refresh"
-"""The key of the session's own timer (an ephemeral device's periodic refresh)."""
+"""The session's own timers: an ephemeral device's periodic refresh, and the next try of a
+device POST whose answer was lost."""
+_POST_AGAIN: Final = "device post again"
+
+_SETTLED_AT_SHUTDOWN: Final = {
+    State.REGISTERING: Trigger.REGISTRATION_FAILED,
+    State.UNREGISTERING: Trigger.UNREGISTRATION_FAILED,
+}
+"""Where ``Shutdown`` leaves a session caught in the middle of a command."""
 
 _GONE: Final = frozenset({404, 410})
 
@@ -125,15 +141,39 @@ _GONE: Final = frozenset({404, 410})
 @dataclass(slots=True, eq=False)
 class Registration:
     """Bookkeeping of one ``register()`` run. Answers sent for a run that is no longer the
-    current one (failed, or replaced by a later ``register()``) are dropped."""
+    current one (failed, or replaced by a later ``register()``) are dropped, except what
+    cleaning up after it needs."""
 
+    marker: str | None = None
+    """Sent in every device POST of this run, to find a device whose answer was lost."""
     waiting_for: set[str] = field(default_factory=set)
     """Prerequisites (``catalog``, ``people/me``) still to come before the device POST."""
     pruned: bool = False
     """The device limit was hit once and our oldest devices deleted."""
     pruning: set[str] = field(default_factory=set)
     """URLs of pruned devices whose DELETE is still in flight."""
-    failed: bool = False
+    attempt: int = 0
+    """Tries of the current device POST (a retry after a lost answer is one more)."""
+    posting: bool = False
+    """A device POST is in flight."""
+    unsure: bool = False
+    """A POST may have created a device we do not know the URL of."""
+    orphans: set[str] = field(default_factory=set)
+    """Devices created for this run and not kept: to delete."""
+    deleting: set[str] = field(default_factory=set)
+    """Devices of this run whose clean-up DELETE is in flight."""
+    retry: WebexError | None = None
+    """Set while a lost POST answer is being cleaned up before the POST is retried."""
+    cleaning: int = 0
+    """Device lists and DELETEs in flight to clean up what this run created."""
+    failure: WebexError | None = None
+    """Why this run failed, once it has; it completes when the clean-up is done."""
+    finished: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True once the run has failed (it may still be cleaning up)."""
+        return self.failure is not None
 
 
 # -- why each request is sent: its reply goes to the handler of its purpose -------------------
@@ -194,13 +234,19 @@ class _DeletePruned:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _DeleteOrphan:
-    pass
+class _Sweep:
+    """List the user's devices to delete those carrying ``marker``."""
+
+    marker: str
+    run: Registration | None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _DeleteAfterFailure:
-    error: WebexError
+class _CleanUp:
+    """Delete a device created but not kept (``run``: the registration waiting for it)."""
+
+    url: str
+    run: Registration | None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -220,6 +266,9 @@ class _RefreshDevice:
 @dataclass(frozen=True, slots=True, eq=False)
 class _RecreateDevice:
     replacing: DeviceRegistration
+    marker: str | None
+    run: Registration | None
+    """The registration this POST is part of (reviving a device the server forgot)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -296,6 +345,17 @@ class MeetingsSession:
         return None if self._device is None else self._device.info
 
     @property
+    def devices_to_delete(self) -> tuple[str, ...]:
+        """URLs of devices this session created and still means to delete, the DELETE not
+        yet confirmed: those a failed or cancelled registration is cleaning up, and the held
+        device while unregistering. What a driver names when it stops waiting."""
+        run = self._registration
+        urls = [] if run is None else sorted(run.deleting | run.orphans)
+        if self._device is not None and self.state is State.UNREGISTERING:
+            urls.append(self._device.url)
+        return tuple(urls)
+
+    @property
     def catalog(self) -> catalog_protocol.ServiceCatalog | None:
         """The service catalog, once fetched."""
         return self._catalog
@@ -352,6 +412,10 @@ class MeetingsSession:
     def _new_uuid(self) -> str:
         return random_uuid4(self._rng)
 
+    def _new_marker(self) -> str | None:
+        """A marker for a device POST (see ``DeviceConfig.mark_registrations``)."""
+        return self._new_uuid() if self._config.device.mark_registrations else None
+
     # -- commands -------------------------------------------------------------------------
 
     def _on_initialize(self, _: Initialize) -> None:
@@ -389,12 +453,25 @@ class MeetingsSession:
     def _finish_command(self, error: WebexError | None) -> None:
         self._out += self._commands.finish(error)
 
+    def _on_cancel(self, event: Cancel) -> None:
+        outcome = self._commands.cancel(event.command_id, CommandKind.REGISTER)
+        if outcome is True:
+            self._fail_registration(CancelledCommandError("register() was cancelled"))
+        elif outcome:
+            self._out += outcome
+
     def _on_shutdown(self, _: Shutdown) -> None:
         self._out += self._commands.cancel_all(CancelledCommandError("the session was shut down"))
         self._take(self._http.forget_all())
         self._take(self._timers.cancel_all())
         self._take(self._link.drop())
         self._shut_down = True
+        settle = _SETTLED_AT_SHUTDOWN.get(self.state)
+        if settle is not None:  # what was in progress will never finish
+            if self._registration is not None and settle is Trigger.REGISTRATION_FAILED:
+                self._forget_device()
+                self._registration = None
+            self._fire(settle)
 
     # -- register, step 1: catalog and people/me ----------------------------------------------
 
@@ -409,7 +486,7 @@ class MeetingsSession:
             self._finish_command(NotAuthorizedError("SDK cannot authorize", step="register"))
         else:
             self._fire(Trigger.REGISTER)
-            run = self._registration = Registration()
+            run = self._registration = Registration(marker=self._new_marker())
             if self._device is not None:  # reviving a disconnected device
                 self._refresh_device(After.REVIVE, run=run)
             elif self.credentials.can_authorize(self._now):
@@ -560,7 +637,7 @@ class MeetingsSession:
     # -- register, step 2: the device ---------------------------------------------------------
 
     def _register_device(self) -> None:
-        """POST the device."""
+        """POST the device (one try: a retry first makes sure the last try created nothing)."""
         run = self._registration
         assert self._catalog is not None
         assert run is not None
@@ -569,29 +646,134 @@ class MeetingsSession:
         except RemoteProtocolError as error:
             self._fail_registration(error)
             return
-        request = device_protocol.register_request(wdm, self._config.device)
-        self._send(request, _PostDevice(run), retry=CREATE)
+        run.attempt += 1
+        run.posting = True
+        request = device_protocol.register_request(wdm, self._config.device, marker=run.marker)
+        self._send(request, _PostDevice(run))
 
     def _on_device_posted(self, purpose: _PostDevice, reply: Reply) -> None:
-        response = reply.response
-        if response is None:
-            assert reply.error is not None
-            if self._is_current(purpose.run):
-                self._device_refused(purpose.run, reply.error)
-            return
-        if not self._is_current(purpose.run):
-            # The register() that asked is over (failed, abandoned or replaced while the POST
-            # was in flight): whatever the answer created must not be kept.
-            self._delete_orphan(response)
-            return
-        try:
-            device = device_protocol.parse_registration(response)
-        except RemoteProtocolError as error:
-            self._delete_orphan(response)
+        run = purpose.run
+        run.posting = False
+        if not self._is_current(run):
+            # The register() that asked failed or was cancelled while the POST was in flight:
+            # whatever the POST created is deleted before that register() completes.
+            self._note_created(run, reply)
+            self._clean_up(run)
+        elif reply.error is not None:
+            self._device_post_failed(run, reply.error)
+        else:
+            assert reply.response is not None
+            try:
+                device = device_protocol.parse_registration(reply.response)
+            except RemoteProtocolError as error:
+                self._note_created(run, reply)
+                self._fail_registration(error)
+                return
+            self._hold_device(device)
+            self._connect_mercury()
+
+    def _device_post_failed(self, run: Registration, error: WebexError) -> None:
+        """A POST answered with an error, or not at all. When the answer may have been lost
+        after the server created the device, find that device and delete it before trying
+        again (or failing): a retried POST never leaves a second device behind."""
+        if not _outcome_unknown(error):
+            self._device_refused(run, error)
+        elif _post_retryable(error) and run.attempt < CREATE.max_attempts and run.marker:
+            run.retry = error
+            self._sweep(run)
+        else:
+            run.unsure = True
             self._fail_registration(error)
+
+    def _post_again_later(self, run: Registration, error: WebexError) -> None:
+        """The device list shows no device left by the lost POST: POST again after the
+        retry delay (``Retry-After`` honoured, capped)."""
+        retry_after = getattr(error, "retry_after", None)
+        delay = CREATE.delay(run.attempt, retry_after)
+        log.info("device POST failed (%s); trying again in %.1f s", error, delay)
+        self._take(self._timers.start(_POST_AGAIN, delay))
+
+    def _note_created(self, run: Registration, reply: Reply) -> None:
+        """What a POST answer (or its absence) says about a device left to delete."""
+        url = None if reply.response is None else _created_url(reply.response)
+        if url is not None:
+            run.orphans.add(url)
+        elif reply.response is not None or _outcome_unknown(reply.error):
+            run.unsure = True
+
+    # -- cleaning up what a registration created ----------------------------------------------
+
+    def _sweep(self, run: Registration) -> None:
+        """Look for a device the last POST may have created (its answer was lost)."""
+        run.unsure = True
+        self._clean_up(run)
+
+    def _clean_up(self, run: Registration) -> None:
+        """Delete what ``run`` created and does not keep; :meth:`_after_clean_up` goes on
+        once nothing is left in flight."""
+        for url in run.orphans - run.deleting:
+            run.deleting.add(url)
+            run.cleaning += 1
+            self._send_delete(url, _CleanUp(url, run))
+        run.orphans.clear()
+        if run.unsure and not run.posting and run.marker is not None:
+            run.unsure = False
+            run.cleaning += 1
+            self._list_devices(_Sweep(run.marker, run))
+        self._after_clean_up(run)
+
+    def _list_devices(self, purpose: _Sweep) -> None:
+        assert self._catalog is not None
+        wdm = self._catalog.require("wdm", step="device.list")
+        self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
+
+    def _on_swept(self, purpose: _Sweep, reply: Reply) -> None:
+        run = purpose.run
+        try:
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            urls = device_protocol.marked_devices(reply.response, purpose.marker)
+        except WebexError as error:
+            log.warning(
+                "could not look for a device a lost device POST may have created (%s); "
+                "if there is one, it lapses on the server after its ttl",
+                error,
+            )
+            urls = []
+            if run is not None and run.retry is not None:  # never POST again blindly
+                self._fail_registration(run.retry)
+        for url in urls:
+            if self._device is not None and self._device.url == url:
+                continue  # the device held: never an orphan
+            log.info("deleting device %s, created by a POST whose answer was lost", url)
+            if run is None:
+                self._send_delete(url, _CleanUp(url, None))
+            else:
+                run.orphans.add(url)
+        if run is not None:
+            run.cleaning -= 1
+            self._clean_up(run)
+
+    def _on_cleaned_up(self, purpose: _CleanUp, reply: Reply) -> None:
+        if reply.error is not None:
+            log.warning("could not delete device %s: %s", purpose.url, reply.error)
+        run = purpose.run
+        if run is not None:
+            run.deleting.discard(purpose.url)
+            run.cleaning -= 1
+            self._after_clean_up(run)
+
+    def _after_clean_up(self, run: Registration) -> None:
+        if run.cleaning or run.posting:
             return
-        self._hold_device(device)
-        self._connect_mercury()
+        if run.failure is not None:
+            if not run.finished:
+                run.finished = True
+                self._registration_failed(run.failure)
+        elif run.retry is not None and self._is_current(run):
+            error, run.retry = run.retry, None
+            self._post_again_later(run, error)
 
     def _device_refused(self, run: Registration, error: WebexError) -> None:
         if (
@@ -635,16 +817,17 @@ class MeetingsSession:
         run = purpose.run
         run.pruning.discard(purpose.url)
         if not run.pruning and self._is_current(run):
+            run.attempt = 0  # a new POST, with its own tries
             self._register_device()
 
-    def _delete_orphan(self, response: HttpResponse) -> None:
-        """A device answer we cannot use may still have created a device: delete it."""
-        try:
-            url = response.json_object().get("url")
-        except RemoteProtocolError:
-            return
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
-            self._send_delete(url, _DeleteOrphan())
+    def _delete_orphan(self, marker: str | None, response: HttpResponse | None) -> None:
+        """A device answer we cannot use (or a lost one) may have created a device that no
+        registration waits for: delete it, by its URL or by its POST's marker."""
+        url = None if response is None else _created_url(response)
+        if url is not None:
+            self._send_delete(url, _CleanUp(url, None))
+        elif marker is not None:
+            self._list_devices(_Sweep(marker, None))
 
     def _hold_device(self, device: DeviceRegistration) -> None:
         self._device = device
@@ -687,22 +870,19 @@ class MeetingsSession:
     # -- failing a registration -------------------------------------------------------------
 
     def _fail_registration(self, error: WebexError) -> None:
-        """Abandon the registration: stop Mercury, delete what it created, report ``error``."""
+        """Abandon the registration: stop Mercury, delete what it created (also a device a
+        POST in flight or a lost answer may have created), then report ``error``."""
         run = self._registration
         if run is None or run.failed:
             return
-        run.failed = True
+        run.failure = error
         log.info("register() failed: %s", error)
         self._take(self._link.drop())
-        device = self._device
-        if device is None:
-            self._registration_failed(error)
-            return
-        self._forget_device()
-        self._send_delete(device.url, _DeleteAfterFailure(error))
-
-    def _on_deleted_after_failure(self, purpose: _DeleteAfterFailure, _: Reply) -> None:
-        self._registration_failed(purpose.error)
+        self._take(self._timers.cancel(_POST_AGAIN))
+        if self._device is not None:
+            run.orphans.add(self._device.url)
+            self._forget_device()
+        self._clean_up(run)
 
     def _registration_failed(self, error: WebexError) -> None:
         self._registration = None
@@ -759,7 +939,8 @@ class MeetingsSession:
 
         The old device stays held until its replacement exists, so a failed re-creation
         leaves the session with a device to retry with (and to delete). Answers that come
-        after the device was replaced, forgotten or is being unregistered are dropped.
+        after the device was forgotten or is being unregistered are dropped; after it was
+        replaced, what waited for a fresh device goes on with the replacement.
         """
         device = self._device
         assert device is not None
@@ -773,7 +954,13 @@ class MeetingsSession:
 
     def _on_device_refreshed(self, purpose: _RefreshDevice, reply: Reply) -> None:
         device = purpose.device
-        if not (self._holds(device) and self.state.keeps_device):
+        if not self.state.keeps_device:
+            return
+        if not self._holds(device):
+            # Replaced meanwhile (another refresh found it gone and re-created it): the
+            # answer is stale, but what waited for a fresh device goes on with the new one.
+            if self._device is not None and purpose.after is not After.PERIODIC:
+                self._after_device_refresh(purpose, None)
             return
         response = reply.response
         if response is None:
@@ -807,26 +994,43 @@ class MeetingsSession:
         except RemoteProtocolError as error:
             self._recreation_done(error)
             return
-        request = device_protocol.register_request(wdm, self._config.device)
-        self._send(request, _RecreateDevice(waiting.device), retry=CREATE)
+        run = self._registration if self._is_current(self._registration) else None
+        marker = self._new_marker() if run is None else run.marker
+        if run is not None:
+            run.posting = True
+        request = device_protocol.register_request(wdm, self._config.device, marker=marker)
+        self._send(request, _RecreateDevice(waiting.device, marker, run))
 
     def _on_device_recreated(self, purpose: _RecreateDevice, reply: Reply) -> None:
+        run = purpose.run
+        if run is not None:
+            run.posting = False
+            if run.failed:  # the registration it was for is over: clean up after it
+                self._recreation_waiters.clear()
+                self._note_created(run, reply)
+                self._clean_up(run)
+                return
         wanted = self._holds(purpose.replacing) and self.state.wants_device
-        response = reply.response
+        response, error = reply.response, reply.error
+        if response is None and _outcome_unknown(error):  # the answer may be all that was lost
+            if run is not None:
+                self._sweep(run)  # a registration waiting for it waits for this too
+            else:
+                self._delete_orphan(purpose.marker, None)
         if not wanted:  # unregistered (or replaced) meanwhile: keep nothing
             if response is not None:
-                self._delete_orphan(response)
+                self._delete_orphan(purpose.marker, response)
             self._recreation_waiters.clear()
             return
         if response is None:
-            assert reply.error is not None
-            self._recreation_done(reply.error)
+            assert error is not None
+            self._recreation_done(error)
             return
         try:
             device = device_protocol.parse_registration(response)
-        except RemoteProtocolError as error:
-            self._delete_orphan(response)
-            self._recreation_done(error)
+        except RemoteProtocolError as parse_error:
+            self._delete_orphan(purpose.marker, response)
+            self._recreation_done(parse_error)
             return
         self._hold_device(device)
         self._recreation_done(None)
@@ -927,8 +1131,13 @@ class MeetingsSession:
 
     def _on_timer(self, event: TimerFired) -> None:
         timer_id = event.timer_id
-        if self._timers.fired(timer_id) is not None:  # the device refresh is our only timer
+        key = self._timers.fired(timer_id)
+        if key == _DEVICE_REFRESH:
             self._refresh_device(After.PERIODIC)
+            return
+        if key == _POST_AGAIN:
+            if self._is_current(self._registration):
+                self._register_device()
             return
         output: list[Any] | None = self._link.timer_fired(timer_id, now=self._now)
         if output is None:
@@ -952,6 +1161,7 @@ class MeetingsSession:
 _INPUT_HANDLERS: Final[dict[type[Input], Callable[[MeetingsSession, Any], None]]] = {
     Initialize: MeetingsSession._on_initialize,
     Register: MeetingsSession._on_register,
+    Cancel: MeetingsSession._on_cancel,
     Unregister: MeetingsSession._on_unregister,
     Shutdown: MeetingsSession._on_shutdown,
     HttpResponseReceived: MeetingsSession._on_http_response,
@@ -986,8 +1196,8 @@ _REPLY_HANDLERS: Final[dict[type, Callable[[MeetingsSession, Any, Reply], None]]
     _PostDevice: MeetingsSession._on_device_posted,
     _ListForPruning: MeetingsSession._on_devices_listed,
     _DeletePruned: MeetingsSession._on_pruned,
-    _DeleteOrphan: lambda session, purpose, reply: None,
-    _DeleteAfterFailure: MeetingsSession._on_deleted_after_failure,
+    _Sweep: MeetingsSession._on_swept,
+    _CleanUp: MeetingsSession._on_cleaned_up,
     _DeleteForUnregister: MeetingsSession._on_deleted_for_unregister,
     _RefreshDevice: MeetingsSession._on_device_refreshed,
     _RecreateDevice: MeetingsSession._on_device_recreated,
@@ -1003,3 +1213,28 @@ _AFTER_DEVICE_REFRESH: Final[
     After.RECONNECT: MeetingsSession._reconnect_refreshed,
 }
 """What follows a device refresh, by why it was refreshed."""
+
+
+def _outcome_unknown(error: WebexError | None) -> bool:
+    """True when a failed POST may still have created its device on the server: its answer
+    was lost (connection dropped, timed out, cut as too large) or came from a gateway or a
+    rate limiter in front of the service (429, 5xx)."""
+    if isinstance(error, HttpStatusError):
+        return error.status == 429 or error.status >= 500
+    return isinstance(error, (TimeoutError, ResponseTooLargeError)) or type(error) is TransportError
+
+
+def _post_retryable(error: WebexError) -> bool:
+    """True when trying the POST again may succeed (a lost connection, a busy server)."""
+    if isinstance(error, HttpStatusError):
+        return error.status in CREATE.statuses
+    return isinstance(error, TimeoutError) or type(error) is TransportError
+
+
+def _created_url(response: HttpResponse) -> str | None:
+    """The ``url`` of the device a POST answer describes, if it has a usable one."""
+    try:
+        url = response.json_object().get("url")
+    except RemoteProtocolError:
+        return None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
