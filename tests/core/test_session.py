@@ -163,7 +163,6 @@ def test_initialize_twice_is_refused(pump: Pump):
     [
         ("catalog", 500, HttpStatusError),
         ("catalog", 404, HttpStatusError),
-        ("people/me", 401, AuthorizationError),
         ("device.register", 400, HttpStatusError),
         ("device.register", 401, AuthorizationError),
     ],

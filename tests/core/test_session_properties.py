@@ -962,8 +962,10 @@ def test_b_register_after_transient_faults_announces_once(
     refresh: bool,
 ) -> None:
     """(b) Transient faults within the retry budgets delay register() but it succeeds, with
-    exactly one meetings:registered, one device in the cloud and one socket."""
-    pump = make_pump(refresh=refresh, tolerate=frozenset())
+    exactly one meetings:registered, one device in the cloud and one socket. (The overall
+    deadline is set out of the way: two silent authorizations alone take over a minute.)"""
+    config = SessionConfig.for_cloud(BASE, register_timeout=3600.0)
+    pump = make_pump(config, refresh=refresh, tolerate=frozenset())
     cloud = pump.cloud
     cloud.fail("catalog", *catalog)
     cloud.fail("people/me", *people)
@@ -1031,7 +1033,9 @@ def test_c_reconnect_delays_follow_the_configured_backoff(
         if reconnecting
         else MercuryConfig(initial_backoff=backoff)
     )
-    pump = make_pump(SessionConfig.for_cloud(BASE, mercury=mercury), seed=seed)
+    # Retry-After up to 60 s per attempt: the register() deadline is set out of the way.
+    config = SessionConfig.for_cloud(BASE, mercury=mercury, register_timeout=3600.0)
+    pump = make_pump(config, seed=seed)
     if reconnecting:
         assert pump.result(pump.register()) is None
     first_open, first_event = len(pump.open_delays), len(pump.events)

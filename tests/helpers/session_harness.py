@@ -92,6 +92,10 @@ class FakeCloud:
     requests: list[HttpRequest] = field(default_factory=list)
     frames: list[dict[str, Any]] = field(default_factory=list)
     device_cap: int | None = None
+    before_buffer_state: list[dict[str, Any]] = field(default_factory=list)
+    """Frames Mercury sends after the authorization frame, ahead of ``buffer_state``."""
+    withhold_buffer_state: bool = False
+    """Mercury swallows the authorization frame (a black hole): no ``buffer_state``."""
     _count: int = 0
 
     def fail(self, step: str, *faults: Fault) -> None:
@@ -190,16 +194,15 @@ class FakeCloud:
         frame = json.loads(text)
         self.frames.append(frame)
         if frame.get("type") == "authorization":
+            if self.withhold_buffer_state:
+                return []
             self._count += 1
-            return [
-                json.dumps(
-                    {
-                        "id": f"bs{self._count}",
-                        "sequenceNumber": 1,
-                        "data": {"eventType": "mercury.buffer_state"},
-                    }
-                )
-            ]
+            buffer_state = {
+                "id": f"bs{self._count}",
+                "sequenceNumber": 1,
+                "data": {"eventType": "mercury.buffer_state"},
+            }
+            return [json.dumps(f) for f in [*self.before_buffer_state, buffer_state]]
         if frame.get("type") == "ping":
             return [json.dumps({"type": "pong", "id": frame["id"]})]
         return []

@@ -195,12 +195,33 @@ def _origin(url: str) -> tuple[str, str | None]:
 
 
 class MercuryClosedError(WebexError):
-    """The Mercury websocket closed with a code that ends the connection for good."""
+    """The Mercury websocket closed, and no further attempt follows.
 
-    def __init__(self, code: int, reason: str, *, step: str | None = "mercury.connect") -> None:
-        super().__init__(f"Mercury closed the websocket: {code} {reason!r}", step=step)
+    The message says who closed: ``by_us`` when this client did (a timeout waiting for
+    ``buffer_state``, missing pongs, ``unregister()``), else the server (its close code) or
+    the network (``1006``: no close frame).
+    """
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        *,
+        by_us: bool = False,
+        step: str | None = "mercury.connect",
+    ) -> None:
+        super().__init__(f"{_closer(code, by_us)}: {code} {reason!r}", step=step)
         self.code = code
         self.reason = redact(reason)
+        self.by_us = by_us
+
+
+def _closer(code: int, by_us: bool) -> str:
+    if by_us:
+        return "this client closed the Mercury websocket"
+    if code == 1006:
+        return "the connection to Mercury was lost"
+    return "Mercury closed the websocket"
 
 
 # -- the bytes did not move -------------------------------------------------------------------

@@ -197,6 +197,14 @@ class MercuryLink:
         state = "none" if socket is None else socket.protocol.state.value
         return f"<MercuryLink socket={state} failures={self._failures}>"
 
+    @property
+    def waiting_for(self) -> str:
+        """The step an attempt is at: ``mercury.connect`` (opening, or backing off) or
+        ``mercury.buffer_state`` (authorization frame sent, waiting to be let in)."""
+        socket = self._socket
+        opened = socket is not None and socket.opened
+        return "mercury.buffer_state" if opened else "mercury.connect"
+
     # -- what the session asks ----------------------------------------------------------
 
     def connect(
@@ -377,7 +385,8 @@ class MercuryLink:
             return [*output, Stopped()]
         if closed.authorized:
             return output + self._lost(closed, action)
-        error = MercuryClosedError(closed.code, closed.reason)
+        step = "mercury.buffer_state" if socket.opened else "mercury.connect"
+        error = MercuryClosedError(closed.code, closed.reason, by_us=closed.by_us, step=step)
         return output + self._attempt_failed(action, error)
 
     def _release(self, socket: _Socket) -> list[LinkOutput]:

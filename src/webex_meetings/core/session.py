@@ -22,8 +22,8 @@ nothing else writes them.
 
 1. the U2C post-auth catalog (``GET {u2c}/catalog?format=hostmap``; the pre-auth
    ``limited/catalog`` first only when configured) *in parallel with* ``GET {hydra}/people/me``
-   (checks the token, names the user; optional region and meeting-preference calls ride along
-   and never fail the registration);
+   (names the user; never fails the registration, a refused token included: WDM judges the
+   token, as in the JS SDK; optional region and meeting-preference calls ride along too);
 2. the WDM device: ``POST {wdm}/devices?includeUpstreamServices=all``. On "User has excessive
    device registrations" our own oldest devices are listed, deleted and the POST retried once;
 3. Mercury: open ``webSocketUrl`` (with the JS SDK's query parameters), send the authorization
@@ -125,6 +125,7 @@ _DEVICE_REFRESH: Final = "device refresh"
 """The session's own timers: an ephemeral device's periodic refresh, and the next try of a
 device POST whose answer was lost."""
 _POST_AGAIN: Final = "device post again"
+_DEADLINE: Final = "register deadline"
 
 _SETTLED_AT_SHUTDOWN: Final = {
     State.REGISTERING: Trigger.REGISTRATION_FAILED,
@@ -146,6 +147,8 @@ class Registration:
 
     marker: str | None = None
     """Sent in every device POST of this run, to find a device whose answer was lost."""
+    step: str = "catalog"
+    """The step in progress, named when the deadline passes (``mercury``: ask the link)."""
     waiting_for: set[str] = field(default_factory=set)
     """Prerequisites (``catalog``, ``people/me``) still to come before the device POST."""
     pruned: bool = False
@@ -487,12 +490,25 @@ class MeetingsSession:
         else:
             self._fire(Trigger.REGISTER)
             run = self._registration = Registration(marker=self._new_marker())
+            self._take(self._timers.start(_DEADLINE, self._config.register_timeout))
             if self._device is not None:  # reviving a disconnected device
+                run.step = "device.refresh"
                 self._refresh_device(After.REVIVE, run=run)
             elif self.credentials.can_authorize(self._now):
                 self._fetch_prerequisites(run)
             else:
+                run.step = "credentials.refresh"
                 self._take(self._http.refresh_token(_TokenBeforeRegister(run)))
+
+    def _deadline_passed(self) -> None:
+        run = self._registration
+        if run is None or not self._is_current(run):
+            return
+        step = self._link.waiting_for if run.step == "mercury" else run.step
+        timeout = self._config.register_timeout
+        self._fail_registration(
+            TimeoutError(f"register() took longer than {timeout:g} s", step=step)
+        )
 
     def _can_authorize(self) -> bool:
         credentials = self.credentials
@@ -512,6 +528,7 @@ class MeetingsSession:
 
     def _fetch_prerequisites(self, run: Registration) -> None:
         """Catalog and people/me in parallel; optional calls ride along."""
+        run.step = "catalog"
         if self._catalog is None:
             run.waiting_for.add("catalog")
             if self._config.fetch_limited_catalog and self.credentials.org_id:
@@ -530,7 +547,9 @@ class MeetingsSession:
         if not self._is_current(run):
             return
         run.waiting_for.discard(name)
-        if not run.waiting_for:
+        if run.waiting_for:
+            run.step = min(run.waiting_for)  # "catalog" before "people/me"
+        else:
             self._register_device()
 
     def _fetch_limited_catalog(self, run: Registration) -> None:
@@ -586,20 +605,14 @@ class MeetingsSession:
     def _on_person(self, purpose: _Person, reply: Reply) -> None:
         if not self._is_current(purpose.run):
             return
-        error = reply.error
-        if error is None:
+        try:
+            if reply.error is not None:
+                raise reply.error
             assert reply.response is not None
-            try:
-                self.person = catalog_protocol.parse_person(reply.response.json(step="people/me"))
-            except RemoteProtocolError as parse_error:
-                self._fail_registration(parse_error)
-                return
-        elif getattr(error, "status", None) in (401, 403):
-            # A rejected token is fatal (as in the JS SDK); an unreachable or broken hydra
-            # is not: the device and Mercury do not need it.
-            self._fail_registration(error)
-            return
-        else:
+            self.person = catalog_protocol.parse_person(reply.response.json(step="people/me"))
+        except WebexError as error:
+            # Never fatal, a 401 or 403 included: the official SDK ignores people/me failures
+            # (tokens without the people scope exist) and lets WDM judge the token.
             log.warning("people/me failed, continuing without it: %s", error)
         self._prerequisite_done(purpose.run, "people/me")
 
@@ -646,6 +659,7 @@ class MeetingsSession:
         except RemoteProtocolError as error:
             self._fail_registration(error)
             return
+        run.step = "device.register"
         run.attempt += 1
         run.posting = True
         request = device_protocol.register_request(wdm, self._config.device, marker=run.marker)
@@ -790,6 +804,7 @@ class MeetingsSession:
         """Delete our own oldest devices (same name and type), then POST once more."""
         assert self._catalog is not None
         wdm = self._catalog.require("wdm", step="device.list")
+        run.step = "device.list"
         purpose = _ListForPruning(run, limit_error)
         self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
 
@@ -848,11 +863,14 @@ class MeetingsSession:
     def _connect_mercury(self) -> None:
         device = self._device
         assert device is not None
+        if self._registration is not None:
+            self._registration.step = "mercury"
         self._take(self._link.connect(device.web_socket_url, self.credentials, now=self._now))
 
     def _on_connected(self, _: Connected) -> None:
         if self.state is State.REGISTERING:
             self._registration = None
+            self._take(self._timers.cancel(_DEADLINE))
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
             self._emit(MeetingsRegistered(self._device.info))
@@ -879,6 +897,7 @@ class MeetingsSession:
         log.info("register() failed: %s", error)
         self._take(self._link.drop())
         self._take(self._timers.cancel(_POST_AGAIN))
+        self._take(self._timers.cancel(_DEADLINE))
         if self._device is not None:
             run.orphans.add(self._device.url)
             self._forget_device()
@@ -1138,6 +1157,9 @@ class MeetingsSession:
         if key == _POST_AGAIN:
             if self._is_current(self._registration):
                 self._register_device()
+            return
+        if key == _DEADLINE:
+            self._deadline_passed()
             return
         output: list[Any] | None = self._link.timer_fired(timer_id, now=self._now)
         if output is None:
