@@ -34,6 +34,8 @@ device this registration created is deleted: a failed (or cancelled, :class:`~.i
 ``register()`` leaves nothing behind. Its device POSTs carry a marker, so a device whose
 answer was lost (a reset, a timeout, a gateway's 5xx) is found in the user's device list and
 deleted; only then is the POST tried again (:meth:`MeetingsSession._device_post_failed`).
+The whole of ``register()`` is bounded by ``SessionConfig.register_timeout``: when it passes,
+the registration fails with a ``TimeoutError`` naming the step it was at.
 
 ``unregister()`` closes Mercury (code 3050, as the JS SDK does, so that nothing reconnects),
 then ``DELETE``\\ s the device (404 counts as done), then ``meetings:unregistered``.
@@ -715,6 +717,116 @@ class MeetingsSession:
         elif reply.response is not None or _outcome_unknown(reply.error):
             run.unsure = True
 
+    def _device_refused(self, run: Registration, error: WebexError) -> None:
+        if (
+            isinstance(error, DeviceLimitError)
+            and self._config.device.prune_on_device_limit
+            and not run.pruned
+        ):
+            run.pruned = True
+            self._list_own_devices(run, error)
+        else:
+            self._fail_registration(error)
+
+    def _list_own_devices(self, run: Registration, limit_error: DeviceLimitError) -> None:
+        """Delete our own oldest devices (same name and type), then POST once more."""
+        assert self._catalog is not None
+        wdm = self._catalog.require("wdm", step="device.list")
+        run.step = "device.list"
+        purpose = _ListForPruning(run, limit_error)
+        self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
+
+    def _on_devices_listed(self, purpose: _ListForPruning, reply: Reply) -> None:
+        run = purpose.run
+        if not self._is_current(run):
+            return
+        try:
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            urls = device_protocol.devices_to_prune(reply.response, self._config.device)
+        except WebexError as error:
+            self._fail_registration(error)
+            return
+        if not urls:
+            self._fail_registration(purpose.limit_error)
+            return
+        log.info("device limit reached: deleting %d of our own oldest devices", len(urls))
+        run.pruning.update(urls)
+        for url in urls:
+            self._send_delete(url, _DeletePruned(run, url))
+
+    def _on_pruned(self, purpose: _DeletePruned, _: Reply) -> None:
+        run = purpose.run
+        run.pruning.discard(purpose.url)
+        if not run.pruning and self._is_current(run):
+            run.attempt = 0  # a new POST, with its own tries
+            self._register_device()
+
+    def _hold_device(self, device: DeviceRegistration) -> None:
+        self._device = device
+        self._http.device_url = device.url
+        self._arm_device_refresh()
+
+    def _forget_device(self) -> None:
+        self._device = None
+        self._http.device_url = None
+        self._take(self._timers.cancel(_DEVICE_REFRESH))
+
+    def _holds(self, device: DeviceRegistration) -> bool:
+        """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
+        return self._device is not None and self._device.url == device.url
+
+    # -- register, step 3: Mercury ------------------------------------------------------------
+
+    def _connect_mercury(self) -> None:
+        device = self._device
+        assert device is not None
+        if self._registration is not None:
+            self._registration.step = "mercury"
+        self._take(self._link.connect(device.web_socket_url, self.credentials, now=self._now))
+
+    def _on_connected(self, _: Connected) -> None:
+        if self.state is State.REGISTERING:
+            self._registration = None
+            self._take(self._timers.cancel(_DEADLINE))
+            self._fire(Trigger.REGISTRATION_SUCCEEDED)
+            assert self._device is not None
+            self._emit(MeetingsRegistered(self._device.info))
+            self._finish_command(None)
+        elif self.state is State.RECONNECTING:
+            self._fire(Trigger.RECONNECTED)
+            self._emit(NetworkConnected())
+
+    def _on_gave_up(self, notice: GaveUp) -> None:
+        if self.state is State.REGISTERING:
+            self._fail_registration(notice.error)
+        elif self.state is State.RECONNECTING:
+            self._fire(Trigger.CONNECTION_ENDED)
+
+    # -- failing a registration -------------------------------------------------------------
+
+    def _fail_registration(self, error: WebexError) -> None:
+        """Abandon the registration: stop Mercury, delete what it created (also a device a
+        POST in flight or a lost answer may have created), then report ``error``."""
+        run = self._registration
+        if run is None or run.failed:
+            return
+        run.failure = error
+        log.info("register() failed: %s", error)
+        self._take(self._link.drop())
+        self._take(self._timers.cancel(_POST_AGAIN))
+        self._take(self._timers.cancel(_DEADLINE))
+        if self._device is not None:
+            run.orphans.add(self._device.url)
+            self._forget_device()
+        self._clean_up(run)
+
+    def _registration_failed(self, error: WebexError) -> None:
+        self._registration = None
+        self._fire(Trigger.REGISTRATION_FAILED)
+        self._finish_command(error)
+
     # -- cleaning up what a registration created ----------------------------------------------
 
     def _sweep(self, run: Registration) -> None:
@@ -789,52 +901,6 @@ class MeetingsSession:
             error, run.retry = run.retry, None
             self._post_again_later(run, error)
 
-    def _device_refused(self, run: Registration, error: WebexError) -> None:
-        if (
-            isinstance(error, DeviceLimitError)
-            and self._config.device.prune_on_device_limit
-            and not run.pruned
-        ):
-            run.pruned = True
-            self._list_own_devices(run, error)
-        else:
-            self._fail_registration(error)
-
-    def _list_own_devices(self, run: Registration, limit_error: DeviceLimitError) -> None:
-        """Delete our own oldest devices (same name and type), then POST once more."""
-        assert self._catalog is not None
-        wdm = self._catalog.require("wdm", step="device.list")
-        run.step = "device.list"
-        purpose = _ListForPruning(run, limit_error)
-        self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
-
-    def _on_devices_listed(self, purpose: _ListForPruning, reply: Reply) -> None:
-        run = purpose.run
-        if not self._is_current(run):
-            return
-        try:
-            if reply.error is not None:
-                raise reply.error
-            assert reply.response is not None
-            urls = device_protocol.devices_to_prune(reply.response, self._config.device)
-        except WebexError as error:
-            self._fail_registration(error)
-            return
-        if not urls:
-            self._fail_registration(purpose.limit_error)
-            return
-        log.info("device limit reached: deleting %d of our own oldest devices", len(urls))
-        run.pruning.update(urls)
-        for url in urls:
-            self._send_delete(url, _DeletePruned(run, url))
-
-    def _on_pruned(self, purpose: _DeletePruned, _: Reply) -> None:
-        run = purpose.run
-        run.pruning.discard(purpose.url)
-        if not run.pruning and self._is_current(run):
-            run.attempt = 0  # a new POST, with its own tries
-            self._register_device()
-
     def _delete_orphan(self, marker: str | None, response: HttpResponse | None) -> None:
         """A device answer we cannot use (or a lost one) may have created a device that no
         registration waits for: delete it, by its URL or by its POST's marker."""
@@ -843,70 +909,6 @@ class MeetingsSession:
             self._send_delete(url, _CleanUp(url, None))
         elif marker is not None:
             self._list_devices(_Sweep(marker, None))
-
-    def _hold_device(self, device: DeviceRegistration) -> None:
-        self._device = device
-        self._http.device_url = device.url
-        self._arm_device_refresh()
-
-    def _forget_device(self) -> None:
-        self._device = None
-        self._http.device_url = None
-        self._take(self._timers.cancel(_DEVICE_REFRESH))
-
-    def _holds(self, device: DeviceRegistration) -> bool:
-        """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
-        return self._device is not None and self._device.url == device.url
-
-    # -- register, step 3: Mercury ------------------------------------------------------------
-
-    def _connect_mercury(self) -> None:
-        device = self._device
-        assert device is not None
-        if self._registration is not None:
-            self._registration.step = "mercury"
-        self._take(self._link.connect(device.web_socket_url, self.credentials, now=self._now))
-
-    def _on_connected(self, _: Connected) -> None:
-        if self.state is State.REGISTERING:
-            self._registration = None
-            self._take(self._timers.cancel(_DEADLINE))
-            self._fire(Trigger.REGISTRATION_SUCCEEDED)
-            assert self._device is not None
-            self._emit(MeetingsRegistered(self._device.info))
-            self._finish_command(None)
-        elif self.state is State.RECONNECTING:
-            self._fire(Trigger.RECONNECTED)
-            self._emit(NetworkConnected())
-
-    def _on_gave_up(self, notice: GaveUp) -> None:
-        if self.state is State.REGISTERING:
-            self._fail_registration(notice.error)
-        elif self.state is State.RECONNECTING:
-            self._fire(Trigger.CONNECTION_ENDED)
-
-    # -- failing a registration -------------------------------------------------------------
-
-    def _fail_registration(self, error: WebexError) -> None:
-        """Abandon the registration: stop Mercury, delete what it created (also a device a
-        POST in flight or a lost answer may have created), then report ``error``."""
-        run = self._registration
-        if run is None or run.failed:
-            return
-        run.failure = error
-        log.info("register() failed: %s", error)
-        self._take(self._link.drop())
-        self._take(self._timers.cancel(_POST_AGAIN))
-        self._take(self._timers.cancel(_DEADLINE))
-        if self._device is not None:
-            run.orphans.add(self._device.url)
-            self._forget_device()
-        self._clean_up(run)
-
-    def _registration_failed(self, error: WebexError) -> None:
-        self._registration = None
-        self._fire(Trigger.REGISTRATION_FAILED)
-        self._finish_command(error)
 
     # -- while registered: reconnecting ---------------------------------------------------
 
