@@ -109,3 +109,79 @@ def measure(cycles: int, runs: int) -> tuple[list[float], list[float], int]:
         ours.append(_session_rate(cycles))
         baseline.append(_json_rate(cycles * 10, texts))
     return ours, baseline, len(texts)
+
+
+# -- the core alone: time spent inside handle() --------------------------------------------
+
+
+def record_lifecycle() -> list[tuple[Any, float]]:
+    """Every (input, now) one init+register+unregister cycle feeds the session, in order."""
+    fed: list[tuple[Any, float]] = []
+    pump = harness.Pump(harness.make_session(), harness.FakeCloud())
+    handle = pump.session.handle
+
+    def recording(event: Any, *, now: float) -> Any:
+        fed.append((event, now))
+        return handle(event, now=now)
+
+    pump.session.handle = recording
+    pump.init()
+    pump.result(pump.register())
+    pump.result(pump.unregister())
+    return fed
+
+
+def lifecycle_us(cycles: int) -> float:
+    """Median-free mean µs of one whole lifecycle inside the core: a new session and every
+    ``handle`` call of init, register and unregister, replayed from a recorded cycle (the
+    session is deterministic for a seeded rng, so the ids match)."""
+    fed = record_lifecycle()
+    total = 0.0
+    for _ in range(cycles):
+        started = time.perf_counter()
+        session = harness.make_session()
+        for event, now in fed:
+            session.handle(event, now=now)
+        total += time.perf_counter() - started
+    return total / cycles * 1e6
+
+
+def ping_cycle_us(cycles: int) -> float:
+    """Mean µs inside the core per Mercury ping cycle of a registered session: the ping
+    timer firing (ping frame, pong timer) and the pong arriving (ack, next ping timer)."""
+    from webex_meetings.core.config import MercuryConfig
+    from webex_meetings.core.effects import SendWebSocketText, StartTimer
+    from webex_meetings.core.inputs import TimerFired, WebSocketTextReceived
+
+    pump = harness.Pump(harness.make_session(), harness.FakeCloud())
+    pump.init()
+    pump.result(pump.register())
+    session, now = pump.session, pump.now
+    [socket_id] = pump.sockets
+    ping_interval = MercuryConfig().ping_interval
+    [ping_timer] = [t for t, at in pump.timers.items() if at == now + ping_interval]
+    total = 0.0
+    for _ in range(cycles):
+        now += 15.0
+        started = time.perf_counter()
+        effects = session.handle(TimerFired(ping_timer), now=now)
+        total += time.perf_counter() - started
+        [ping] = [e for e in effects if isinstance(e, SendWebSocketText)]
+        pong = '{"type":"pong","id":' + json.dumps(json.loads(ping.text)["id"]) + "}"
+        started = time.perf_counter()
+        effects = session.handle(WebSocketTextReceived(socket_id, pong), now=now + 0.01)
+        total += time.perf_counter() - started
+        [ping_timer] = [e.timer_id for e in effects if isinstance(e, StartTimer)]
+    return total / cycles * 1e6
+
+
+def main() -> None:
+    """Print the core's cost per lifecycle and per ping cycle (best of five runs)."""
+    lifecycle = min(lifecycle_us(2000) for _ in range(5))
+    ping = min(ping_cycle_us(20000) for _ in range(5))
+    print(f"core lifecycle (new session, init, register, unregister): {lifecycle:.1f} us")
+    print(f"core ping cycle (ping timer, pong): {ping:.2f} us")
+
+
+if __name__ == "__main__":
+    main()

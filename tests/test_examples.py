@@ -32,6 +32,7 @@ REGISTERING_SCRIPTS = (
     "event_listener.py",
 )
 PYTEST_EXAMPLE = "test_my_bot.py"
+EMBEDDING_EXAMPLE = "embed_stdlib.py"  # run by tests/test_embedding.py
 
 
 class Script:
@@ -103,7 +104,7 @@ def example_env(emu: Emulator) -> dict[str, str]:
 
 def test_every_example_is_exercised() -> None:
     found = {path.name for path in EXAMPLES.glob("*.py")}
-    assert found == {*REGISTERING_SCRIPTS, PYTEST_EXAMPLE}
+    assert found == {*REGISTERING_SCRIPTS, PYTEST_EXAMPLE, EMBEDDING_EXAMPLE}
 
 
 @pytest.mark.parametrize("name", REGISTERING_SCRIPTS)

@@ -25,11 +25,9 @@ from .core import catalog as catalog_protocol
 from .core import device as device_protocol
 from .core.config import SessionConfig
 from .core.credentials import Credentials
-from .core.effects import Effect
 from .core.errors import RemoteProtocolError
 from .core.http import HttpRequest, HttpResponse, error_for_status
-from .core.http_client import HttpClient
-from .core.timers import Timers
+from .core.http_client import decorate_request
 from .transports.base import HttpTransport
 
 __all__ = ["DeviceTools", "WdmDevice", "select_for_prune"]
@@ -113,23 +111,19 @@ class DeviceTools:
         self, config: SessionConfig, credentials: Credentials, http: HttpTransport
     ) -> None:
         self._config = config
+        self._credentials = credentials
         self._http = http
-        out: list[Effect] = []
-        ids = itertools.count(1)
-        self._client = HttpClient(
-            config,
-            credentials,
-            session_id=f"{config.tracking_id_prefix}_{uuid.uuid4()}",
-            out=out,
-            ids=ids,
-            timers=Timers(out, ids),
-            now=time.time,
-            fraction=lambda: 0.75,
-        )
+        self._session_id = f"{config.tracking_id_prefix}_{uuid.uuid4()}"
+        self._sequence = itertools.count(1)
         self._wdm: str | None = None
 
     async def _send(self, request: HttpRequest, *, accept: Sequence[int] = ()) -> HttpResponse:
-        prepared = self._client.prepare(request)
+        prepared = decorate_request(
+            request,
+            self._config,
+            tracking_id=f"{self._session_id}_{next(self._sequence)}",
+            authorization=self._credentials.authorization,
+        )
         response = await self._http.send(prepared)
         if not response.ok and response.status not in accept:
             raise error_for_status(prepared, response)

@@ -39,6 +39,7 @@ from webex_meetings.core.events import (
 )
 from webex_meetings.core.http import HttpRequest, HttpResponse
 from webex_meetings.core.inputs import (
+    Cancel,
     HttpRequestFailed,
     HttpResponseReceived,
     Initialize,
@@ -90,6 +91,7 @@ class ScriptedSession(Recording):
         self.state = State.UNINITIALIZED
         self.registered = False
         self.device: DeviceInfo | None = None
+        self.devices_to_delete: tuple[str, ...] = ()
         self.script: Script = script or (lambda session, event: [])
 
     def handle(self, event: Input, *, now: float) -> list[Effect]:
@@ -153,11 +155,14 @@ class FakeMeetingsSession(Recording):
         super().__init__()
         self.state = State.UNINITIALIZED
         self.device: DeviceInfo | None = None
+        self.devices_to_delete: tuple[str, ...] = ()
         self._ids = itertools.count(1000)
         self._queue: deque[tuple[type[Input], list[int]]] = deque()
         self._active: tuple[type[Input], list[int]] | None = None
         self._request: int | None = None
         self._socket: int | None = None
+        self._cancelled = False
+        self._sent = ""
         self._out: list[Effect] = []
 
     @property
@@ -219,14 +224,33 @@ class FakeMeetingsSession(Recording):
         self._next()
 
     def _send(self, method: str, url: str) -> None:
+        self._sent = method
         self._request = next(self._ids)
         self._out.append(SendHttpRequest(self._request, HttpRequest(method, url, step="fake")))
+
+    def _on_Cancel(self, event: Cancel) -> None:
+        """Abandon a registration nobody else waits for: delete its device, then fail it."""
+        active = self._active
+        if active is None or active[0] is not Register or active[1] != [event.command_id]:
+            return
+        self._cancelled = True
+        if self._socket is not None:
+            self._out.append(AbortWebSocket(self._socket))
+            self._socket = None
+        if self._request is None:  # the device exists: delete it
+            self._send("DELETE", DEVICE_URL)
 
     def _on_HttpResponseReceived(self, event: HttpResponseReceived) -> None:
         if event.request_id != self._request:
             return
         self._request = None
-        if self.state is State.REGISTERING:
+        if self._cancelled and self._sent == "POST":  # the device it created goes too
+            self._send("DELETE", DEVICE_URL)
+        elif self._cancelled:
+            self._cancelled = False
+            self._move(State.READY)
+            self._finish(CancelledCommandError("register() was cancelled"))
+        elif self.state is State.REGISTERING:
             self._socket = next(self._ids)
             self._out.append(OpenWebSocket(self._socket, MERCURY_URL))
         elif event.response.status >= 400:

@@ -358,3 +358,11 @@ async def test_exit_leaves_nothing_running(runtime: Runtime) -> None:
             assert driver.active_tasks == 3
     assert driver.active_tasks == 0
     assert session.inputs[-1] == Shutdown()
+
+
+def test_runtime_primitives_are_named_apart_from_the_users_events() -> None:
+    from webex_meetings.adapters import runtime
+    from webex_meetings.core import events
+
+    clashes = set(runtime.__all__) & (set(events.__all__) | {"Event"})
+    assert not clashes

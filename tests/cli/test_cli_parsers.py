@@ -72,3 +72,29 @@ def test_advice_for_a_missing_token_and_a_full_device_list() -> None:
     code, text = advice(error)
     assert code == EXIT_DEVICE
     assert "devices prune" in text
+
+
+def test_advice_for_a_withheld_token_names_the_host_not_the_token() -> None:
+    from webex_meetings.commands.advice import EXIT_USAGE
+    from webex_meetings.core.credentials import TOKEN_RULE
+    from webex_meetings.core.errors import TokenWithheldError
+
+    error = TokenWithheldError(
+        "ws://evil.example:80/mercury", "evil.example is neither ...", rule=TOKEN_RULE
+    )
+    code, text = advice(error)
+    assert code == EXIT_USAGE
+    assert "ws://evil.example:80" in text
+    assert "--cloud" in text
+    assert "expired" not in text and "revoked" not in text  # the token is not blamed
+
+
+def test_advice_for_an_error_status_outside_the_device_steps() -> None:
+    from webex_meetings.commands.advice import EXIT_PROTOCOL
+    from webex_meetings.core.errors import HttpStatusError
+
+    error = HttpStatusError(500, method="GET", url="http://127.0.0.1:1/u2c", step="catalog")
+    code, text = advice(error)
+    assert code == EXIT_PROTOCOL
+    assert "HTTP 500" in text
+    assert "step: catalog" in text

@@ -169,11 +169,8 @@ def test_parse_registration():
     device = parse_registration(answer(REGISTRATION, etag="e1"))
     assert device.url == DEVICE_URL
     assert device.web_socket_url == WS_URL
-    assert device.user_id == "88888888-4444-4444-4444-aaaaaaaaaaaa"
-    assert (device.device_type, device.name) == ("WEB", "webex-meetings-python")
-    assert device.modification_time == "2026-11-25T23:10:09.791Z"
     assert device.etag == "e1"
-    assert device.features == {
+    assert device.info.features == {
         "developer": {
             "web-high-availability": True,
             "web-shared-mercury": False,
@@ -184,22 +181,19 @@ def test_parse_registration():
         "entitlement": {"squared-call-initiation": True},
         "user": {"user-pref": 7},
     }
-    assert device.developer_feature("web-high-availability") is True
-    assert device.developer_feature("unknown") is None
     assert "services" not in device.raw
     assert "serviceHostMap" not in device.raw
     assert device.raw["customerCompanyName"] == "Example"
     assert "raw" not in repr(device)
-    assert device.info() == DeviceInfo(
+    assert device.info == DeviceInfo(
         url=DEVICE_URL,
         web_socket_url=WS_URL,
         user_id="88888888-4444-4444-4444-aaaaaaaaaaaa",
         device_type="WEB",
         name="webex-meetings-python",
         modification_time="2026-11-25T23:10:09.791Z",
-        features=device.features,
+        features=device.info.features,
     )
-    assert device.info().features == device.features
 
 
 def test_parse_registration_minimal_and_http_web_socket_url():
@@ -207,7 +201,7 @@ def test_parse_registration_minimal_and_http_web_socket_url():
         answer({"url": "http://127.0.0.1:1/wdm/d/1", "webSocketUrl": "ws://127.0.0.1:1/m"})
     )
     assert device == DeviceRegistration(
-        url="http://127.0.0.1:1/wdm/d/1", web_socket_url="ws://127.0.0.1:1/m"
+        DeviceInfo(url="http://127.0.0.1:1/wdm/d/1", web_socket_url="ws://127.0.0.1:1/m")
     )
 
 
@@ -270,7 +264,7 @@ def test_same_etag_without_features_keeps_previous_features():
     first = parse_registration(answer(REGISTRATION, etag="e1"))
     body = {k: v for k, v in REGISTRATION.items() if k != "features"}
     second = parse_registration(answer(body, etag="e1"), previous=first)
-    assert second.features == first.features
+    assert second.info.features == first.info.features
     assert second.etag == "e1"
 
 
@@ -278,15 +272,15 @@ def test_same_etag_with_features_keeps_developer_toggles_only():
     first = parse_registration(answer(REGISTRATION, etag="e1"))
     body = {**REGISTRATION, "features": {"developer": [], "user": [{"key": "u", "val": "1"}]}}
     second = parse_registration(answer(body, etag="e1"), previous=first)
-    assert second.features["developer"] == first.features["developer"]
-    assert second.features["user"] == {"u": 1}
+    assert second.info.features["developer"] == first.info.features["developer"]
+    assert second.info.features["user"] == {"u": 1}
 
 
 def test_new_etag_takes_the_new_features():
     first = parse_registration(answer(REGISTRATION, etag="e1"))
     body = {k: v for k, v in REGISTRATION.items() if k != "features"}
-    assert parse_registration(answer(body, etag="e2"), previous=first).features == {}
-    assert parse_registration(answer(body), previous=first).features == {}
+    assert parse_registration(answer(body, etag="e2"), previous=first).info.features == {}
+    assert parse_registration(answer(body), previous=first).info.features == {}
 
 
 def test_not_modified_keeps_the_previous_device():
@@ -430,7 +424,7 @@ def test_fuzz_parse_registration(response, previous):
         return
     assert isinstance(parsed.url, str)
     assert isinstance(parsed.web_socket_url, str)
-    parsed.info()
+    assert isinstance(parsed.info.features, dict)
 
 
 @given(RESPONSES, st.lists(st.sampled_from([DEVICE_URL, f"{WDM}/devices/1"]), max_size=2))

@@ -182,7 +182,7 @@ def test_refused_triggers_raise_and_keep_the_state(
     assert str(caught.value) == message
     assert (caught.value.trigger, caught.value.state) == (trigger.value, state.value)
     assert caught.value.__cause__ is None
-    assert caught.value.__suppress_context__
+    assert caught.value.__context__ is None  # no foreign (transitions) error behind it
     assert session.state is state
 
 
@@ -312,3 +312,40 @@ class RandomTriggers(RuleBasedStateMachine):
 
 
 TestRandomTriggers = RandomTriggers.TestCase
+
+
+def test_moves_are_read_from_the_machine_not_kept_twice() -> None:
+    other = transitions.Machine(
+        model=None,
+        states=list(State),
+        transitions=[{"trigger": "register", "source": [S.READY], "dest": S.REGISTERED}],
+        initial=S.READY,
+        auto_transitions=False,
+    )
+    assert lifecycle._read_moves(other) == {(S.READY, T.REGISTER): S.REGISTERED}
+    assert lifecycle._read_moves(MACHINE) == {
+        (source, row.trigger): row.dest for row in TRANSITIONS for source in row.sources
+    }
+
+
+# -- groups of states ----------------------------------------------------------------------
+
+GROUPS = {
+    "registered": {S.REGISTERED, S.RECONNECTING},
+    "connecting": {S.REGISTERING, S.RECONNECTING},
+    "wants_device": {S.REGISTERING, S.REGISTERED, S.RECONNECTING},
+    "keeps_device": {S.REGISTERING, S.REGISTERED, S.RECONNECTING, S.DISCONNECTED},
+    "at_rest": {S.UNINITIALIZED, S.READY, S.UNREGISTERED},
+}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_state_groups(group: str) -> None:
+    assert {state for state in State if getattr(state, group)} == GROUPS[group]
+
+
+def test_at_rest_states_are_where_unregister_has_nothing_to_do() -> None:
+    # Every state that is not at rest can be unregistered from, or is on its way there.
+    for state in State:
+        if not state.at_rest and state is not S.REGISTERING:
+            assert state is S.UNREGISTERING or next_state(state, T.UNREGISTER) is not None

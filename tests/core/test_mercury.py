@@ -186,19 +186,6 @@ def test_url_ephemeral_adds_multiple_connections_before_the_timestamp() -> None:
     )
 
 
-def test_url_shared_mercury_replaces_buffer_states() -> None:
-    url = mercury_url(
-        "wss://m.example/v1/messages?bufferStates=true&x=1",
-        now_ms=5,
-        ephemeral=True,
-        shared_mercury=True,
-    )
-    assert urlsplit(url).query == (
-        "x=1&outboundWireFormat=text&aliasHttpStatus=true&mercuryRegistrationStatus=true"
-        "&isRegistrationRefreshEnabled=true&multipleConnections=true&clientTimestamp=5"
-    )
-
-
 def test_url_keeps_existing_params_in_place() -> None:
     url = mercury_url(
         "wss://m.example/v1/messages?a=b%20c&outboundWireFormat=binary&z=",
@@ -285,7 +272,6 @@ NOT_UNLOCKING = [
     pytest.param(
         {"id": "x", "type": "event", "data": {"eventType": "mercury.buffer_state"}}, id="has-type"
     ),
-    pytest.param({"id": "x", "data": {"eventType": "locus.difference"}}, id="other-event"),
     pytest.param({"id": "x", "data": {"eventType": 7}}, id="eventType-not-str"),
     pytest.param({"id": "x", "data": "mercury.buffer_state"}, id="data-not-object"),
     pytest.param({"id": "x"}, id="no-data"),
@@ -321,7 +307,7 @@ def test_authorization_timeout_closes_and_reconnects() -> None:
     closed = harness.apply(harness.protocol.closed(1000, "Authorization timed out"))
     assert closed == [
         DisarmTimer(MercuryTimer.FORCE_CLOSE),
-        Closed(1000, "Authorization timed out", CloseAction.RECONNECT, False),
+        Closed(1000, "Authorization timed out", CloseAction.RECONNECT, False, by_us=True),
     ]
     assert harness.deadlines == {}
 
@@ -491,7 +477,7 @@ def test_ping_pong_cycle_with_simulated_time() -> None:
         ArmTimer(MercuryTimer.FORCE_CLOSE, 2.0),
     ]
     assert harness.apply(harness.protocol.closed(1000, "Pong not received"))[-1] == Closed(
-        1000, "Pong not received", CloseAction.RECONNECT, True
+        1000, "Pong not received", CloseAction.RECONNECT, True, by_us=True
     )
 
 
@@ -507,7 +493,7 @@ def test_pong_mismatch_closes_and_reconnects(wrong: dict[str, Any]) -> None:
     # whatever code the server answers with, our reason decides
     assert protocol.closed(1006, "") == [
         DisarmTimer(MercuryTimer.FORCE_CLOSE),
-        Closed(1006, "", CloseAction.RECONNECT, True),
+        Closed(1006, "", CloseAction.RECONNECT, True, by_us=True),
     ]
 
 
@@ -543,7 +529,7 @@ def test_server_shutdown_is_a_transient_close() -> None:
     ]
     assert harness.advance(4.0) == [
         AbortSocket(),
-        Closed(1000, "Done (forced)", CloseAction.RECONNECT, True),
+        Closed(1000, "Done (forced)", CloseAction.RECONNECT, True, by_us=True),
     ]
     assert harness.protocol.state is MercuryState.CLOSED
     assert harness.deadlines == {}
@@ -577,10 +563,11 @@ def test_our_close_decides_the_action(
     assert harness.receive(frame(id="p", type="pong")) == []
     if how == "forced":
         final = harness.advance(10.0)
-        assert final == [AbortSocket(), Closed(1000, "Done (forced)", action, True)]
+        assert final == [AbortSocket(), Closed(1000, "Done (forced)", action, True, by_us=True)]
     else:
         final = harness.apply(harness.protocol.closed(code, reason))
-        assert final == [DisarmTimer(MercuryTimer.FORCE_CLOSE), Closed(code, reason, action, True)]
+        closed = Closed(code, reason, action, True, by_us=True)
+        assert final == [DisarmTimer(MercuryTimer.FORCE_CLOSE), closed]
     assert harness.deadlines == {}
 
 
@@ -593,14 +580,15 @@ def test_close_while_authorizing() -> None:
         ArmTimer(MercuryTimer.FORCE_CLOSE, 2.0),
     ]
     assert protocol.received(buffer_state(), now=1.0) == []  # nothing after our close frame
-    assert protocol.closed(1000, "Done")[-1] == Closed(1000, "Done", CloseAction.PERMANENT, False)
+    closed = Closed(1000, "Done", CloseAction.PERMANENT, False, by_us=True)
+    assert protocol.closed(1000, "Done")[-1] == closed
 
 
 def test_close_before_opened_drops_the_attempt() -> None:
     protocol = make()
     assert protocol.close(3050, "meetings unregister") == [
         AbortSocket(),
-        Closed(3050, "meetings unregister", CloseAction.PERMANENT, False),
+        Closed(3050, "meetings unregister", CloseAction.PERMANENT, False, by_us=True),
     ]
     assert protocol.opened() == []
     assert protocol.closed(1006, "") == []
@@ -685,8 +673,9 @@ CLOSE_TABLE = [
         PERM,
     ),
     (1006, "", R, R),
+    (1007, "invalid frame payload data", R, R),  # one bad frame: reconnect (not the JS SDK)
     (1008, "policy", R, PERM),
-    (1009, "message too big", R, PERM),  # the server's verdict; our own refusal reads 1006
+    (1009, "message too big", R, R),  # likewise
     (1011, "server error", R, R),
     (1015, "connect failed: certificate not trusted", AB, PERM),  # from the transport
     (3050, "meetings unregister", PERM, PERM),
@@ -1028,3 +1017,17 @@ class MercuryMachine(RuleBasedStateMachine):
 
 MercuryMachine.TestCase.settings = settings(max_examples=250, stateful_step_count=40, deadline=None)
 test_mercury_state_machine = MercuryMachine.TestCase
+
+
+def test_events_before_buffer_state_are_acked_kept_and_delivered_once_online() -> None:
+    protocol = make()
+    protocol.opened()
+    first = protocol.received(event("early-1"), now=1.0)
+    second = protocol.received(event("early-2"), now=1.0)
+    assert first == [ack("early-1")]  # acked, nothing delivered yet
+    assert second == [ack("early-2")]
+    actions = protocol.received(buffer_state(), now=2.0)
+    kinds = [type(a).__name__ for a in actions]
+    assert kinds.index("Online") < kinds.index("Deliver")
+    delivered = [a.event.id for a in actions if isinstance(a, Deliver)]
+    assert delivered == ["early-1", "early-2"]

@@ -79,6 +79,7 @@ from webex_meetings.core.events import (
 from webex_meetings.core.http import HttpRequest, HttpResponse
 from webex_meetings.core.http_client import MAX_RETRY_AFTER
 from webex_meetings.core.inputs import (
+    Cancel,
     HttpRequestFailed,
     HttpResponseReceived,
     Input,
@@ -187,6 +188,8 @@ class PropertyCloud(FakeCloud):
 
     auth_faults: deque[AuthClose | str] = field(default_factory=deque)
     created: list[str] = field(default_factory=list)
+    lost: dict[str, int] = field(default_factory=dict)
+    """Devices created by a POST whose answer was then lost: how many requests came before."""
     forgotten: set[str] = field(default_factory=set)
     secrets: list[str] = field(default_factory=lambda: [ACCESS_TOKEN, REFRESH_TOKEN, CLIENT_SECRET])
     _issued: int = 0
@@ -204,9 +207,12 @@ class PropertyCloud(FakeCloud):
             answer: HttpResponse | str = self._answer(request)
             self.settle(request, 200)
             return answer
+        before = len(self.created)
         answer = super().http(request)
         if isinstance(answer, HttpResponse):
             self.settle(request, answer.status)
+        elif request.step == "device.register":
+            self.lost.update(dict.fromkeys(self.created[before:], len(self.requests)))
         return answer
 
     def settle(self, request: HttpRequest, status: int) -> None:
@@ -354,6 +360,10 @@ class CheckedPump(Pump):
         )
         if refused and event.request_id in self.best_effort_deletes:
             self.excused.add(request.url.split("?")[0])
+        listed = isinstance(event, HttpResponseReceived) and event.response.ok
+        if request.step == "device.list" and not listed:  # lost before: cannot be found now
+            asked = self.cloud.requests.index(request)
+            self.excused |= {url for url, at in self.cloud.lost.items() if at <= asked}
 
     def _after_handle(self) -> None:
         device = self.session.device
@@ -487,6 +497,19 @@ class CheckedPump(Pump):
                     raise LedgerError("a secret shows in an error message")
         elif self.kinds[command_id] == "unregister":
             self._check_unregistered(command_id)
+        if error is not None and self.kinds[command_id] == "register":
+            self._check_register_failed(command_id)
+
+    def _check_register_failed(self, command_id: int) -> None:
+        """A failed or cancelled register() has deleted what it created when it completes
+        (unless the registration goes on for another caller)."""
+        if self.state is State.REGISTERING:
+            return
+        left = (set(self.cloud.created) & set(self.cloud.devices)) - self.excused
+        if self.session.device is not None:
+            left.discard(self.session.device.url)
+        if left:
+            raise LedgerError(f"register {command_id} failed but {sorted(left)} remain")
 
     def _check_unregistered(self, command_id: int) -> None:
         if self.session.device is not None:
@@ -639,7 +662,7 @@ def make_pump(
 
 STATUSES = (400, 401, 403, 404, 409, 410, 429, 500, 502, 503, 504)
 http_faults = st.one_of(
-    st.sampled_from([*STATUSES, "fail", "hang"]),
+    st.sampled_from([*STATUSES, "fail", "hang", "lost", "lost_timeout"]),
     st.builds(RetryAfter, st.sampled_from([429, 503]), st.integers(0, 120)),
     st.just(DeviceLimit()),
 )
@@ -723,6 +746,17 @@ class SessionMachine(RuleBasedStateMachine):
             else:
                 self.pump.unregister(run=False)
         self.pump.run()
+
+    @rule(lost=st.sampled_from(["lost", "lost_timeout"]))
+    def lose_a_device_answer(self, lost: str) -> None:
+        self.pump.cloud.fail("device.register", lost)
+
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        pump = self.pump
+        waiting = [c for c, kind in pump.kinds.items() if c not in pump.completed]
+        if waiting:
+            pump.feed(Cancel(data.draw(st.sampled_from(waiting))))
 
     @rule(seconds=advances)
     def advance(self, seconds: float) -> None:
@@ -928,8 +962,10 @@ def test_b_register_after_transient_faults_announces_once(
     refresh: bool,
 ) -> None:
     """(b) Transient faults within the retry budgets delay register() but it succeeds, with
-    exactly one meetings:registered, one device in the cloud and one socket."""
-    pump = make_pump(refresh=refresh, tolerate=frozenset())
+    exactly one meetings:registered, one device in the cloud and one socket. (The overall
+    deadline is set out of the way: two silent authorizations alone take over a minute.)"""
+    config = SessionConfig.for_cloud(BASE, register_timeout=3600.0)
+    pump = make_pump(config, refresh=refresh, tolerate=frozenset())
     cloud = pump.cloud
     cloud.fail("catalog", *catalog)
     cloud.fail("people/me", *people)
@@ -997,7 +1033,9 @@ def test_c_reconnect_delays_follow_the_configured_backoff(
         if reconnecting
         else MercuryConfig(initial_backoff=backoff)
     )
-    pump = make_pump(SessionConfig.for_cloud(BASE, mercury=mercury), seed=seed)
+    # Retry-After up to 60 s per attempt: the register() deadline is set out of the way.
+    config = SessionConfig.for_cloud(BASE, mercury=mercury, register_timeout=3600.0)
+    pump = make_pump(config, seed=seed)
     if reconnecting:
         assert pump.result(pump.register()) is None
     first_open, first_event = len(pump.open_delays), len(pump.events)

@@ -27,6 +27,7 @@ from session_harness import Pump
 
 from webex_meetings.core.config import DeviceConfig, SessionConfig
 from webex_meetings.core.credentials import Credentials
+from webex_meetings.core.device import MARKER_FIELD
 from webex_meetings.core.effects import CloseWebSocket, OpenWebSocket
 from webex_meetings.core.http import HttpRequest, HttpResponse
 from webex_meetings.core.session import MeetingsSession
@@ -132,6 +133,7 @@ def js_compatible_session(trace: list[dict[str, Any]]) -> tuple[MeetingsSession,
         system_name="WEBEX_JS_SDK",
         system_version="1.0.0",
         ephemeral=False,  # what 3.12.0 actually sends (its package config is lost)
+        mark_registrations=False,  # the JS SDK sends no marker
     )
     config = SessionConfig.for_cloud(base, device=device, fetch_limited_catalog=True)
     return MeetingsSession(config, Credentials(token), rng=random.Random(1)), token
@@ -207,8 +209,9 @@ def test_default_profile_differs_only_where_documented():
     post = next(r for r in cloud.requests if r.method == "POST")
     recorded = cloud.recorded("POST", "/wdm/api/v1/devices")["body"]
     body = post.json()
-    assert set(body) == set(recorded) | {"ttl"}
+    assert set(body) == set(recorded) | {"ttl", MARKER_FIELD}
     assert body["ttl"] == 1800
+    assert re.fullmatch(UUID, body[MARKER_FIELD])
     assert body["deviceType"] == recorded["deviceType"]
     opened = next(e for e in pump.effects if isinstance(e, OpenWebSocket))
     assert parse_qs(urlsplit(opened.url).query)["multipleConnections"] == ["true"]

@@ -54,8 +54,10 @@ TOKEN = f"FAKEACCESSTOKENsecretsecret_PF84_{ORG}"
 START = 1_800_000_000.0
 
 Fault = int | str | Callable[[HttpRequest], HttpResponse]
-"""A status to answer with, ``"hang"`` (never answer), or a failure of :data:`_FAILURES`
-(``"fail"``, ``"timeout"``, ``"certificate"``, ``"too_large"``): no response."""
+"""A status to answer with, ``"hang"`` (never answer), a failure of :data:`_FAILURES`
+(``"fail"``, ``"timeout"``, ``"certificate"``, ``"too_large"``): no response, or a lost
+answer of :data:`_LOST` (``"lost"``, ``"lost_timeout"``): the request is carried out, then
+its answer is lost."""
 
 
 def _json(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
@@ -70,6 +72,9 @@ _FAILURES = {
     "too_large": (FailureKind.TOO_LARGE, "the response exceeded 1 MiB"),
 }
 """String faults that stand for a request that got no response (see ``FakeCloud.fail``)."""
+
+_LOST = {"lost": "fail", "lost_timeout": "timeout"}
+"""Faults where the server did the work and the answer was lost on the way back."""
 
 
 @dataclass
@@ -87,6 +92,10 @@ class FakeCloud:
     requests: list[HttpRequest] = field(default_factory=list)
     frames: list[dict[str, Any]] = field(default_factory=list)
     device_cap: int | None = None
+    before_buffer_state: list[dict[str, Any]] = field(default_factory=list)
+    """Frames Mercury sends after the authorization frame, ahead of ``buffer_state``."""
+    withhold_buffer_state: bool = False
+    """Mercury swallows the authorization frame (a black hole): no ``buffer_state``."""
     _count: int = 0
 
     def fail(self, step: str, *faults: Fault) -> None:
@@ -100,6 +109,9 @@ class FakeCloud:
         queue = self.faults.get(request.step)
         if queue:
             fault = queue.popleft()
+            if fault in _LOST:
+                self._answer(request)
+                return _LOST[fault]  # type: ignore[index]
             if isinstance(fault, str):
                 return fault
             if callable(fault):
@@ -182,16 +194,15 @@ class FakeCloud:
         frame = json.loads(text)
         self.frames.append(frame)
         if frame.get("type") == "authorization":
+            if self.withhold_buffer_state:
+                return []
             self._count += 1
-            return [
-                json.dumps(
-                    {
-                        "id": f"bs{self._count}",
-                        "sequenceNumber": 1,
-                        "data": {"eventType": "mercury.buffer_state"},
-                    }
-                )
-            ]
+            buffer_state = {
+                "id": f"bs{self._count}",
+                "sequenceNumber": 1,
+                "data": {"eventType": "mercury.buffer_state"},
+            }
+            return [json.dumps(f) for f in [*self.before_buffer_state, buffer_state]]
         if frame.get("type") == "ping":
             return [json.dumps({"type": "pong", "id": frame["id"]})]
         return []

@@ -26,7 +26,10 @@ needs care. All of it lives in one task group owned by ``async with Driver(...)`
 block unregisters a held device (bounded by ``unregister_timeout``), sends ``Shutdown``, gives
 websockets ``shutdown_grace`` seconds to finish their close handshake and cancels what is left:
 nothing outlives it. Every task runs in its own shielded scope, so a cancelled owner (a
-timeout around ``async with``) still gets its device unregistered on the way out.
+timeout around ``async with``) still gets its device unregistered on the way out. A
+registration still running when the block is left (or whose ``register()`` was cancelled) is
+abandoned at once with a ``Cancel`` input, and its device deleted; when WDM does not confirm a
+deletion in time, a warning names the device.
 
 The driver never imports anyio or trio: it gets its primitives from a
 :class:`~.runtime.Runtime`, so :mod:`.anyio_runtime` and :mod:`.trio_runtime` stay thin.
@@ -38,7 +41,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any, Final, Protocol
 
 from ..core.effects import (
@@ -55,20 +58,25 @@ from ..core.effects import (
 )
 from ..core.errors import CancelledCommandError, WebexError
 from ..core.events import DeviceInfo
-from ..core.inputs import Input, Register, Shutdown, TimerFired, Unregister, WebSocketClosed
+from ..core.inputs import (
+    Cancel,
+    Input,
+    Register,
+    Shutdown,
+    TimerFired,
+    Unregister,
+    WebSocketClosed,
+)
 from ..core.lifecycle import State
 from ..core.redaction import redact
 from ..transports.base import HttpTransport, WebSocketConnector
 from .io_tasks import SocketRunner, exchange_http
 from .listeners import Listeners, log_callback_error
-from .runtime import CancelScope, Event, ReceiveChannel, Runtime, SendChannel, TaskGroup
+from .runtime import CancelScope, Flag, ReceiveChannel, Runtime, SendChannel, TaskGroup
 
 __all__ = ["CommandTicket", "Driver", "Session"]
 
 logger = logging.getLogger("webex_meetings.adapters.driver")
-
-_NOTHING_HELD: Final = frozenset({State.UNINITIALIZED, State.READY, State.UNREGISTERED})
-"""States in which the session holds no device and runs no registration."""
 
 
 class Session(Protocol):
@@ -82,6 +90,9 @@ class Session(Protocol):
 
     @property
     def device(self) -> DeviceInfo | None: ...
+
+    @property
+    def devices_to_delete(self) -> tuple[str, ...]: ...
 
     def handle(self, event: Input, *, now: float) -> list[Effect]: ...
 
@@ -116,7 +127,7 @@ class CommandTicket:
 
     __slots__ = ("_callbacks", "_done", "_error", "input")
 
-    def __init__(self, input: Input, done: Event) -> None:
+    def __init__(self, input: Input, done: Flag) -> None:
         self.input = input
         self._done = done
         self._error: BaseException | None = None
@@ -203,7 +214,7 @@ class Driver:
         self._scopes: set[CancelScope] = set()
         self._active = 0
         self._lingering = 0
-        self._idle: Event | None = None
+        self._idle: Flag | None = None
         self._started = False
 
     # -- lifetime -------------------------------------------------------------------------
@@ -238,7 +249,11 @@ class Driver:
 
     async def _wind_down(self) -> None:
         if self._holds_device():
-            await self._settle(self.submit_command(Unregister), self.unregister_timeout)
+            self._cancel_registrations()  # abandoned at once, their devices deleted first
+            unregister = self.submit_command(Unregister)
+            await self._settle(unregister, self.unregister_timeout)
+            if not unregister.done:
+                self._warn_left_behind(f"within unregister_timeout ({self.unregister_timeout} s)")
         await self._settle(self.submit_input(Shutdown()), None)
         with self.runtime.move_on_after(self.shutdown_grace):
             while self._lingering:
@@ -247,9 +262,27 @@ class Driver:
         self._stop_accepting()
         self.listeners.close()
 
+    def _cancel_registrations(self) -> None:
+        for command_id, ticket in list(self._pending.items()):
+            if isinstance(ticket.input, Register):
+                self.feed(Cancel(command_id))
+
+    def _warn_left_behind(self, when: str) -> None:
+        urls = list(self.session.devices_to_delete)
+        device = self.session.device
+        if device is not None and device.url not in urls:
+            urls.append(device.url)
+        if urls:
+            logger.warning(
+                "WDM did not confirm the deletion of %s %s: it may stay registered "
+                "(an ephemeral device lapses after its ttl)",
+                ", ".join(urls),
+                when,
+            )
+
     def _holds_device(self) -> bool:
         registering = any(isinstance(t.input, Register) for t in self._pending.values())
-        return registering or self.session.state not in _NOTHING_HELD
+        return registering or not self.session.state.at_rest
 
     async def _settle(self, ticket: CommandTicket, timeout: float | None) -> None:
         with self.runtime.move_on_after(timeout if timeout is not None else float("inf")):
@@ -282,9 +315,13 @@ class Driver:
         return ticket
 
     async def register(self, *, rollback_on_cancel: bool = True) -> None:
-        """Register and wait. If the wait is cancelled (or interrupted) and the session was
-        not registered before, an ``Unregister`` is queued right behind the ``Register`` unless
-        ``rollback_on_cancel`` is false: the registration is rolled back, never half-done.
+        """Register and wait.
+
+        If the wait is cancelled (or interrupted) and the session was not registered before,
+        the registration is rolled back unless ``rollback_on_cancel`` is false: it is
+        abandoned at once (``Cancel``) and the device it created deleted before this returns
+        (the wait for that is bounded by ``unregister_timeout``); one that finished just
+        before is unregistered. Never half-done, never running on in the background.
 
         :raises WebexError: the registration failed (nothing is left behind).
         """
@@ -294,9 +331,26 @@ class Driver:
             await ticket.wait()
         except BaseException:
             if rollback_on_cancel and not held_before and ticket.error is None:
-                logger.debug("register() was cancelled: rolling it back")
-                self.submit_command(Unregister)
+                with self.runtime.cancel_scope(shield=True):
+                    await self._roll_back(ticket)
             raise
+
+    async def _roll_back(self, ticket: CommandTicket) -> None:
+        logger.debug("register() was cancelled: rolling it back")
+        with self.runtime.move_on_after(self.unregister_timeout) as deadline:
+            if not ticket.done:
+                assert isinstance(ticket.input, Register)
+                self.feed(Cancel(ticket.input.command_id))
+                await self._outcome(ticket)
+            if ticket.error is None:  # it registered before the Cancel arrived
+                await self._outcome(self.submit_command(Unregister))
+        if deadline.cancel_called:
+            self._warn_left_behind(f"within unregister_timeout ({self.unregister_timeout} s)")
+
+    @staticmethod
+    async def _outcome(ticket: CommandTicket) -> None:
+        with suppress(WebexError):
+            await ticket.wait()
 
     async def unregister(self) -> None:
         """Unregister and wait. Cancelling the wait does not stop the unregister: it

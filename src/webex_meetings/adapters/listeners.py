@@ -45,7 +45,7 @@ from typing import Any, Final, Generic, Literal, NewType, TypeVar, Union, cast, 
 from ..core.errors import LocalProtocolError
 from ..core.events import Event, MeetingsReady, MercuryEvent
 from ..core.redaction import redact
-from .runtime import Event as RuntimeEvent
+from .runtime import Flag as RuntimeEvent
 
 __all__ = [
     "DEFAULT_STREAM_SIZE",

@@ -30,7 +30,7 @@ from ..transports.tls import Verify, check_verify, ssl_context_for
 
 __all__ = [
     "CancelScope",
-    "Event",
+    "Flag",
     "ReceiveChannel",
     "Runtime",
     "SendChannel",
@@ -73,8 +73,9 @@ class TaskGroup(Protocol):
     def cancel_scope(self) -> Any: ...
 
 
-class Event(Protocol):
-    """A one-shot event: ``set()`` never blocks, ``wait()`` is a checkpoint."""
+class Flag(Protocol):
+    """A one-shot flag (``anyio.Event``, ``trio.Event``; named apart from the user's events):
+    ``set()`` never blocks, ``wait()`` is a checkpoint."""
 
     def set(self) -> None: ...
 
@@ -200,8 +201,8 @@ class Runtime:
     """A new task group; its tasks are cancelled or awaited when it exits."""
     cancel_scope: ScopeFactory
     move_on_after: TimeoutFactory
-    event: Callable[[], Event]
-    """A new, unset event."""
+    event: Callable[[], Flag]
+    """A new, unset :class:`Flag`."""
     open_channel: Callable[[], tuple[SendChannel[Any], ReceiveChannel[Any]]]
     """A new unbounded memory channel (``send_nowait`` never blocks)."""
     sleep: Callable[[float], Awaitable[None]]

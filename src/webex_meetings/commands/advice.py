@@ -24,6 +24,7 @@ from ..core.errors import (
     NotAuthorizedError,
     RateLimitedError,
     RemoteProtocolError,
+    TokenWithheldError,
     TransportError,
     WebexError,
 )
@@ -128,6 +129,21 @@ def _device_status(error: HttpStatusError) -> Advice | None:
     return EXIT_DEVICE, f"Webex refused the device: {error.message}{_step(error)}."
 
 
+def _status(error: HttpStatusError) -> Advice:
+    return EXIT_PROTOCOL, (
+        f"Webex answered HTTP {error.status}{_step(error)}: {error.message}. If it is an "
+        "emulator or a proxy, check it; otherwise try again later."
+    )
+
+
+def _token_withheld(error: TokenWithheldError) -> Advice:
+    return EXIT_USAGE, (
+        f"The access token was not sent to {error.url}{_step(error)}: {error.reason}. It goes "
+        "only to https/wss URLs of Webex domains, or to the host given with --cloud. If that "
+        "URL came from your own cloud, point --cloud at the host and port it advertises."
+    )
+
+
 def _transport(error: TransportError) -> Advice:
     return EXIT_NETWORK, f"Could not reach the cloud{_step(error)}: {error.message}. {CLOUD_HELP}"
 
@@ -178,6 +194,8 @@ _ADVICE: Final[tuple[tuple[type[BaseException], Callable[[Any], Advice | None]],
     (NotAuthorizedError, _authorization),
     (RateLimitedError, _rate_limited),
     (HttpStatusError, _device_status),
+    (HttpStatusError, _status),
+    (TokenWithheldError, _token_withheld),
     (TransportError, _transport),
     (MercuryClosedError, _protocol),
     (RemoteProtocolError, _protocol),

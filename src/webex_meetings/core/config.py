@@ -70,6 +70,11 @@ class DeviceConfig:
     and type) and retry the POST once."""
     extra_body: tuple[tuple[str, object], ...] = ()
     """More JSON fields for the POST body (``config.device.body`` in the JS SDK)."""
+    mark_registrations: bool = True
+    """Send a fresh ``registrationMarker`` (a uuid) in each registration's device POST, so that
+    after a POST whose answer was lost (reset, timeout, a 5xx) the device it may have created
+    can be found in the user's device list and deleted. WDM keeps the field on the device; a
+    server that drops it leaves such a device to lapse after its ``ttl``."""
 
     @property
     def refresh_interval(self) -> float:
@@ -137,6 +142,11 @@ class SessionConfig:
     app_name: str | None = None
     app_version: str | None = None
     http_timeout: float = 20.0
+    register_timeout: float = 60.0
+    """The overall deadline of one ``register()``: when it passes, the registration fails with
+    a :class:`~webex_meetings.core.errors.TimeoutError` naming the step it was at, and what it
+    created is deleted. (Without it, a black-holed authorization frame would take every Mercury
+    attempt's authorization timeout plus the backoff: minutes.)"""
     refresh_margin: tuple[float, float] = (0.6, 0.9)
     """Refresh the token after this random fraction of its lifetime (the JS SDK's 60-90 %)."""
 

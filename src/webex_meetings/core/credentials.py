@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -49,7 +50,6 @@ __all__ = [
     "TOKEN_RULE",
     "Credentials",
     "check_token_destination",
-    "may_carry_token",
     "token_refusal",
 ]
 
@@ -534,9 +534,20 @@ def token_refusal(
     Allowed: https/wss URLs whose host is an allowed domain or a subdomain of one (a dot
     boundary, so ``evilwebex.com`` is not ``webex.com``), and http/https/ws/wss URLs whose
     ``host`` or ``host:port`` is one of ``extra_hosts``. URLs with userinfo, backslashes,
-    whitespace or an unparsable authority never qualify.
+    whitespace or an unparsable authority never qualify. A pure function, so its answers are
+    remembered (every request asks it; the same few URLs come back all the time).
     """
-    if not isinstance(url, str) or _UNSAFE_URL_CHARS.search(url):
+    if not isinstance(url, str):
+        return "the URL has whitespace, control characters or backslashes"
+    return _token_refusal(url, tuple(allowed_domains), tuple(extra_hosts))
+
+
+@functools.lru_cache(maxsize=1024)
+def _token_refusal(
+    url: str, allowed_domains: tuple[str, ...], extra_hosts: tuple[str, ...]
+) -> str | None:
+    """:func:`token_refusal`, uncached."""
+    if _UNSAFE_URL_CHARS.search(url):
         return "the URL has whitespace, control characters or backslashes"
     try:
         parts = urlsplit(url)
@@ -560,14 +571,6 @@ def token_refusal(
     if scheme not in ("https", "wss"):
         return f"{scheme}:// is not encrypted"
     return None
-
-
-def may_carry_token(
-    url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str]
-) -> bool:
-    """True when ``url`` may receive a secret (see :func:`token_refusal`)."""
-    refusal = token_refusal(url, allowed_domains=allowed_domains, extra_hosts=extra_hosts)
-    return refusal is None
 
 
 def check_token_destination(

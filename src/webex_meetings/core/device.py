@@ -39,11 +39,13 @@ from .events import DeviceInfo
 from .http import EXCESSIVE_DEVICES_MESSAGE, Headers, HttpRequest, HttpResponse
 
 __all__ = [
+    "MARKER_FIELD",
     "DeviceRegistration",
     "delete_request",
     "devices_to_prune",
     "is_device_limit",
     "list_request",
+    "marked_devices",
     "parse_features",
     "parse_registration",
     "refresh_request",
@@ -69,39 +71,26 @@ _JSON_HEADERS: Final[Headers] = (("content-type", "application/json"),)
 
 @dataclass(frozen=True, slots=True)
 class DeviceRegistration:
-    """A device WDM registered for us.
+    """A device WDM registered for us: its public :class:`~.events.DeviceInfo`, plus what
+    the protocol needs to refresh it.
 
-    ``features`` maps a kind (``developer``, ``entitlement``, ``user``) to parsed toggles;
-    ``raw`` is the answer's body without ``services`` and ``serviceHostMap``, sent back on
-    refresh.
+    ``etag`` is the answer's ``ETag`` (sent back as ``If-None-Match``); ``raw`` the answer's
+    body without ``services`` and ``serviceHostMap``, sent back on refresh.
     """
 
-    url: str
-    web_socket_url: str
-    user_id: str | None = None
-    device_type: str | None = None
-    name: str | None = None
-    modification_time: str | None = None
-    features: dict[str, dict[str, Any]] = field(default_factory=dict)
+    info: DeviceInfo
     etag: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def info(self) -> DeviceInfo:
-        """The public view of this device, for events."""
-        return DeviceInfo(
-            url=self.url,
-            web_socket_url=self.web_socket_url,
-            user_id=self.user_id,
-            device_type=self.device_type,
-            name=self.name,
-            modification_time=self.modification_time,
-            features={kind: dict(toggles) for kind, toggles in self.features.items()},
-        )
+    @property
+    def url(self) -> str:
+        """The device's identity: refreshed, deleted and sent as ``cisco-device-url``."""
+        return self.info.url
 
-    def developer_feature(self, key: str) -> Any:
-        """The parsed value of developer toggle ``key`` (``web-high-availability``, ...), or
-        ``None``."""
-        return self.features.get("developer", {}).get(key)
+    @property
+    def web_socket_url(self) -> str:
+        """Where Mercury is."""
+        return self.info.web_socket_url
 
 
 def _feature_value(value: Any) -> Any:
@@ -141,8 +130,13 @@ def parse_features(features: Any) -> dict[str, dict[str, Any]]:
 # -- requests --------------------------------------------------------------------------------
 
 
-def registration_body(config: DeviceConfig) -> dict[str, Any]:
-    """The JSON body of the registration ``POST``."""
+MARKER_FIELD: Final = "registrationMarker"
+"""The device field carrying a registration's marker (:attr:`DeviceConfig.mark_registrations`)."""
+
+
+def registration_body(config: DeviceConfig, *, marker: str | None = None) -> dict[str, Any]:
+    """The JSON body of the registration ``POST``; ``marker`` goes in when
+    ``config.mark_registrations``."""
     body: dict[str, Any] = {
         "name": config.name,
         "deviceType": config.device_type,
@@ -153,6 +147,8 @@ def registration_body(config: DeviceConfig) -> dict[str, Any]:
     }
     if config.ephemeral:
         body["ttl"] = config.ttl
+    if marker is not None and config.mark_registrations:
+        body[MARKER_FIELD] = marker
     body.update(dict(config.extra_body))
     return body
 
@@ -172,7 +168,9 @@ def _with_upstream_query(url: str, config: DeviceConfig) -> str:
     return f"{url}{separator}includeUpstreamServices={value}"
 
 
-def register_request(wdm_url: str, config: DeviceConfig) -> HttpRequest:
+def register_request(
+    wdm_url: str, config: DeviceConfig, *, marker: str | None = None
+) -> HttpRequest:
     """``POST {wdm}/devices?includeUpstreamServices=...`` with :func:`registration_body`.
 
     :raises ConfigurationError: ``config.extra_body`` holds a value JSON cannot encode.
@@ -181,7 +179,7 @@ def register_request(wdm_url: str, config: DeviceConfig) -> HttpRequest:
         method="POST",
         url=_with_upstream_query(join_url(wdm_url, "devices"), config),
         headers=_JSON_HEADERS,
-        body=_encode_json(registration_body(config)),
+        body=_encode_json(registration_body(config, marker=marker)),
         step="device.register",
     )
 
@@ -258,13 +256,13 @@ def parse_registration(
     etag = response.header("etag")
     features = parse_features(body.get("features"))
     if previous is not None and etag is not None and etag == previous.etag:
-        features = _features_for_same_etag(previous.features, features, body)
+        features = _features_for_same_etag(previous.info.features, features, body)
 
     def text(key: str) -> str | None:
         value = body.get(key)
         return value if isinstance(value, str) else None
 
-    return DeviceRegistration(
+    info = DeviceInfo(
         url=url,
         web_socket_url=web_socket_url,
         user_id=text("userId"),
@@ -272,9 +270,9 @@ def parse_registration(
         name=text("name"),
         modification_time=text("modificationTime"),
         features=features,
-        etag=etag,
-        raw={key: value for key, value in body.items() if key not in _DROPPED_FROM_RAW},
     )
+    raw = {key: value for key, value in body.items() if key not in _DROPPED_FROM_RAW}
+    return DeviceRegistration(info, etag=etag, raw=raw)
 
 
 def _features_for_same_etag(
@@ -358,6 +356,26 @@ def devices_to_prune(
     oldest_first = sorted(ours.values(), key=_age_key)
     count = max(1, math.ceil(len(oldest_first) / 3))
     return [device["url"] for device in oldest_first[:count]]
+
+
+def marked_devices(response: HttpResponse, marker: str) -> list[str]:
+    """From a ``GET {wdm}/devices`` answer, the URLs of the devices carrying ``marker``: those
+    a registration's POST created, whether or not its answer arrived.
+
+    :raises RemoteProtocolError: the body is not an object with a ``devices`` list.
+    """
+    body = response.json_object(step="device.list")
+    devices = body.get("devices")
+    if not isinstance(devices, list):
+        raise RemoteProtocolError("the device list has no 'devices' array", step="device.list")
+    return [
+        device["url"]
+        for device in devices
+        if isinstance(device, dict)
+        and device.get(MARKER_FIELD) == marker
+        and isinstance(device.get("url"), str)
+        and _scheme(device["url"]) in _URL_SCHEMES["url"]
+    ]
 
 
 def _scheme(url: str) -> str:

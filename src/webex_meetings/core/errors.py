@@ -1,16 +1,29 @@
-"""One exception hierarchy for the whole library.
+"""One exception hierarchy for the whole library; each ``except`` clause means one thing.
 
-Errors are split by who broke the rules, as h11 does:
+Errors are split by what went wrong, as h11 splits them by who broke the rules::
 
-* :class:`LocalProtocolError`: the caller did something the lifecycle does not allow
-  (registering before initializing, an invalid trigger, bad configuration).
-* :class:`RemoteProtocolError`: the server (Webex or an emulator) answered in a way the
-  protocol does not allow (malformed JSON, a missing field, a wrong first frame).
-* :class:`HttpStatusError`: the server answered with an error status; subclasses name the
-  cases a caller may want to handle (:class:`AuthorizationError`, :class:`DeviceLimitError`,
-  :class:`RateLimitedError`).
-* :class:`TransportError`: the bytes did not move (connection refused, timeout, dead socket).
-* :class:`MercuryClosedError`: the Mercury websocket was closed with a code that ends it.
+    WebexError
+    ├── LocalProtocolError          the caller broke the rules
+    │   ├── InvalidTransitionError    a command not allowed in the current state
+    │   ├── ConfigurationError        a configuration value or credential shape is unusable
+    │   ├── NotAuthorizedError        no usable token and no way to refresh one
+    │   └── CancelledCommandError     the session shut down or the command was cancelled
+    ├── RemoteProtocolError         the server's answer breaks the protocol (bad JSON, ...)
+    ├── HttpStatusError             the server refused with an error status
+    │   ├── AuthorizationError        401 / 403: the token is invalid or lacks a scope
+    │   ├── RateLimitedError          429: too many requests
+    │   └── DeviceLimitError          "User has excessive device registrations"
+    ├── MercuryClosedError          the Mercury websocket closed for good
+    ├── TokenRefreshError           the refresh_token grant failed
+    ├── TokenWithheldError          a secret was about to go where the token rule forbids
+    └── TransportError              the bytes did not move
+        ├── TimeoutError              too slow; also a builtin ``TimeoutError``
+        ├── CertificateError          TLS certificate verification failed
+        ├── ResponseTooLargeError     an answer exceeded the size cap
+        └── HandshakeRejectedError    the websocket upgrade got a plain HTTP status
+
+So ``except RemoteProtocolError`` catches a server that broke the protocol and never a 401
+or a 429; ``except TimeoutError`` (the builtin) also catches this library's timeouts.
 
 Every foreign exception (httpx, wsproto, trio, anyio, json, transitions) is translated into one
 of these at the boundary where it arises. No message ever contains a token: messages are built
@@ -19,6 +32,7 @@ from our own words and from server fields that are redacted first.
 
 from __future__ import annotations
 
+import builtins
 from urllib.parse import urlsplit
 
 from .redaction import redact
@@ -99,15 +113,15 @@ class CancelledCommandError(LocalProtocolError):
     """A pending command was abandoned because the session shut down."""
 
 
-# -- the server broke the rules ---------------------------------------------------------------
+# -- the server broke the rules, or refused ---------------------------------------------------
 
 
 class RemoteProtocolError(WebexError):
     """The server's answer does not follow the protocol (bad JSON, missing fields, ...)."""
 
 
-class HttpStatusError(RemoteProtocolError):
-    """The server answered with an error status.
+class HttpStatusError(WebexError):
+    """The server answered with an error status (a valid answer: not a protocol break).
 
     ``status`` is the HTTP status, ``method`` and ``url`` the request (query redacted of
     secrets), ``tracking_id`` the request's trackingid, ``retry_after`` the parsed
@@ -180,13 +194,34 @@ def _origin(url: str) -> tuple[str, str | None]:
         return "an unparsable URL", None
 
 
-class MercuryClosedError(RemoteProtocolError):
-    """The Mercury websocket closed with a code that ends the connection for good."""
+class MercuryClosedError(WebexError):
+    """The Mercury websocket closed, and no further attempt follows.
 
-    def __init__(self, code: int, reason: str, *, step: str | None = "mercury.connect") -> None:
-        super().__init__(f"Mercury closed the websocket: {code} {reason!r}", step=step)
+    The message says who closed: ``by_us`` when this client did (a timeout waiting for
+    ``buffer_state``, missing pongs, ``unregister()``), else the server (its close code) or
+    the network (``1006``: no close frame).
+    """
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        *,
+        by_us: bool = False,
+        step: str | None = "mercury.connect",
+    ) -> None:
+        super().__init__(f"{_closer(code, by_us)}: {code} {reason!r}", step=step)
         self.code = code
         self.reason = redact(reason)
+        self.by_us = by_us
+
+
+def _closer(code: int, by_us: bool) -> str:
+    if by_us:
+        return "this client closed the Mercury websocket"
+    if code == 1006:
+        return "the connection to Mercury was lost"
+    return "Mercury closed the websocket"
 
 
 # -- the bytes did not move -------------------------------------------------------------------
@@ -196,8 +231,12 @@ class TransportError(WebexError):
     """A connection could not be made, broke, or a read or write failed."""
 
 
-class TimeoutError(TransportError):
-    """An operation took longer than its configured timeout."""
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """An operation took longer than its configured timeout.
+
+    Also a builtin :class:`TimeoutError` (so an ``except TimeoutError`` that never imported
+    ours catches it too), hence an :class:`OSError`.
+    """
 
 
 class CertificateError(TransportError):

@@ -2,33 +2,41 @@
 
 Theory of operation
 -------------------
-The session asks :meth:`HttpClient.send` for a request with two continuations: one for a
-usable response, one for a typed error. The client
+The session hands :meth:`HttpClient.send` a request and a *purpose*: any value saying why it
+was sent (the session's small request dataclasses). The client never calls back into the
+session. Every method returns the client's output, in order: effects to run
+(``SendHttpRequest``, ``StartTimer`` for a retry, ``EmitEvent(TokenRefreshed)``) and
+:class:`Reply` values, one per finished request, carrying the purpose with the usable response
+or the typed error. The session runs the effects and routes each reply by its purpose.
 
-1. decorates the request with the headers every Webex request carries (``trackingid``
+1. A request is decorated with the headers every Webex request carries (``trackingid``
    ``<session id>_<n>``, ``spark-user-agent``, ``cisco-no-http-redirect``, ``accept``) and,
-   for an authorized request, the ``authorization`` and ``cisco-device-url`` headers. A
-   request that carries a secret (the token header, or a refresh grant's form) to a URL the
-   token rule forbids (:func:`~.credentials.token_refusal`) is never sent: it fails with
-   :class:`~.errors.TokenWithheldError`, delivered like any other error (on the next turn,
-   never from inside :meth:`HttpClient.send`);
-2. emits ``SendHttpRequest`` under a fresh request id and remembers the continuations;
-3. when the answer is fed back: a 2xx (or a status the caller accepts) goes to the response
-   continuation; a 401 with refreshable credentials triggers one token refresh and one replay
-   (the JS SDK's ``maxAuthenticationReplays = 1``); a retryable status or transport failure is
-   retried after a timer under the request's :class:`RetryPolicy` (``Retry-After`` honoured,
-   capped); anything else becomes the typed error of :func:`~.http.error_for_status`.
+   when authorized, the ``authorization`` and ``cisco-device-url`` headers. A request that
+   carries a secret (the token header, or a refresh grant's form) to a URL the token rule
+   forbids (:func:`~.credentials.token_refusal`) is never sent: it fails with
+   :class:`~.errors.TokenWithheldError`, a reply that :meth:`HttpClient.take_deferred` hands
+   over once the current input is handled (never inside the ``send`` that caused it, so a
+   caller never sees its own request fail before it has finished asking).
+2. ``SendHttpRequest`` goes out under a fresh request id.
+3. When the answer is fed back: a 2xx (or a status the caller accepts) is replied; a 401 with
+   refreshable credentials triggers one token refresh and one replay (the JS SDK's
+   ``maxAuthenticationReplays = 1``); a retryable status or transport failure is retried after
+   a timer under the request's :class:`RetryPolicy` (``Retry-After`` honoured, capped);
+   anything else becomes the typed error of :func:`~.http.error_for_status`.
 
-Token refreshes are coalesced: every caller waiting for one is told when the single
-``refresh_token`` grant in flight finishes.
+Token refreshes are coalesced: every purpose waiting for one gets a reply (``response`` is
+``None``; ``error`` says whether it worked) when the single ``refresh_token`` grant in flight
+finishes. A proactive refresh runs at 60-90 % of the token's remaining lifetime.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
 
 from .config import VERSION, SessionConfig
 from .credentials import Credentials, check_token_destination
@@ -45,18 +53,24 @@ from .events import TokenRefreshed
 from .http import HttpRequest, HttpResponse, error_for_status, parse_retry_after
 from .inputs import FailureKind
 from .redaction import redact
-from .timers import Timers
+from .timers import TimerSet
 
-__all__ = ["CREATE", "IDEMPOTENT", "MAX_RETRY_AFTER", "NO_RETRY", "HttpClient", "RetryPolicy"]
+__all__ = [
+    "CREATE",
+    "IDEMPOTENT",
+    "MAX_RETRY_AFTER",
+    "NO_RETRY",
+    "HttpClient",
+    "HttpOutput",
+    "Reply",
+    "RetryPolicy",
+    "decorate_request",
+]
 
 log = logging.getLogger("webex_meetings.core.http")
 
 MAX_RETRY_AFTER = 60.0
 """The longest ``Retry-After`` honoured, in seconds; a longer one is cut to this."""
-
-OnResponse = Callable[[HttpResponse], None]
-OnError = Callable[[WebexError], None]
-OnDone = Callable[[WebexError | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +101,11 @@ IDEMPOTENT = RetryPolicy(
     max_attempts=3, statuses=frozenset({429, 502, 503, 504}), transport_errors=True
 )
 """GETs and DELETEs: retried on rate limits, gateway errors and lost connections."""
-CREATE = RetryPolicy(max_attempts=3, statuses=frozenset({429, 503}))
-"""A POST that creates something: retried only where the server says it created nothing."""
+CREATE = RetryPolicy(
+    max_attempts=3, statuses=frozenset({429, 502, 503, 504}), transport_errors=True
+)
+"""A POST that creates something (the WDM device). Never handed to :meth:`HttpClient.send`:
+the session retries it itself, once it has made sure the failed try created nothing."""
 
 
 _FAILURE_ERRORS: dict[FailureKind, type[TransportError]] = {
@@ -100,13 +117,78 @@ _FAILURE_ERRORS: dict[FailureKind, type[TransportError]] = {
 """The error a request that got no answer fails with."""
 
 
-@dataclass(slots=True)
+def decorate_request(
+    request: HttpRequest,
+    config: SessionConfig,
+    *,
+    tracking_id: str,
+    authorization: str | None,
+    device_url: str | None = None,
+    client_headers: bool = True,
+) -> HttpRequest:
+    """``request`` with the headers every Webex request carries and the default timeout.
+
+    ``trackingid`` always; unless ``client_headers`` is false (the OAuth token endpoint), the
+    Webex client headers (``spark-user-agent``, ``user-agent``, ``cisco-no-http-redirect``,
+    ``accept``); with an ``authorization`` header value, that header and
+    ``cisco-device-url`` (when a ``device_url`` is given). A pure function: the session's
+    :class:`HttpClient` and ``webex_meetings.device_tools`` both use it.
+
+    :raises TokenWithheldError: ``authorization`` is given and ``request.url`` breaks the
+        token rule (:func:`~.credentials.token_refusal`).
+    """
+    headers: list[tuple[str, str]] = [("trackingid", tracking_id)]
+    if client_headers:
+        headers += _client_headers(config)
+    if authorization is not None:
+        check_token_destination(
+            request.url,
+            allowed_domains=config.allowed_domains,
+            extra_hosts=config.extra_authorized_hosts,
+            step=request.step or None,
+        )
+        headers.append(("authorization", authorization))
+        if device_url is not None:
+            headers.append(("cisco-device-url", device_url))
+    headers += request.headers
+    timeout = request.timeout if request.timeout is not None else config.http_timeout
+    return HttpRequest(
+        request.method, request.url, tuple(headers), request.body, timeout, request.step
+    )
+
+
+def _client_headers(config: SessionConfig) -> list[tuple[str, str]]:
+    return [
+        ("spark-user-agent", config.spark_user_agent),
+        ("user-agent", f"webex-meetings/{VERSION}"),
+        ("cisco-no-http-redirect", "true"),
+        ("accept", "application/json"),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A request sent for ``purpose`` is finished: ``response`` is the usable answer, or
+    ``error`` the typed failure. For a token refresh, ``response`` is always ``None`` and
+    ``error`` is ``None`` when the refresh worked."""
+
+    purpose: object
+    response: HttpResponse | None = None
+    error: WebexError | None = None
+
+
+HttpOutput = Effect | Reply
+"""What the client's methods return, in order."""
+
+
+@dataclass(slots=True, eq=False)
 class _Exchange:
+    """One request until it is replied: its options, attempts and what was last sent."""
+
     request: HttpRequest
-    on_response: OnResponse
-    on_error: OnError
+    purpose: object
     authorize: bool
-    plain: bool
+    client_headers: bool
     secret_in_body: bool
     retry: RetryPolicy
     accept: frozenset[int]
@@ -115,8 +197,23 @@ class _Exchange:
     sent: HttpRequest | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Replay:
+    """A token-refresh waiter: replay ``exchange`` once the new token is in."""
+
+    exchange: _Exchange
+
+
+_PROACTIVE: Final = "proactive token refresh"
+"""The token-refresh waiter (and the timer key) of the refresh the client runs on its own."""
+
+
 class HttpClient:
-    """The HTTP side of one session. Not thread-safe; driven by the session."""
+    """The HTTP side of one session. Not thread-safe; driven by the session.
+
+    ``new_id`` allocates request and timer ids (the session's one allocator); ``rng`` picks
+    when a token is refreshed within ``config.refresh_margin``.
+    """
 
     def __init__(
         self,
@@ -124,81 +221,75 @@ class HttpClient:
         credentials: Credentials,
         *,
         session_id: str,
-        out: list[Effect],
-        ids: Iterator[int],
-        timers: Timers,
-        now: Callable[[], float],
-        fraction: Callable[[], float],
+        new_id: Callable[[], int],
+        rng: random.Random,
     ) -> None:
         self.config = config
         self.credentials = credentials
         self.device_url: str | None = None
+        """The held device's URL, sent as ``cisco-device-url`` (set by the session)."""
         self.token_url = config.discovery.token_url
+        """Where the refresh grant goes (the catalog's idbroker, once known)."""
         self._session_id = session_id
         self._sequence = 0
-        self._out = out
-        self._ids = ids
-        self._timers = timers
-        self._now = now
-        self._fraction = fraction
+        self._new_id = new_id
+        self._rng = rng
         self._pending: dict[int, _Exchange] = {}
-        self._retry_timers: set[int] = set()
-        self._refresh_waiters: list[OnDone] = []
-        self._refresh_timer: int | None = None
-        self._deferred: deque[Callable[[], None]] = deque()
+        self._timers: TimerSet[_Exchange | str] = TimerSet(new_id)
+        self._refresh_waiters: list[object] = []
+        self._deferred: deque[tuple[object, WebexError]] = deque()
 
     # -- sending ------------------------------------------------------------------------
 
     def send(
         self,
         request: HttpRequest,
+        purpose: object,
         *,
-        on_response: OnResponse,
-        on_error: OnError,
         authorize: bool = True,
-        plain: bool = False,
+        client_headers: bool = True,
         secret_in_body: bool = False,
         retry: RetryPolicy = NO_RETRY,
         accept: frozenset[int] = frozenset(),
-    ) -> None:
-        """Send ``request``; exactly one of the continuations runs later (unless forgotten).
+    ) -> list[HttpOutput]:
+        """Send ``request``; exactly one :class:`Reply` for ``purpose`` follows later
+        (unless :meth:`forget_all`).
 
         ``authorize=False`` never attaches the token (pre-auth catalog, token calls);
-        ``plain=True`` also leaves out the Webex client headers (OAuth token endpoint);
-        ``secret_in_body=True`` says the request already carries a secret of its own (the
-        refresh grant), so it obeys the token rule like an authorized request.
+        ``client_headers=False`` also leaves out the Webex client headers (the OAuth token
+        endpoint); ``secret_in_body=True`` says the request already carries a secret of its
+        own (the refresh grant), so it obeys the token rule like an authorized request.
         """
         exchange = _Exchange(
-            request, on_response, on_error, authorize, plain, secret_in_body, retry, accept
+            request, purpose, authorize, client_headers, secret_in_body, retry, accept
         )
-        self._dispatch(exchange)
+        return self._dispatch(exchange)
 
-    def _dispatch(self, exchange: _Exchange) -> None:
+    def _dispatch(self, exchange: _Exchange) -> list[HttpOutput]:
         try:
             if exchange.secret_in_body:
                 self._check_destination(exchange.request)
             exchange.sent = self.prepare(
-                exchange.request, authorize=exchange.authorize, plain=exchange.plain
+                exchange.request,
+                authorize=exchange.authorize,
+                client_headers=exchange.client_headers,
             )
         except TokenWithheldError as error:
             log.warning("%s", error)
-            self._fail_later(exchange, error)
-            return
-        request_id = next(self._ids)
+            self._deferred.append((exchange.purpose, error))
+            return []
+        request_id = self._new_id()
         self._pending[request_id] = exchange
-        self._out.append(SendHttpRequest(request_id, exchange.sent))
+        return [SendHttpRequest(request_id, exchange.sent)]
 
-    def _fail_later(self, exchange: _Exchange, error: WebexError) -> None:
-        """Deliver ``error`` once the current input is handled (:meth:`run_deferred`): a
-        continuation never runs inside the ``send`` that started it, so callers need not
-        guard against re-entry."""
-        self._deferred.append(lambda: exchange.on_error(error))
-
-    def run_deferred(self) -> None:
-        """Run the failures :meth:`send` decided on the spot (refused destinations), in
-        order, including any that they cause. The session calls this after each input."""
+    def take_deferred(self) -> list[HttpOutput]:
+        """The failures decided on the spot (refused destinations), in order, and what they
+        cause; the session takes them once the current input is handled, until none is
+        left."""
+        output: list[HttpOutput] = []
         while self._deferred:
-            self._deferred.popleft()()
+            output += self._finish(*self._deferred.popleft())
+        return output
 
     def _check_destination(self, request: HttpRequest) -> None:
         check_token_destination(
@@ -209,152 +300,150 @@ class HttpClient:
         )
 
     def prepare(
-        self, request: HttpRequest, *, authorize: bool = True, plain: bool = False
+        self, request: HttpRequest, *, authorize: bool = True, client_headers: bool = True
     ) -> HttpRequest:
-        """``request`` with the headers every Webex request carries (see the module
-        docstring) and the default timeout; for callers that send requests themselves.
+        """``request`` decorated (:func:`decorate_request`) under the next tracking id.
 
         :raises TokenWithheldError: ``authorize`` and ``request.url`` breaks the token rule.
         """
-        if authorize:
-            self._check_destination(request)
-        self._sequence += 1
-        headers: list[tuple[str, str]] = [("trackingid", f"{self._session_id}_{self._sequence}")]
-        if not plain:
-            headers += [
-                ("spark-user-agent", self.config.spark_user_agent),
-                ("user-agent", f"webex-meetings/{VERSION}"),
-                ("cisco-no-http-redirect", "true"),
-                ("accept", "application/json"),
-            ]
-        if authorize:
-            headers.append(("authorization", self.credentials.authorization))
-            if self.device_url is not None:
-                headers.append(("cisco-device-url", self.device_url))
-        headers += request.headers
-        timeout = request.timeout if request.timeout is not None else self.config.http_timeout
-        return replace(request, headers=tuple(headers), timeout=timeout)
+        decorated = decorate_request(
+            request,
+            self.config,
+            tracking_id=f"{self._session_id}_{self._sequence + 1}",
+            authorization=self.credentials.authorization if authorize else None,
+            device_url=self.device_url,
+            client_headers=client_headers,
+        )
+        self._sequence += 1  # only once it is certain to go out
+        return decorated
 
     # -- answers ------------------------------------------------------------------------
 
-    def received(self, request_id: int, response: HttpResponse) -> None:
-        """Route the response to ``request_id`` (ignored when no longer awaited)."""
+    def received(self, request_id: int, response: HttpResponse, *, now: float) -> list[HttpOutput]:
+        """The answer to ``request_id`` (ignored when no longer awaited)."""
         exchange = self._pending.pop(request_id, None)
         if exchange is None:
-            return
+            return []
         if response.ok or response.status in exchange.accept:
-            exchange.on_response(response)
-        elif response.status == 401 and self._may_replay(exchange):
+            if isinstance(exchange.purpose, _TokenGrant):
+                return self._token_received(response, now)
+            return [Reply(exchange.purpose, response=response)]
+        if response.status == 401 and self._may_replay(exchange):
             exchange.replayed = True
-            self.refresh_token(lambda error: self._after_replay_refresh(exchange, error))
-        elif response.status in exchange.retry.statuses and self._retry(
-            exchange, parse_retry_after(response.header("retry-after"))
-        ):
-            pass
-        else:
-            assert exchange.sent is not None
-            exchange.on_error(error_for_status(exchange.sent, response))
+            return self.refresh_token(_Replay(exchange))
+        if response.status in exchange.retry.statuses:
+            retried = self._retry(exchange, parse_retry_after(response.header("retry-after")))
+            if retried:
+                return retried
+        assert exchange.sent is not None
+        return self._finish(exchange.purpose, error_for_status(exchange.sent, response))
 
-    def failed(self, request_id: int, error: str, *, kind: FailureKind) -> None:
-        """The request to ``request_id`` got no answer (``kind`` says why)."""
+    def failed(self, request_id: int, error: str, *, kind: FailureKind) -> list[HttpOutput]:
+        """The request ``request_id`` got no answer (``kind`` says why)."""
         exchange = self._pending.pop(request_id, None)
         if exchange is None:
-            return
-        if kind.retryable and exchange.retry.transport_errors and self._retry(exchange, None):
-            return
+            return []
+        if kind.retryable and exchange.retry.transport_errors:
+            retried = self._retry(exchange, None)
+            if retried:
+                return retried
         request = exchange.request
         message = f"{request.method} {redact(request.url)} failed: {error}"
-        exchange.on_error(_FAILURE_ERRORS[kind](message, step=request.step or None))
+        return self._finish(
+            exchange.purpose, _FAILURE_ERRORS[kind](message, step=request.step or None)
+        )
+
+    def timer_fired(self, timer_id: int, *, now: float) -> list[HttpOutput] | None:
+        """A timer of ours ran out: a retry is due, or the proactive token refresh.
+        ``None`` when ``timer_id`` is not ours."""
+        key = self._timers.fired(timer_id)
+        if key is None:
+            return None
+        if isinstance(key, _Exchange):
+            return self._dispatch(key)
+        return self.refresh_token(_PROACTIVE)
+
+    def _finish(self, purpose: object, error: WebexError) -> list[HttpOutput]:
+        if isinstance(purpose, _TokenGrant):
+            return self._refresh_finished(error)
+        return [Reply(purpose, error=error)]
 
     def _may_replay(self, exchange: _Exchange) -> bool:
         return exchange.authorize and not exchange.replayed and self.credentials.can_refresh
 
-    def _after_replay_refresh(self, exchange: _Exchange, error: WebexError | None) -> None:
-        if error is not None:
-            exchange.on_error(error)
-        else:
-            self._dispatch(exchange)
-
-    def _retry(self, exchange: _Exchange, retry_after: float | None) -> bool:
+    def _retry(self, exchange: _Exchange, retry_after: float | None) -> list[HttpOutput]:
         if exchange.attempt >= exchange.retry.max_attempts:
-            return False
+            return []
         delay = exchange.retry.delay(exchange.attempt, retry_after)
         exchange.attempt += 1
         log.debug("retrying %s in %.1f s", exchange.request.step, delay)
+        return list(self._timers.start(exchange, delay))
 
-        def again() -> None:
-            self._retry_timers.discard(timer_id)
-            self._dispatch(exchange)
-
-        timer_id = self._timers.start(delay, again)
-        self._retry_timers.add(timer_id)
-        return True
-
-    def forget_all(self) -> None:
-        """Drop every request in flight or waiting to be retried; no continuation runs."""
+    def forget_all(self) -> list[HttpOutput]:
+        """Drop every request in flight or waiting to be retried; no reply follows."""
         self._pending.clear()
-        for timer_id in list(self._retry_timers):
-            self._timers.cancel(timer_id)
-        self._retry_timers.clear()
         self._refresh_waiters.clear()
         self._deferred.clear()
-        self._timers.cancel(self._refresh_timer)
-        self._refresh_timer = None
+        return list(self._timers.cancel_all())
 
     # -- credentials --------------------------------------------------------------------
 
-    def refresh_token(self, done: OnDone) -> None:
-        """Run the refresh_token grant (one at a time) and call ``done`` when it finishes."""
-        self._refresh_waiters.append(done)
+    def refresh_token(self, purpose: object) -> list[HttpOutput]:
+        """Run the refresh_token grant (one at a time); a :class:`Reply` for ``purpose``
+        follows when it finishes."""
+        self._refresh_waiters.append(purpose)
         if len(self._refresh_waiters) > 1:
-            return
+            return []
         try:
             request = self.credentials.refresh_request(self.token_url)
         except WebexError as error:
-            self._finish_refresh(error)
-            return
-        self.send(
+            return self._refresh_finished(error)
+        return self.send(
             request,
-            on_response=self._on_token,
-            on_error=self._finish_refresh,
+            _TokenGrant(),
             authorize=False,
-            plain=True,
+            client_headers=False,
             secret_in_body=True,
             retry=IDEMPOTENT,
         )
 
-    def _on_token(self, response: HttpResponse) -> None:
+    def _token_received(self, response: HttpResponse, now: float) -> list[HttpOutput]:
         try:
-            self.credentials = self.credentials.refreshed(response, now=self._now())
+            self.credentials = self.credentials.refreshed(response, now=now)
         except WebexError as error:
-            self._finish_refresh(error)
-            return
+            return self._refresh_finished(error)
         expires_at = self.credentials.expires_at
-        expires_in = None if expires_at is None else max(0.0, expires_at - self._now())
-        self._out.append(EmitEvent(TokenRefreshed(expires_in=expires_in)))
-        self.schedule_refresh()
-        self._finish_refresh(None)
+        expires_in = None if expires_at is None else max(0.0, expires_at - now)
+        output: list[HttpOutput] = [EmitEvent(TokenRefreshed(expires_in=expires_in))]
+        output += self.schedule_refresh(now)
+        output += self._refresh_finished(None)
+        return output
 
-    def _finish_refresh(self, error: WebexError | None) -> None:
+    def _refresh_finished(self, error: WebexError | None) -> list[HttpOutput]:
         waiters, self._refresh_waiters = self._refresh_waiters, []
+        output: list[HttpOutput] = []
         for waiter in waiters:
-            waiter(error)
+            if isinstance(waiter, _Replay):
+                if error is not None:
+                    output.append(Reply(waiter.exchange.purpose, error=error))
+                else:
+                    output += self._dispatch(waiter.exchange)
+            elif waiter is _PROACTIVE:
+                if error is not None:
+                    log.warning("token refresh failed: %s", error)
+            else:
+                output.append(Reply(waiter, error=error))
+        return output
 
-    def schedule_refresh(self) -> None:
+    def schedule_refresh(self, now: float) -> list[HttpOutput]:
         """(Re)arm the proactive refresh at 60-90 % of the token's remaining lifetime."""
-        self._timers.cancel(self._refresh_timer)
-        self._refresh_timer = None
-        delay = self.credentials.refresh_delay(self._now(), self._fraction())
+        share = self._rng.uniform(*self.config.refresh_margin)
+        delay = self.credentials.refresh_delay(now, share)
         if delay is None:
-            return
+            return list(self._timers.cancel(_PROACTIVE))
+        return list(self._timers.start(_PROACTIVE, delay))
 
-        def fire() -> None:
-            self._refresh_timer = None
-            self.refresh_token(self._log_refresh_outcome)
 
-        self._refresh_timer = self._timers.start(delay, fire)
-
-    @staticmethod
-    def _log_refresh_outcome(error: WebexError | None) -> None:
-        if error is not None:
-            log.warning("token refresh failed: %s", error)
+@dataclass(frozen=True, slots=True)
+class _TokenGrant:
+    """The purpose of the refresh_token grant itself (handled inside the client)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .http import HttpResponse
 
 __all__ = [
+    "Cancel",
     "FailureKind",
     "HttpRequestFailed",
     "HttpResponseReceived",
@@ -58,10 +59,27 @@ class Unregister(Input):
 
 
 @dataclass(frozen=True, slots=True)
+class Cancel(Input):
+    """The caller of ``Register(command_id)`` gave up waiting (a cancelled ``register()``).
+
+    A registration that no other caller waits for is abandoned at once: Mercury attempts stop,
+    and the device it created (or may have created) is deleted before its ``CompleteCommand``
+    arrives, with a :class:`~.errors.CancelledCommandError`. A caller sharing a coalesced
+    registration with others is completed at once and the registration goes on. A queued
+    command is dropped. ``Unregister`` cannot be cancelled; unknown or finished ids are
+    ignored.
+    """
+
+    command_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown(Input):
     """The owner is going away: fail pending commands, stop every timer, close sockets.
 
-    Does not unregister; a driver that owns the session sends :class:`Unregister` first.
+    Does not unregister; a driver that owns the session sends :class:`Unregister` first. A
+    registration or unregistration cut short settles the lifecycle (``registering`` moves to
+    ``ready``, ``unregistering`` to ``disconnected``: the device may still exist).
     """
 
 

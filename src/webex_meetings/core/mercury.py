@@ -26,7 +26,10 @@ The connection moves through four states (plus ``CONNECTING`` before ``opened``)
   ``mercury.buffer_state`` or ``mercury.registration_status`` unlocks the connection: the
   first ping goes out at once with a ``PONG`` timer; after each matching pong the next ping is
   due ``ping_interval`` later. Unlike the JS SDK, another first frame does not hang the
-  connection: it is reported and the ``AUTHORIZATION`` timer bounds the wait.
+  connection: it is reported and the ``AUTHORIZATION`` timer bounds the wait. An *event*
+  arriving before ``buffer_state`` is acked and kept, and delivered right after ``Online``, in
+  order (the JS SDK acks and drops it, so the server never redelivers it); past
+  :data:`MAX_EARLY_EVENTS` frames are left unacknowledged, for the server to redeliver.
 * ``close`` starts the close handshake and arms ``FORCE_CLOSE``; if the server does not finish
   it in time the socket is dropped and the connection reported closed anyway.
 * ``Closed`` is emitted exactly once and carries what the session should do next
@@ -54,6 +57,7 @@ from .events import MercuryEvent
 from .redaction import Secret, redact
 
 __all__ = [
+    "MAX_EARLY_EVENTS",
     "AbortSocket",
     "ArmTimer",
     "CloseAction",
@@ -80,6 +84,8 @@ __all__ = [
 
 class MercuryTimer(enum.Enum):
     """The timers one connection uses; each is armed at most once at a time."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is slow Python
 
     AUTHORIZATION = "authorization"
     PING = "ping"
@@ -186,17 +192,20 @@ class PongReceived(MercuryAction):
 
 @dataclass(frozen=True, slots=True)
 class Closed(MercuryAction):
-    """The connection is over (emitted once). ``authorized``: it had reached ``ONLINE``."""
+    """The connection is over (emitted once). ``authorized``: it had reached ``ONLINE``;
+    ``by_us``: we closed it (``close()``, a timeout, a pong problem), not the server or the
+    network."""
 
     code: int
     reason: str
     action: CloseAction
     authorized: bool
+    by_us: bool = False
 
     def __repr__(self) -> str:
         return (
             f"Closed(code={self.code}, reason={redact(self.reason)!r}, "
-            f"action={self.action}, authorized={self.authorized})"
+            f"action={self.action}, authorized={self.authorized}, by_us={self.by_us})"
         )
 
 
@@ -220,9 +229,7 @@ class SequenceMismatch(MercuryAction):
 _QUERY_SAFE: Final = "!~*'()"  # what Node's querystring leaves unescaped besides A-Za-z0-9-_.
 
 
-def mercury_url(
-    web_socket_url: str, *, now_ms: int, ephemeral: bool, shared_mercury: bool = False
-) -> str:
+def mercury_url(web_socket_url: str, *, now_ms: int, ephemeral: bool) -> str:
     """The URL to open for the device's ``webSocketUrl`` (``Mercury._prepareUrl``).
 
     Query parameters already present are kept in place (ours win on a clash); ours follow in
@@ -230,13 +237,7 @@ def mercury_url(
     """
     parts = urlsplit(web_socket_url)
     query = _parse_query(parts.query)
-    ours: list[tuple[str, str]] = [("outboundWireFormat", "text")]
-    if not shared_mercury:
-        ours.append(("bufferStates", "true"))
-    ours.append(("aliasHttpStatus", "true"))
-    if shared_mercury:
-        ours += [("mercuryRegistrationStatus", "true"), ("isRegistrationRefreshEnabled", "true")]
-        query = [(key, value) for key, value in query if key != "bufferStates"]
+    ours = [("outboundWireFormat", "text"), ("bufferStates", "true"), ("aliasHttpStatus", "true")]
     if ephemeral:
         ours.append(("multipleConnections", "true"))
     ours.append(("clientTimestamp", str(now_ms)))
@@ -301,11 +302,15 @@ _AFTER_AUTHORIZATION: Final[dict[int, CloseAction]] = {
     1003: CloseAction.PERMANENT,
     1005: CloseAction.RECONNECT,
     1006: CloseAction.RECONNECT,
+    1007: CloseAction.RECONNECT,  # one invalid frame: like a dropped connection (not the JS SDK)
+    1009: CloseAction.RECONNECT,  # one oversized frame: likewise
     1011: CloseAction.RECONNECT,
     3050: CloseAction.PERMANENT,
     4000: CloseAction.REPLACED,
 }
-"""``Mercury._onclose``; 1000/1050 depend on the reason, any other code is permanent."""
+"""``Mercury._onclose``, plus 1007 and 1009 (a frame the transport refused: invalid UTF-8, too
+large) treated as a dropped connection; 1000/1050 depend on the reason, any other code is
+permanent."""
 
 
 def fix_close_code(code: int, reason: str) -> int:
@@ -358,9 +363,13 @@ _UNLOCKING_EVENT_TYPES: Final = frozenset({"mercury.buffer_state", "mercury.regi
 _SENDABLE_CODES: Final = range(3000, 5000)
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""Built once: ``json.dumps`` with options builds a new encoder on every call."""
+
+
 def _encode(value: object) -> str:
     """Compact JSON, as ``JSON.stringify`` writes it (ASCII-escaped, so always valid UTF-8)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def _finite_float(text: str) -> float:
@@ -374,10 +383,14 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER: Final = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_constant)
+"""Built once: ``json.loads`` with hooks builds a new decoder on every call."""
+
+
 def _parse(text: str) -> dict[str, Any] | None:
     """The frame as a JSON object, or ``None`` when it is anything else."""
     try:
-        value = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -404,6 +417,20 @@ def _event_type(frame: dict[str, Any]) -> str | None:
             return event_type
     return None
 
+
+def _event(frame: dict[str, Any], event_type: str) -> MercuryEvent:
+    frame_id = frame.get("id")
+    return MercuryEvent(
+        id=frame_id if isinstance(frame_id, str) else None,
+        event_type=event_type,
+        data=frame["data"],
+        envelope=frame,
+        sequence_number=_sequence_number(frame),
+    )
+
+
+MAX_EARLY_EVENTS: Final = 256
+"""Events kept while waiting for ``buffer_state``; more are left unacknowledged."""
 
 _TimerHandler = Callable[["MercuryProtocol", float], "list[MercuryAction]"]
 
@@ -437,6 +464,7 @@ class MercuryProtocol:
         self._ping_sent_at: float | None = None
         self._expected_sequence: int | None = None
         self._our_close: CloseAction | None = None
+        self._early: list[MercuryEvent] = []
 
     def __repr__(self) -> str:
         return f"<MercuryProtocol state={self.state.name} authorized={self.authorized}>"
@@ -489,6 +517,9 @@ class MercuryProtocol:
         frame = _parse(text)
         if frame is None:
             return [ProtocolViolation("frame is not a JSON object")]
+        if self.state is MercuryState.AUTHORIZING and self._no_room_for(frame):
+            # Never ack what cannot be kept: the server redelivers what is unacknowledged.
+            return [ProtocolViolation("too many events before buffer_state: not acknowledged")]
         actions = self._acknowledge(frame)
         actions += self._check_sequence(frame)
         if frame.get("type") == "shutdown":
@@ -556,17 +587,29 @@ class MercuryProtocol:
             return [SequenceMismatch(expected, got)]
         return []
 
+    def _no_room_for(self, frame: dict[str, Any]) -> bool:
+        """True for an event ahead of ``buffer_state`` when :data:`MAX_EARLY_EVENTS` are
+        kept already."""
+        event_type = _event_type(frame)
+        early = "type" not in frame and event_type not in (None, *_UNLOCKING_EVENT_TYPES)
+        return early and len(self._early) >= MAX_EARLY_EVENTS
+
     def _received_authorizing(self, frame: dict[str, Any], now: float) -> list[MercuryAction]:
         event_type = _event_type(frame)
-        if "type" in frame or event_type not in _UNLOCKING_EVENT_TYPES:
+        if "type" in frame or event_type is None:
             return [ProtocolViolation("first frame after authorization is not buffer_state")]
-        assert event_type is not None
+        if event_type not in _UNLOCKING_EVENT_TYPES:
+            # An event ahead of buffer_state (acked already): delivered once online, in order.
+            self._early.append(_event(frame, event_type))
+            return []
         self.state = MercuryState.ONLINE
         self.authorized = True
         self._armed.discard(MercuryTimer.AUTHORIZATION)
+        early, self._early = self._early, []
         return [
             DisarmTimer(MercuryTimer.AUTHORIZATION),
             Online(event_type, frame),
+            *(Deliver(event) for event in early),
             *self._ping(now),
         ]
 
@@ -576,15 +619,7 @@ class MercuryProtocol:
         event_type = _event_type(frame)
         if event_type is None:
             return [ProtocolViolation("frame has no data.eventType")]
-        frame_id = frame.get("id")
-        event = MercuryEvent(
-            id=frame_id if isinstance(frame_id, str) else None,
-            event_type=event_type,
-            data=frame["data"],
-            envelope=frame,
-            sequence_number=_sequence_number(frame),
-        )
-        return [Deliver(event)]
+        return [Deliver(_event(frame, event_type))]
 
     def _received_pong(self, pong_id: object, now: float) -> list[MercuryAction]:
         ping_id = self._outstanding_ping
@@ -622,7 +657,8 @@ class MercuryProtocol:
         actions = self._disarm_all()
         self.state = MercuryState.CLOSED
         self._outstanding_ping = self._ping_sent_at = None
-        return [*actions, Closed(code, reason, action, self.authorized)]
+        by_us = self._our_close is not None
+        return [*actions, Closed(code, reason, action, self.authorized, by_us)]
 
     # -- timers -----------------------------------------------------------------------------
 

@@ -7,64 +7,88 @@ underneath it (credentials, services, device, mercury), with every bit of I/O tu
 data. A driver calls :meth:`MeetingsSession.handle` with an input and the current time and
 runs the effects it gets back; the session never blocks, sleeps, or reads a clock.
 
-``register()`` runs, in order and as parallel as the protocol allows:
+The session owns two protocol objects and talks to them through return values only: the
+:class:`~.http_client.HttpClient` (requests in flight, retries, the token and its refresh)
+and the :class:`~.mercury_link.MercuryLink` (the websocket across reconnects). Each request is
+sent with a *purpose*, one of the small dataclasses below saying why it was sent; its
+:class:`~.http_client.Reply` comes back with that purpose and goes to the purpose's handler
+(:data:`_REPLY_HANDLERS`). The link answers with effects and notices (online, lost, gave up,
+reconnect due, ...) that go to :data:`_NOTICE_HANDLERS`. The session itself owns the
+lifecycle state, the command queue, the registration in progress and the device it holds;
+nothing else writes them.
+
+``register()`` runs, in order and as parallel as the protocol allows (read on from
+:meth:`MeetingsSession._start_register`, the methods follow in this order):
 
 1. the U2C post-auth catalog (``GET {u2c}/catalog?format=hostmap``; the pre-auth
    ``limited/catalog`` first only when configured) *in parallel with* ``GET {hydra}/people/me``
-   (checks the token, names the user; optional region and meeting-preference calls ride along
-   and never fail the registration);
+   (names the user; never fails the registration, a refused token included: WDM judges the
+   token, as in the JS SDK; optional region and meeting-preference calls ride along too);
 2. the WDM device: ``POST {wdm}/devices?includeUpstreamServices=all``. On "User has excessive
    device registrations" our own oldest devices are listed, deleted and the POST retried once;
 3. Mercury: open ``webSocketUrl`` (with the JS SDK's query parameters), send the authorization
    frame, wait for ``mercury.buffer_state``; then ``meetings:registered``.
 
-A failure at any step fails ``register()`` with a typed error naming the step, and deletes any
-device this registration created: a failed ``register()`` leaves nothing behind.
+A failure at any step fails ``register()`` with a typed error naming the step, once every
+device this registration created is deleted: a failed (or cancelled, :class:`~.inputs.Cancel`)
+``register()`` leaves nothing behind. Its device POSTs carry a marker, so a device whose
+answer was lost (a reset, a timeout, a gateway's 5xx) is found in the user's device list and
+deleted; only then is the POST tried again (:meth:`MeetingsSession._device_post_failed`).
+The whole of ``register()`` is bounded by ``SessionConfig.register_timeout``: when it passes,
+the registration fails with a ``TimeoutError`` naming the step it was at.
 
 ``unregister()`` closes Mercury (code 3050, as the JS SDK does, so that nothing reconnects),
 then ``DELETE``\\ s the device (404 counts as done), then ``meetings:unregistered``.
 
-Commands are serialized in call order; consecutive calls of the same kind coalesce, so two
-overlapping ``register()`` calls make one registration and both complete with it. While
+Commands are serialized in call order and coalesce (:mod:`.commands`). While
 registered the session answers pings, acks every frame, refreshes an ephemeral device every
-``ttl/2 + 60`` s, refreshes an expiring token at 60-90 % of its life, and reconnects Mercury
-with backoff after a transient close (``network:disconnected`` then ``network:connected``).
+``ttl/2 + 60`` s (a device the server forgot is POSTed anew and Mercury moves to it),
+refreshes an expiring token at 60-90 % of its life, and reconnects Mercury with backoff after
+a transient close (``network:disconnected`` then ``network:connected``).
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 import random
-from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from . import catalog as catalog_protocol
-from ._session_base import Command, CommandKind, Registration, Socket
+from . import device as device_protocol
+from .commands import CommandKind, CommandQueue, complete
 from .config import SessionConfig
 from .credentials import Credentials
 from .device import DeviceRegistration
-from .effects import (
-    AbortWebSocket,
-    CompleteCommand,
-    Effect,
-)
+from .effects import Effect, EmitEvent
 from .errors import (
     CancelledCommandError,
+    DeviceLimitError,
+    HttpStatusError,
     InvalidTransitionError,
     NotAuthorizedError,
     RemoteProtocolError,
+    ResponseTooLargeError,
+    TimeoutError,
+    TransportError,
     WebexError,
 )
 from .events import (
     DeviceInfo,
+    Event,
     MeetingsReady,
+    MeetingsRegistered,
     MeetingsUnregistered,
+    NetworkConnected,
+    StateChanged,
 )
 from .http import HttpRequest, HttpResponse
-from .http_client import IDEMPOTENT, HttpClient
+from .http_client import CREATE, IDEMPOTENT, NO_RETRY, HttpClient, Reply, RetryPolicy
 from .inputs import (
+    Cancel,
     HttpRequestFailed,
     HttpResponseReceived,
     Initialize,
@@ -79,9 +103,18 @@ from .inputs import (
     WebSocketTextReceived,
 )
 from .lifecycle import Lifecycle, State, Trigger
-from .session_device import DeviceSteps
-from .session_mercury import MercurySteps
-from .timers import Timers
+from .mercury_link import (
+    Connected,
+    GaveUp,
+    Lost,
+    MercuryLink,
+    ReconnectDue,
+    RefreshDeviceFirst,
+    RefreshTokenFirst,
+    Stopped,
+)
+from .timers import TimerSet
+from .uuids import random_uuid4
 
 __all__ = ["MeetingsSession"]
 
@@ -90,8 +123,170 @@ log = logging.getLogger("webex_meetings.core.session")
 UNREGISTER_CLOSE_CODE = 3050
 UNREGISTER_CLOSE_REASON = "meetings unregister"
 
+_DEVICE_REFRESH: Final = "device refresh"
+"""The session's own timers: an ephemeral device's periodic refresh, and the next try of a
+device POST whose answer was lost."""
+_POST_AGAIN: Final = "device post again"
+_DEADLINE: Final = "register deadline"
 
-class MeetingsSession(DeviceSteps, MercurySteps):
+_SETTLED_AT_SHUTDOWN: Final = {
+    State.REGISTERING: Trigger.REGISTRATION_FAILED,
+    State.UNREGISTERING: Trigger.UNREGISTRATION_FAILED,
+}
+"""Where ``Shutdown`` leaves a session caught in the middle of a command."""
+
+_GONE: Final = frozenset({404, 410})
+
+
+# -- the registration in progress ----------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class Registration:
+    """Bookkeeping of one ``register()`` run. Answers sent for a run that is no longer the
+    current one (failed, or replaced by a later ``register()``) are dropped, except what
+    cleaning up after it needs."""
+
+    marker: str | None = None
+    """Sent in every device POST of this run, to find a device whose answer was lost."""
+    step: str = "catalog"
+    """The step in progress, named when the deadline passes (``mercury``: ask the link)."""
+    waiting_for: set[str] = field(default_factory=set)
+    """Prerequisites (``catalog``, ``people/me``) still to come before the device POST."""
+    pruned: bool = False
+    """The device limit was hit once and our oldest devices deleted."""
+    pruning: set[str] = field(default_factory=set)
+    """URLs of pruned devices whose DELETE is still in flight."""
+    attempt: int = 0
+    """Tries of the current device POST (a retry after a lost answer is one more)."""
+    posting: bool = False
+    """A device POST is in flight."""
+    unsure: bool = False
+    """A POST may have created a device we do not know the URL of."""
+    orphans: set[str] = field(default_factory=set)
+    """Devices created for this run and not kept: to delete."""
+    deleting: set[str] = field(default_factory=set)
+    """Devices of this run whose clean-up DELETE is in flight."""
+    retry: WebexError | None = None
+    """Set while a lost POST answer is being cleaned up before the POST is retried."""
+    cleaning: int = 0
+    """Device lists and DELETEs in flight to clean up what this run created."""
+    failure: WebexError | None = None
+    """Why this run failed, once it has; it completes when the clean-up is done."""
+    finished: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True once the run has failed (it may still be cleaning up)."""
+        return self.failure is not None
+
+
+# -- why each request is sent: its reply goes to the handler of its purpose -------------------
+
+
+class After(enum.Enum):
+    """What follows a device refresh (PUT, or a POST replacing a device the server forgot)."""
+
+    REVIVE = "revive"
+    """``register()`` from ``disconnected``: connect Mercury (or fail the registration)."""
+    PERIODIC = "periodic"
+    """The ephemeral device's timer: move Mercury if the websocket URL changed."""
+    RECONNECT = "reconnect"
+    """Mercury's upgrade said the device is gone: reconnect after ``delay`` either way."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _LimitedCatalog:
+    run: Registration
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Catalog:
+    run: Registration
+    limited: catalog_protocol.ServiceCatalog | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Person:
+    run: Registration
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Region:
+    pass
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _MeetingPreferences:
+    pass
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _PostDevice:
+    run: Registration
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _ListForPruning:
+    run: Registration
+    limit_error: DeviceLimitError
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _DeletePruned:
+    run: Registration
+    url: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Sweep:
+    """List the user's devices to delete those carrying ``marker``."""
+
+    marker: str
+    run: Registration | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _CleanUp:
+    """Delete a device created but not kept (``run``: the registration waiting for it)."""
+
+    url: str
+    run: Registration | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _DeleteForUnregister:
+    pass
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RefreshDevice:
+    device: DeviceRegistration
+    after: After
+    run: Registration | None = None
+    delay: float = 0.0
+    old_socket_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RecreateDevice:
+    replacing: DeviceRegistration
+    marker: str | None
+    run: Registration | None
+    """The registration this POST is part of (reviving a device the server forgot)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _TokenBeforeRegister:
+    run: Registration
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _TokenBeforeReconnect:
+    delay: float
+
+
+class MeetingsSession:
     """The sans-IO meetings session. See the module docstring for the protocol it runs.
 
     Not thread-safe: feed it from one task or thread at a time.
@@ -108,48 +303,62 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         self._rng = rng if rng is not None else random.Random()
         self._now = 0.0
         self._out: list[Effect] = []
-        self._ids = itertools.count(1)
-        self._timers = Timers(self._out, self._ids)
+        new_id = itertools.count(1).__next__
         self.session_id = f"{config.tracking_id_prefix}_{self._new_uuid()}"
         self._http = HttpClient(
-            config,
-            credentials,
-            session_id=self.session_id,
-            out=self._out,
-            ids=self._ids,
-            timers=self._timers,
-            now=lambda: self._now,
-            fraction=lambda: self._rng.uniform(*config.refresh_margin),
+            config, credentials, session_id=self.session_id, new_id=new_id, rng=self._rng
         )
+        self._link = MercuryLink(
+            config,
+            session_id=self.session_id,
+            new_id=new_id,
+            new_uuid=self._new_uuid,
+            rng=self._rng,
+        )
+        self._timers: TimerSet[str] = TimerSet(new_id)
         self._lifecycle = Lifecycle()
         self._catalog: catalog_protocol.ServiceCatalog | None = None
         self.person: catalog_protocol.Person | None = None
         self.geo_hint: dict[str, Any] | None = None
         self.preferred_site: str | None = None
         self._device: DeviceRegistration | None = None
-        self._device_refresh_timer: int | None = None
-        self._recreation_waiters = []
-        self._socket: Socket | None = None
-        self._connect_failures = 0
-        self._reconnect_timer: int | None = None
-        self._reconnect_after_close = False
-        self._recent_event_ids: OrderedDict[str, None] = OrderedDict()
-        self._active: Command | None = None
-        self._queue: deque[Command] = deque()
+        self._recreation_waiters: list[_RefreshDevice] = []
+        self._commands = CommandQueue()
         self._registration: Registration | None = None
         self._shut_down = False
 
     # -- public view ----------------------------------------------------------------------
 
     @property
+    def state(self) -> State:
+        """The lifecycle state."""
+        return self._lifecycle.state
+
+    @property
+    def credentials(self) -> Credentials:
+        """The current credentials (replaced after each refresh)."""
+        return self._http.credentials
+
+    @property
     def registered(self) -> bool:
         """True while the device is registered and Mercury online (or reconnecting)."""
-        return self.state in (State.REGISTERED, State.RECONNECTING)
+        return self.state.registered
 
     @property
     def device(self) -> DeviceInfo | None:
         """The registered device, if one is held."""
-        return None if self._device is None else self._device.info()
+        return None if self._device is None else self._device.info
+
+    @property
+    def devices_to_delete(self) -> tuple[str, ...]:
+        """URLs of devices this session created and still means to delete, the DELETE not
+        yet confirmed: those a failed or cancelled registration is cleaning up, and the held
+        device while unregistering. What a driver names when it stops waiting."""
+        run = self._registration
+        urls = [] if run is None else sorted(run.deleting | run.orphans)
+        if self._device is not None and self.state is State.UNREGISTERING:
+            urls.append(self._device.url)
+        return tuple(urls)
 
     @property
     def catalog(self) -> catalog_protocol.ServiceCatalog | None:
@@ -171,17 +380,46 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         try:
             if self._shut_down and not isinstance(event, (Register, Unregister)):
                 return []
-            _HANDLERS[type(event)](self, event)
+            _INPUT_HANDLERS[type(event)](self, event)
             # The next queued command starts only once this input is fully handled, so that
             # it never runs in the middle of another step (an unregister's close frame
             # between a registration's own last actions, say). Failures decided on the spot
             # (a refused destination) run first, and may finish the command in progress.
-            self._http.run_deferred()
+            self._run_deferred()
             while self._next_command():
-                self._http.run_deferred()
-            return list(self._out)
-        finally:
+                self._run_deferred()
+        except BaseException:
             self._out.clear()
+            raise
+        out, self._out = self._out, []
+        return out
+
+    def _take(self, output: list[Any]) -> None:
+        """Run what a part returned, in order: effects go out, notices and replies are
+        handled here."""
+        for item in output:
+            if isinstance(item, Effect):
+                self._out.append(item)
+            else:
+                _NOTICE_HANDLERS[type(item)](self, item)
+
+    def _run_deferred(self) -> None:
+        while output := self._http.take_deferred():
+            self._take(output)
+
+    def _fire(self, trigger: Trigger) -> None:
+        source, dest = self._lifecycle.fire(trigger)
+        self._emit(StateChanged(source.value, dest.value, trigger.value))
+
+    def _emit(self, event: Event) -> None:
+        self._out.append(EmitEvent(event))
+
+    def _new_uuid(self) -> str:
+        return random_uuid4(self._rng)
+
+    def _new_marker(self) -> str | None:
+        """A marker for a device POST (see ``DeviceConfig.mark_registrations``)."""
+        return self._new_uuid() if self._config.device.mark_registrations else None
 
     # -- commands -------------------------------------------------------------------------
 
@@ -189,7 +427,7 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         if self.state is not State.UNINITIALIZED:
             raise InvalidTransitionError(Trigger.INITIALIZE.value, self.state.value)
         self._fire(Trigger.INITIALIZE)
-        self._http.schedule_refresh()
+        self._take(self._http.schedule_refresh(self._now))
         self._emit(MeetingsReady())
 
     def _on_register(self, event: Register) -> None:
@@ -200,158 +438,162 @@ class MeetingsSession(DeviceSteps, MercurySteps):
 
     def _enqueue(self, kind: CommandKind, command_id: int) -> None:
         if self._shut_down:
-            self._complete([command_id], CancelledCommandError("the session is shut down"))
-            return
-        if self._active is not None and self._active.kind is kind and not self._queue:
-            self._active.waiters.append(command_id)
-        elif self._queue and self._queue[-1].kind is kind:
-            self._queue[-1].waiters.append(command_id)
+            error = CancelledCommandError("the session is shut down")
+            self._out += complete([command_id], error)
         else:
-            self._queue.append(Command(kind, [command_id]))
+            self._commands.add(kind, command_id)
 
     def _next_command(self) -> bool:
         """Start queued commands until one is in progress (or none is left). True when one
         was started."""
         started = False
-        while self._active is None and self._queue:
-            command = self._queue.popleft()
-            self._active = command
-            start = (
-                self._start_register
-                if command.kind is CommandKind.REGISTER
-                else self._start_unregister
-            )
-            start()
+        while (command := self._commands.start_next()) is not None:
+            if command.kind is CommandKind.REGISTER:
+                self._start_register()
+            else:
+                self._start_unregister()
             started = True
         return started
 
     def _finish_command(self, error: WebexError | None) -> None:
-        command, self._active = self._active, None
-        if command is not None:
-            self._complete(command.waiters, error)
+        self._out += self._commands.finish(error)
 
-    def _complete(self, waiters: list[int], error: WebexError | None) -> None:
-        for command_id in waiters:
-            self._out.append(CompleteCommand(command_id, error))
+    def _on_cancel(self, event: Cancel) -> None:
+        outcome = self._commands.cancel(event.command_id, CommandKind.REGISTER)
+        if outcome is True:
+            self._fail_registration(CancelledCommandError("register() was cancelled"))
+        elif outcome:
+            self._out += outcome
 
     def _on_shutdown(self, _: Shutdown) -> None:
-        error = CancelledCommandError("the session was shut down")
-        pending = ([self._active] if self._active else []) + list(self._queue)
-        self._active, self._queue = None, deque()
-        for command in pending:
-            self._complete(command.waiters, error)
-        self._http.forget_all()
-        self._timers.cancel_all()
-        if self._socket is not None:
-            self._out.append(AbortWebSocket(self._socket.socket_id))
-            self._socket = None
+        self._out += self._commands.cancel_all(CancelledCommandError("the session was shut down"))
+        self._take(self._http.forget_all())
+        self._take(self._timers.cancel_all())
+        self._take(self._link.drop())
         self._shut_down = True
+        settle = _SETTLED_AT_SHUTDOWN.get(self.state)
+        if settle is not None:  # what was in progress will never finish
+            if self._registration is not None and settle is Trigger.REGISTRATION_FAILED:
+                self._forget_device()
+                self._registration = None
+            self._fire(settle)
 
-    # -- register ---------------------------------------------------------------------------
+    # -- register, step 1: catalog and people/me ----------------------------------------------
 
     def _start_register(self) -> None:
         state = self.state
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("register", state.value))
-        elif state in (State.REGISTERED, State.RECONNECTING):
+        elif state.registered:
             log.debug("already registered")
             self._finish_command(None)
         elif not self._can_authorize():
             self._finish_command(NotAuthorizedError("SDK cannot authorize", step="register"))
         else:
             self._fire(Trigger.REGISTER)
-            self._registration = Registration()
+            run = self._registration = Registration(marker=self._new_marker())
+            self._take(self._timers.start(_DEADLINE, self._config.register_timeout))
             if self._device is not None:  # reviving a disconnected device
-                self._refresh_device(
-                    then=self._while_registering(self._connect_first),
-                    on_error=self._while_registering(self._fail_registration),
-                )
+                run.step = "device.refresh"
+                self._refresh_device(After.REVIVE, run=run)
             elif self.credentials.can_authorize(self._now):
-                self._fetch_prerequisites()
+                self._fetch_prerequisites(run)
             else:
-                self._http.refresh_token(self._while_registering(self._after_register_refresh))
+                run.step = "credentials.refresh"
+                self._take(self._http.refresh_token(_TokenBeforeRegister(run)))
+
+    def _deadline_passed(self) -> None:
+        run = self._registration
+        if run is None or not self._is_current(run):
+            return
+        step = self._link.waiting_for if run.step == "mercury" else run.step
+        timeout = self._config.register_timeout
+        self._fail_registration(
+            TimeoutError(f"register() took longer than {timeout:g} s", step=step)
+        )
 
     def _can_authorize(self) -> bool:
         credentials = self.credentials
         return credentials.can_authorize(self._now) or credentials.can_refresh
 
-    def _after_register_refresh(self, error: WebexError | None) -> None:
-        if error is not None:
-            self._fail_registration(error)
-        else:
-            self._fetch_prerequisites()
+    def _is_current(self, run: Registration | None) -> bool:
+        """True while ``run`` is the registration in progress and has not failed."""
+        return run is not None and run is self._registration and not run.failed
 
-    def _fetch_prerequisites(self) -> None:
-        """Step 1: catalog and people/me in parallel; optional calls ride along."""
-        registration = self._registration
-        assert registration is not None
-        if self._catalog is None:
-            registration.waiting_for.add("catalog")
-            if self._config.fetch_limited_catalog and self.credentials.org_id:
-                self._fetch_limited_catalog()
-            else:
-                self._fetch_catalog(self._config.discovery.u2c)
-        if self._config.fetch_people_me and self.person is None:
-            registration.waiting_for.add("people/me")
-            self._fetch_person()
-        self._fetch_optional()
-        if not registration.waiting_for:
-            self._register_device()
-
-    def _prerequisite_done(self, name: str) -> None:
-        registration = self._registration
-        if registration is None or registration.failed:
+    def _on_token_before_register(self, purpose: _TokenBeforeRegister, reply: Reply) -> None:
+        if not self._is_current(purpose.run):
             return
-        registration.waiting_for.discard(name)
-        if not registration.waiting_for:
+        if reply.error is not None:
+            self._fail_registration(reply.error)
+        else:
+            self._fetch_prerequisites(purpose.run)
+
+    def _fetch_prerequisites(self, run: Registration) -> None:
+        """Catalog and people/me in parallel; optional calls ride along."""
+        run.step = "catalog"
+        if self._catalog is None:
+            run.waiting_for.add("catalog")
+            if self._config.fetch_limited_catalog and self.credentials.org_id:
+                self._fetch_limited_catalog(run)
+            else:
+                self._fetch_catalog(self._config.discovery.u2c, _Catalog(run, None))
+        if self._config.fetch_people_me and self.person is None:
+            run.waiting_for.add("people/me")
+            request = catalog_protocol.people_me_request(self._hydra_url())
+            self._send(request, _Person(run), retry=IDEMPOTENT)
+        self._fetch_optional()
+        if not run.waiting_for:
             self._register_device()
 
-    def _fetch_limited_catalog(self) -> None:
+    def _prerequisite_done(self, run: Registration, name: str) -> None:
+        if not self._is_current(run):
+            return
+        run.waiting_for.discard(name)
+        if run.waiting_for:
+            run.step = min(run.waiting_for)  # "catalog" before "people/me"
+        else:
+            self._register_device()
+
+    def _fetch_limited_catalog(self, run: Registration) -> None:
         org_id = self.credentials.org_id
         assert org_id is not None
         request = catalog_protocol.limited_catalog_request(
             self._config.discovery.u2c, org_id=org_id
         )
+        self._send(request, _LimitedCatalog(run), authorize=False, retry=IDEMPOTENT)
 
-        def received(response: HttpResponse) -> None:
-            limited = self._parse_catalog(response, step="catalog.limited")
-            if limited is not None:
-                self._fetch_catalog(limited.url("u2c") or self._config.discovery.u2c, limited)
+    def _on_limited_catalog(self, purpose: _LimitedCatalog, reply: Reply) -> None:
+        limited = self._parse_catalog(purpose.run, reply, step="catalog.limited")
+        if limited is not None:
+            u2c = limited.url("u2c") or self._config.discovery.u2c
+            self._fetch_catalog(u2c, _Catalog(purpose.run, limited))
 
-        self._http.send(
-            request,
-            on_response=self._while_registering(received),
-            on_error=self._while_registering(self._fail_registration),
-            authorize=False,
-            retry=IDEMPOTENT,
-        )
+    def _fetch_catalog(self, u2c_url: str, purpose: _Catalog) -> None:
+        self._send(catalog_protocol.catalog_request(u2c_url), purpose, retry=IDEMPOTENT)
 
-    def _fetch_catalog(
-        self, u2c_url: str, limited: catalog_protocol.ServiceCatalog | None = None
-    ) -> None:
-        def received(response: HttpResponse) -> None:
-            catalog = self._parse_catalog(response, step="catalog")
-            if catalog is None:
-                return
-            self._catalog = catalog if limited is None else limited.merged(catalog)
-            idbroker = self._catalog.url("idbroker")
-            if idbroker:
-                self._http.token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token"
-            self._prerequisite_done("catalog")
-
-        self._http.send(
-            catalog_protocol.catalog_request(u2c_url),
-            on_response=self._while_registering(received),
-            on_error=self._while_registering(self._fail_registration),
-            retry=IDEMPOTENT,
-        )
+    def _on_catalog(self, purpose: _Catalog, reply: Reply) -> None:
+        catalog = self._parse_catalog(purpose.run, reply, step="catalog")
+        if catalog is None:
+            return
+        self._catalog = catalog if purpose.limited is None else purpose.limited.merged(catalog)
+        idbroker = self._catalog.url("idbroker")
+        if idbroker:
+            self._http.token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token"
+        self._prerequisite_done(purpose.run, "catalog")
 
     def _parse_catalog(
-        self, response: HttpResponse, *, step: str
+        self, run: Registration, reply: Reply, *, step: str
     ) -> catalog_protocol.ServiceCatalog | None:
+        """The catalog in ``reply``; ``None`` when the run is over or just failed."""
+        if not self._is_current(run):
+            return None
         try:
-            return catalog_protocol.ServiceCatalog.parse(response.json(step=step), step=step)
-        except RemoteProtocolError as error:
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            body = reply.response.json(step=step)
+            return catalog_protocol.ServiceCatalog.parse(body, step=step)
+        except WebexError as error:
             self._fail_registration(error)
             return None
 
@@ -362,91 +604,485 @@ class MeetingsSession(DeviceSteps, MercurySteps):
                 return hydra
         return self._config.discovery.hydra
 
-    def _fetch_person(self) -> None:
-        def received(response: HttpResponse) -> None:
-            try:
-                self.person = catalog_protocol.parse_person(response.json(step="people/me"))
-            except RemoteProtocolError as error:
-                self._fail_registration(error)
-                return
-            self._prerequisite_done("people/me")
-
-        def failed(error: WebexError) -> None:
-            # A rejected token is fatal (as in the JS SDK); an unreachable or broken hydra is
-            # not: the device and Mercury do not need it.
-            status = getattr(error, "status", None)
-            if status in (401, 403):
-                self._fail_registration(error)
-            else:
-                log.warning("people/me failed, continuing without it: %s", error)
-                self._prerequisite_done("people/me")
-
-        self._http.send(
-            catalog_protocol.people_me_request(self._hydra_url()),
-            on_response=self._while_registering(received),
-            on_error=self._while_registering(failed),
-            retry=IDEMPOTENT,
-        )
+    def _on_person(self, purpose: _Person, reply: Reply) -> None:
+        if not self._is_current(purpose.run):
+            return
+        try:
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            self.person = catalog_protocol.parse_person(reply.response.json(step="people/me"))
+        except WebexError as error:
+            # Never fatal, a 401 or 403 included: the official SDK ignores people/me failures
+            # (tokens without the people scope exist) and lets WDM judge the token.
+            log.warning("people/me failed, continuing without it: %s", error)
+        self._prerequisite_done(purpose.run, "people/me")
 
     def _fetch_optional(self) -> None:
         """The geo hint and the preferred Webex site, when configured. They never fail a
         registration: a failure is only logged."""
         region = self._config.discovery.region
         if region is not None and self.geo_hint is None:
-            self._http.send(
-                HttpRequest("GET", region, step="region", timeout=5.0),
-                on_response=self._on_region,
-                on_error=lambda error: log.debug("region failed: %s", error),
-                authorize=False,
-            )
+            request = HttpRequest("GET", region, step="region", timeout=5.0)
+            self._send(request, _Region(), authorize=False)
         if self._config.fetch_meeting_preferences and self.preferred_site is None:
-            self._http.send(
-                catalog_protocol.meeting_preferences_request(self._hydra_url()),
-                on_response=self._on_meeting_preferences,
-                on_error=lambda error: log.debug("meetingPreferences failed: %s", error),
-            )
+            request = catalog_protocol.meeting_preferences_request(self._hydra_url())
+            self._send(request, _MeetingPreferences())
 
-    def _on_region(self, response: HttpResponse) -> None:
+    def _on_region(self, _: _Region, reply: Reply) -> None:
         try:
-            self.geo_hint = response.json_object(step="region")
-        except RemoteProtocolError as error:
-            log.debug("ignoring region answer: %s", error)
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            self.geo_hint = reply.response.json_object(step="region")
+        except WebexError as error:
+            log.debug("region failed: %s", error)
 
-    def _on_meeting_preferences(self, response: HttpResponse) -> None:
+    def _on_meeting_preferences(self, _: _MeetingPreferences, reply: Reply) -> None:
         try:
-            body = response.json(step="meetingPreferences")
-        except RemoteProtocolError as error:
-            log.debug("ignoring meetingPreferences answer: %s", error)
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            body = reply.response.json(step="meetingPreferences")
+        except WebexError as error:
+            log.debug("meetingPreferences failed: %s", error)
             return
         self.preferred_site = catalog_protocol.parse_preferred_site(body)
 
-    # -- the device ---------------------------------------------------------------------
+    # -- register, step 2: the device ---------------------------------------------------------
+
+    def _register_device(self) -> None:
+        """POST the device (one try: a retry first makes sure the last try created nothing)."""
+        run = self._registration
+        assert self._catalog is not None
+        assert run is not None
+        try:
+            wdm = self._catalog.require("wdm", step="device.register")
+        except RemoteProtocolError as error:
+            self._fail_registration(error)
+            return
+        run.step = "device.register"
+        run.attempt += 1
+        run.posting = True
+        request = device_protocol.register_request(wdm, self._config.device, marker=run.marker)
+        self._send(request, _PostDevice(run))
+
+    def _on_device_posted(self, purpose: _PostDevice, reply: Reply) -> None:
+        run = purpose.run
+        run.posting = False
+        if not self._is_current(run):
+            # The register() that asked failed or was cancelled while the POST was in flight:
+            # whatever the POST created is deleted before that register() completes.
+            self._note_created(run, reply)
+            self._clean_up(run)
+        elif reply.error is not None:
+            self._device_post_failed(run, reply.error)
+        else:
+            assert reply.response is not None
+            try:
+                device = device_protocol.parse_registration(reply.response)
+            except RemoteProtocolError as error:
+                self._note_created(run, reply)
+                self._fail_registration(error)
+                return
+            self._hold_device(device)
+            self._connect_mercury()
+
+    def _device_post_failed(self, run: Registration, error: WebexError) -> None:
+        """A POST answered with an error, or not at all. When the answer may have been lost
+        after the server created the device, find that device and delete it before trying
+        again (or failing): a retried POST never leaves a second device behind."""
+        if not _outcome_unknown(error):
+            self._device_refused(run, error)
+        elif _post_retryable(error) and run.attempt < CREATE.max_attempts and run.marker:
+            run.retry = error
+            self._sweep(run)
+        else:
+            run.unsure = True
+            self._fail_registration(error)
+
+    def _post_again_later(self, run: Registration, error: WebexError) -> None:
+        """The device list shows no device left by the lost POST: POST again after the
+        retry delay (``Retry-After`` honoured, capped)."""
+        retry_after = getattr(error, "retry_after", None)
+        delay = CREATE.delay(run.attempt, retry_after)
+        log.info("device POST failed (%s); trying again in %.1f s", error, delay)
+        self._take(self._timers.start(_POST_AGAIN, delay))
+
+    def _note_created(self, run: Registration, reply: Reply) -> None:
+        """What a POST answer (or its absence) says about a device left to delete."""
+        url = None if reply.response is None else _created_url(reply.response)
+        if url is not None:
+            run.orphans.add(url)
+        elif reply.response is not None or _outcome_unknown(reply.error):
+            run.unsure = True
+
+    def _device_refused(self, run: Registration, error: WebexError) -> None:
+        if (
+            isinstance(error, DeviceLimitError)
+            and self._config.device.prune_on_device_limit
+            and not run.pruned
+        ):
+            run.pruned = True
+            self._list_own_devices(run, error)
+        else:
+            self._fail_registration(error)
+
+    def _list_own_devices(self, run: Registration, limit_error: DeviceLimitError) -> None:
+        """Delete our own oldest devices (same name and type), then POST once more."""
+        assert self._catalog is not None
+        wdm = self._catalog.require("wdm", step="device.list")
+        run.step = "device.list"
+        purpose = _ListForPruning(run, limit_error)
+        self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
+
+    def _on_devices_listed(self, purpose: _ListForPruning, reply: Reply) -> None:
+        run = purpose.run
+        if not self._is_current(run):
+            return
+        try:
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            urls = device_protocol.devices_to_prune(reply.response, self._config.device)
+        except WebexError as error:
+            self._fail_registration(error)
+            return
+        if not urls:
+            self._fail_registration(purpose.limit_error)
+            return
+        log.info("device limit reached: deleting %d of our own oldest devices", len(urls))
+        run.pruning.update(urls)
+        for url in urls:
+            self._send_delete(url, _DeletePruned(run, url))
+
+    def _on_pruned(self, purpose: _DeletePruned, _: Reply) -> None:
+        run = purpose.run
+        run.pruning.discard(purpose.url)
+        if not run.pruning and self._is_current(run):
+            run.attempt = 0  # a new POST, with its own tries
+            self._register_device()
+
+    def _hold_device(self, device: DeviceRegistration) -> None:
+        self._device = device
+        self._http.device_url = device.url
+        self._arm_device_refresh()
+
+    def _forget_device(self) -> None:
+        self._device = None
+        self._http.device_url = None
+        self._take(self._timers.cancel(_DEVICE_REFRESH))
+
+    def _holds(self, device: DeviceRegistration) -> bool:
+        """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
+        return self._device is not None and self._device.url == device.url
+
+    # -- register, step 3: Mercury ------------------------------------------------------------
+
+    def _connect_mercury(self) -> None:
+        device = self._device
+        assert device is not None
+        if self._registration is not None:
+            self._registration.step = "mercury"
+        self._take(self._link.connect(device.web_socket_url, self.credentials, now=self._now))
+
+    def _on_connected(self, _: Connected) -> None:
+        if self.state is State.REGISTERING:
+            self._registration = None
+            self._take(self._timers.cancel(_DEADLINE))
+            self._fire(Trigger.REGISTRATION_SUCCEEDED)
+            assert self._device is not None
+            self._emit(MeetingsRegistered(self._device.info))
+            self._finish_command(None)
+        elif self.state is State.RECONNECTING:
+            self._fire(Trigger.RECONNECTED)
+            self._emit(NetworkConnected())
+
+    def _on_gave_up(self, notice: GaveUp) -> None:
+        if self.state is State.REGISTERING:
+            self._fail_registration(notice.error)
+        elif self.state is State.RECONNECTING:
+            self._fire(Trigger.CONNECTION_ENDED)
 
     # -- failing a registration -------------------------------------------------------------
 
     def _fail_registration(self, error: WebexError) -> None:
-        """Abandon the registration: stop Mercury, delete what it created, report ``error``."""
-        registration = self._registration
-        if registration is None or registration.failed:
+        """Abandon the registration: stop Mercury, delete what it created (also a device a
+        POST in flight or a lost answer may have created), then report ``error``."""
+        run = self._registration
+        if run is None or run.failed:
             return
-        registration.failed = True
+        run.failure = error
         log.info("register() failed: %s", error)
-        self._timers.cancel(self._reconnect_timer)
-        self._reconnect_timer = None
-        self._drop_socket()
-        device = self._device
-        if device is None:
-            self._registration_failed(error)
-            return
-        self._forget_device()
-        self._send_delete(device.url, on_done=lambda _error: self._registration_failed(error))
+        self._take(self._link.drop())
+        self._take(self._timers.cancel(_POST_AGAIN))
+        self._take(self._timers.cancel(_DEADLINE))
+        if self._device is not None:
+            run.orphans.add(self._device.url)
+            self._forget_device()
+        self._clean_up(run)
 
     def _registration_failed(self, error: WebexError) -> None:
         self._registration = None
         self._fire(Trigger.REGISTRATION_FAILED)
         self._finish_command(error)
 
-    # -- Mercury ------------------------------------------------------------------------
+    # -- cleaning up what a registration created ----------------------------------------------
+
+    def _sweep(self, run: Registration) -> None:
+        """Look for a device the last POST may have created (its answer was lost)."""
+        run.unsure = True
+        self._clean_up(run)
+
+    def _clean_up(self, run: Registration) -> None:
+        """Delete what ``run`` created and does not keep; :meth:`_after_clean_up` goes on
+        once nothing is left in flight."""
+        for url in run.orphans - run.deleting:
+            run.deleting.add(url)
+            run.cleaning += 1
+            self._send_delete(url, _CleanUp(url, run))
+        run.orphans.clear()
+        if run.unsure and not run.posting and run.marker is not None:
+            run.unsure = False
+            run.cleaning += 1
+            self._list_devices(_Sweep(run.marker, run))
+        self._after_clean_up(run)
+
+    def _list_devices(self, purpose: _Sweep) -> None:
+        assert self._catalog is not None
+        wdm = self._catalog.require("wdm", step="device.list")
+        self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
+
+    def _on_swept(self, purpose: _Sweep, reply: Reply) -> None:
+        run = purpose.run
+        try:
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            urls = device_protocol.marked_devices(reply.response, purpose.marker)
+        except WebexError as error:
+            log.warning(
+                "could not look for a device a lost device POST may have created (%s); "
+                "if there is one, it lapses on the server after its ttl",
+                error,
+            )
+            urls = []
+            if run is not None and run.retry is not None:  # never POST again blindly
+                self._fail_registration(run.retry)
+        for url in urls:
+            if self._device is not None and self._device.url == url:
+                continue  # the device held: never an orphan
+            log.info("deleting device %s, created by a POST whose answer was lost", url)
+            if run is None:
+                self._send_delete(url, _CleanUp(url, None))
+            else:
+                run.orphans.add(url)
+        if run is not None:
+            run.cleaning -= 1
+            self._clean_up(run)
+
+    def _on_cleaned_up(self, purpose: _CleanUp, reply: Reply) -> None:
+        if reply.error is not None:
+            log.warning("could not delete device %s: %s", purpose.url, reply.error)
+        run = purpose.run
+        if run is not None:
+            run.deleting.discard(purpose.url)
+            run.cleaning -= 1
+            self._after_clean_up(run)
+
+    def _after_clean_up(self, run: Registration) -> None:
+        if run.cleaning or run.posting:
+            return
+        if run.failure is not None:
+            if not run.finished:
+                run.finished = True
+                self._registration_failed(run.failure)
+        elif run.retry is not None and self._is_current(run):
+            error, run.retry = run.retry, None
+            self._post_again_later(run, error)
+
+    def _delete_orphan(self, marker: str | None, response: HttpResponse | None) -> None:
+        """A device answer we cannot use (or a lost one) may have created a device that no
+        registration waits for: delete it, by its URL or by its POST's marker."""
+        url = None if response is None else _created_url(response)
+        if url is not None:
+            self._send_delete(url, _CleanUp(url, None))
+        elif marker is not None:
+            self._list_devices(_Sweep(marker, None))
+
+    # -- while registered: reconnecting ---------------------------------------------------
+
+    def _on_lost(self, notice: Lost) -> None:
+        self._fire(Trigger.CONNECTION_LOST if notice.will_reconnect else Trigger.CONNECTION_ENDED)
+
+    def _wants_mercury(self) -> bool:
+        """True while a (re)connection attempt is wanted."""
+        return (
+            self.state.connecting
+            and self._device is not None
+            and not (self._registration is not None and self._registration.failed)
+        )
+
+    def _on_reconnect_due(self, _: ReconnectDue) -> None:
+        device = self._device
+        if self._wants_mercury() and device is not None:
+            self._take(self._link.open(device.web_socket_url, self.credentials, now=self._now))
+
+    def _reconnect_later(self, delay: float) -> None:
+        if self._wants_mercury():
+            self._take(self._link.reconnect_in(delay))
+
+    def _on_refresh_token_first(self, notice: RefreshTokenFirst) -> None:
+        self._take(self._http.refresh_token(_TokenBeforeReconnect(notice.delay)))
+
+    def _on_token_before_reconnect(self, purpose: _TokenBeforeReconnect, _: Reply) -> None:
+        self._reconnect_later(purpose.delay)
+
+    def _on_refresh_device_first(self, notice: RefreshDeviceFirst) -> None:
+        if self._device is not None:
+            self._refresh_device(After.RECONNECT, delay=notice.delay)
+        else:
+            self._reconnect_later(notice.delay)
+
+    # -- while registered: keeping the device alive ------------------------------------------
+
+    def _arm_device_refresh(self) -> None:
+        if self._config.device.ephemeral:
+            delay = self._config.device.refresh_interval
+            self._take(self._timers.start(_DEVICE_REFRESH, delay))
+        else:
+            self._take(self._timers.cancel(_DEVICE_REFRESH))
+
+    def _refresh_device(
+        self, after: After, *, run: Registration | None = None, delay: float = 0.0
+    ) -> None:
+        """PUT the device; a 404 means it is gone, so POST a new one (the JS SDK's rule).
+
+        The old device stays held until its replacement exists, so a failed re-creation
+        leaves the session with a device to retry with (and to delete). Answers that come
+        after the device was forgotten or is being unregistered are dropped; after it was
+        replaced, what waited for a fresh device goes on with the replacement.
+        """
+        device = self._device
+        assert device is not None
+        purpose = _RefreshDevice(device, after, run, delay, device.web_socket_url)
+        self._send(
+            device_protocol.refresh_request(device, self._config.device),
+            purpose,
+            retry=IDEMPOTENT,
+            accept=frozenset({304, 404}),
+        )
+
+    def _on_device_refreshed(self, purpose: _RefreshDevice, reply: Reply) -> None:
+        device = purpose.device
+        if not self.state.keeps_device:
+            return
+        if not self._holds(device):
+            # Replaced meanwhile (another refresh found it gone and re-created it): the
+            # answer is stale, but what waited for a fresh device goes on with the new one.
+            if self._device is not None and purpose.after is not After.PERIODIC:
+                self._after_device_refresh(purpose, None)
+            return
+        response = reply.response
+        if response is None:
+            assert reply.error is not None
+            self._after_device_refresh(purpose, reply.error)
+            return
+        if response.status == 404:
+            if self.state.wants_device:
+                self._recreate_device(purpose)
+            return  # disconnected: unregister() will find it gone, which is fine
+        if response.status == 304:
+            self._arm_device_refresh()
+        else:
+            try:
+                refreshed = device_protocol.parse_registration(response, previous=device)
+            except RemoteProtocolError as error:
+                self._after_device_refresh(purpose, error)
+                return
+            self._hold_device(refreshed)
+        self._after_device_refresh(purpose, None)
+
+    def _recreate_device(self, waiting: _RefreshDevice) -> None:
+        """POST a device to replace the one the server forgot. One POST at a time: a second
+        refresh finding it gone (a periodic refresh racing a reconnect) waits for the same."""
+        self._recreation_waiters.append(waiting)
+        if len(self._recreation_waiters) > 1:
+            return
+        assert self._catalog is not None
+        try:
+            wdm = self._catalog.require("wdm", step="device.register")
+        except RemoteProtocolError as error:
+            self._recreation_done(error)
+            return
+        run = self._registration if self._is_current(self._registration) else None
+        marker = self._new_marker() if run is None else run.marker
+        if run is not None:
+            run.posting = True
+        request = device_protocol.register_request(wdm, self._config.device, marker=marker)
+        self._send(request, _RecreateDevice(waiting.device, marker, run))
+
+    def _on_device_recreated(self, purpose: _RecreateDevice, reply: Reply) -> None:
+        run = purpose.run
+        if run is not None:
+            run.posting = False
+            if run.failed:  # the registration it was for is over: clean up after it
+                self._recreation_waiters.clear()
+                self._note_created(run, reply)
+                self._clean_up(run)
+                return
+        wanted = self._holds(purpose.replacing) and self.state.wants_device
+        response, error = reply.response, reply.error
+        if response is None and _outcome_unknown(error):  # the answer may be all that was lost
+            if run is not None:
+                self._sweep(run)  # a registration waiting for it waits for this too
+            else:
+                self._delete_orphan(purpose.marker, None)
+        if not wanted:  # unregistered (or replaced) meanwhile: keep nothing
+            if response is not None:
+                self._delete_orphan(purpose.marker, response)
+            self._recreation_waiters.clear()
+            return
+        if response is None:
+            assert error is not None
+            self._recreation_done(error)
+            return
+        try:
+            device = device_protocol.parse_registration(response)
+        except RemoteProtocolError as parse_error:
+            self._delete_orphan(purpose.marker, response)
+            self._recreation_done(parse_error)
+            return
+        self._hold_device(device)
+        self._recreation_done(None)
+
+    def _recreation_done(self, error: WebexError | None) -> None:
+        waiting, self._recreation_waiters = self._recreation_waiters, []
+        for purpose in waiting:
+            self._after_device_refresh(purpose, error)
+
+    def _after_device_refresh(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+        _AFTER_DEVICE_REFRESH[purpose.after](self, purpose, error)
+
+    def _revive_refreshed(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+        if not self._is_current(purpose.run):
+            return
+        if error is not None:
+            self._fail_registration(error)
+        else:
+            self._connect_mercury()
+
+    def _periodic_refreshed(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+        if error is not None:
+            log.warning("device refresh failed: %s", error)
+            self._arm_device_refresh()
+            return
+        new_url = None if self._device is None else self._device.web_socket_url
+        if new_url != purpose.old_socket_url:  # the device was re-created: move Mercury
+            self._take(self._link.move())
+
+    def _reconnect_refreshed(self, purpose: _RefreshDevice, _: WebexError | None) -> None:
+        self._reconnect_later(purpose.delay)
 
     # -- unregister -----------------------------------------------------------------------
 
@@ -455,35 +1091,28 @@ class MeetingsSession(DeviceSteps, MercurySteps):
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("unregister", state.value))
             return
-        if state in (State.READY, State.UNREGISTERED):
+        if state.at_rest:
             log.debug("already unregistered")
             self._finish_command(None)
             return
         self._fire(Trigger.UNREGISTER)
-        self._timers.cancel(self._reconnect_timer)
-        self._reconnect_timer = None
-        self._timers.cancel(self._device_refresh_timer)
-        self._device_refresh_timer = None
-        socket = self._socket
-        if socket is not None and socket.opened:
-            close = socket.protocol.close(UNREGISTER_CLOSE_CODE, UNREGISTER_CLOSE_REASON)
-            self._run_mercury(socket, close)  # the Closed action continues in _delete_device
-        else:
-            self._drop_socket()
-            self._delete_device()
+        self._take(self._timers.cancel(_DEVICE_REFRESH))
+        self._take(self._link.stop(UNREGISTER_CLOSE_CODE, UNREGISTER_CLOSE_REASON))
 
-    def _delete_device(self) -> None:
+    def _on_stopped(self, _: Stopped) -> None:
+        """Mercury is closed for ``unregister()``: delete the device."""
+        if self.state is not State.UNREGISTERING:
+            return
         device = self._device
         if device is None:
             self._unregistered(None)
-            return
+        else:
+            self._send_delete(device.url, _DeleteForUnregister())
 
-        def done(error: WebexError | None) -> None:
-            if error is None:
-                self._forget_device()
-            self._unregistered(error)
-
-        self._send_delete(device.url, on_done=done)
+    def _on_deleted_for_unregister(self, _: _DeleteForUnregister, reply: Reply) -> None:
+        if reply.error is None:
+            self._forget_device()
+        self._unregistered(reply.error)
 
     def _unregistered(self, error: WebexError | None) -> None:
         if error is not None:
@@ -493,23 +1122,70 @@ class MeetingsSession(DeviceSteps, MercurySteps):
             self._emit(MeetingsUnregistered())
         self._finish_command(error)
 
-    # -- HTTP and timers ----------------------------------------------------------------------
+    # -- requests, timers and what the world did ---------------------------------------------
+
+    def _send(
+        self,
+        request: HttpRequest,
+        purpose: object,
+        *,
+        authorize: bool = True,
+        retry: RetryPolicy = NO_RETRY,
+        accept: frozenset[int] = frozenset(),
+    ) -> None:
+        self._take(
+            self._http.send(request, purpose, authorize=authorize, retry=retry, accept=accept)
+        )
+
+    def _send_delete(self, url: str, purpose: object) -> None:
+        request = device_protocol.delete_request(url)
+        self._send(request, purpose, retry=IDEMPOTENT, accept=_GONE)
+
+    def _on_reply(self, reply: Reply) -> None:
+        _REPLY_HANDLERS[type(reply.purpose)](self, reply.purpose, reply)
 
     def _on_http_response(self, event: HttpResponseReceived) -> None:
-        self._http.received(event.request_id, event.response)
+        self._take(self._http.received(event.request_id, event.response, now=self._now))
 
     def _on_http_failed(self, event: HttpRequestFailed) -> None:
-        self._http.failed(event.request_id, event.error, kind=event.kind)
+        self._take(self._http.failed(event.request_id, event.error, kind=event.kind))
 
     def _on_timer(self, event: TimerFired) -> None:
-        self._timers.fire(event.timer_id)
+        timer_id = event.timer_id
+        key = self._timers.fired(timer_id)
+        if key == _DEVICE_REFRESH:
+            self._refresh_device(After.PERIODIC)
+            return
+        if key == _POST_AGAIN:
+            if self._is_current(self._registration):
+                self._register_device()
+            return
+        if key == _DEADLINE:
+            self._deadline_passed()
+            return
+        output: list[Any] | None = self._link.timer_fired(timer_id, now=self._now)
+        if output is None:
+            output = self._http.timer_fired(timer_id, now=self._now)
+        if output is not None:
+            self._take(output)
 
-    # -- small helpers ----------------------------------------------------------------------
+    def _on_socket_opened(self, event: WebSocketOpened) -> None:
+        self._take(self._link.opened(event.socket_id))
+
+    def _on_socket_text(self, event: WebSocketTextReceived) -> None:
+        self._take(self._link.received(event.socket_id, event.text, now=self._now))
+
+    def _on_socket_closed(self, event: WebSocketClosed) -> None:
+        self._take(self._link.closed(event.socket_id, event.code, event.reason))
+
+    def _on_socket_rejected(self, event: WebSocketRejected) -> None:
+        self._take(self._link.rejected(event.socket_id, event.status, event.retry_after))
 
 
-_HANDLERS: dict[type[Input], Callable[[MeetingsSession, Any], None]] = {
+_INPUT_HANDLERS: Final[dict[type[Input], Callable[[MeetingsSession, Any], None]]] = {
     Initialize: MeetingsSession._on_initialize,
     Register: MeetingsSession._on_register,
+    Cancel: MeetingsSession._on_cancel,
     Unregister: MeetingsSession._on_unregister,
     Shutdown: MeetingsSession._on_shutdown,
     HttpResponseReceived: MeetingsSession._on_http_response,
@@ -521,3 +1197,68 @@ _HANDLERS: dict[type[Input], Callable[[MeetingsSession, Any], None]] = {
     TimerFired: MeetingsSession._on_timer,
 }
 """Which method handles each input type."""
+
+_NOTICE_HANDLERS: Final[dict[type, Callable[[MeetingsSession, Any], None]]] = {
+    Reply: MeetingsSession._on_reply,
+    Connected: MeetingsSession._on_connected,
+    Lost: MeetingsSession._on_lost,
+    GaveUp: MeetingsSession._on_gave_up,
+    ReconnectDue: MeetingsSession._on_reconnect_due,
+    RefreshTokenFirst: MeetingsSession._on_refresh_token_first,
+    RefreshDeviceFirst: MeetingsSession._on_refresh_device_first,
+    Stopped: MeetingsSession._on_stopped,
+}
+"""Which method handles each notice of the HTTP client and the Mercury link."""
+
+_REPLY_HANDLERS: Final[dict[type, Callable[[MeetingsSession, Any, Reply], None]]] = {
+    _TokenBeforeRegister: MeetingsSession._on_token_before_register,
+    _LimitedCatalog: MeetingsSession._on_limited_catalog,
+    _Catalog: MeetingsSession._on_catalog,
+    _Person: MeetingsSession._on_person,
+    _Region: MeetingsSession._on_region,
+    _MeetingPreferences: MeetingsSession._on_meeting_preferences,
+    _PostDevice: MeetingsSession._on_device_posted,
+    _ListForPruning: MeetingsSession._on_devices_listed,
+    _DeletePruned: MeetingsSession._on_pruned,
+    _Sweep: MeetingsSession._on_swept,
+    _CleanUp: MeetingsSession._on_cleaned_up,
+    _DeleteForUnregister: MeetingsSession._on_deleted_for_unregister,
+    _RefreshDevice: MeetingsSession._on_device_refreshed,
+    _RecreateDevice: MeetingsSession._on_device_recreated,
+    _TokenBeforeReconnect: MeetingsSession._on_token_before_reconnect,
+}
+"""Which method handles the reply to each purpose of a request."""
+
+_AFTER_DEVICE_REFRESH: Final[
+    dict[After, Callable[[MeetingsSession, _RefreshDevice, WebexError | None], None]]
+] = {
+    After.REVIVE: MeetingsSession._revive_refreshed,
+    After.PERIODIC: MeetingsSession._periodic_refreshed,
+    After.RECONNECT: MeetingsSession._reconnect_refreshed,
+}
+"""What follows a device refresh, by why it was refreshed."""
+
+
+def _outcome_unknown(error: WebexError | None) -> bool:
+    """True when a failed POST may still have created its device on the server: its answer
+    was lost (connection dropped, timed out, cut as too large) or came from a gateway or a
+    rate limiter in front of the service (429, 5xx)."""
+    if isinstance(error, HttpStatusError):
+        return error.status == 429 or error.status >= 500
+    return isinstance(error, (TimeoutError, ResponseTooLargeError)) or type(error) is TransportError
+
+
+def _post_retryable(error: WebexError) -> bool:
+    """True when trying the POST again may succeed (a lost connection, a busy server)."""
+    if isinstance(error, HttpStatusError):
+        return error.status in CREATE.statuses
+    return isinstance(error, TimeoutError) or type(error) is TransportError
+
+
+def _created_url(response: HttpResponse) -> str | None:
+    """The ``url`` of the device a POST answer describes, if it has a usable one."""
+    try:
+        url = response.json_object().get("url")
+    except RemoteProtocolError:
+        return None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None

@@ -91,6 +91,8 @@ class MemoryHttpTransport(AsyncClosing):
         try:
             with anyio.fail_after(timeout):
                 return await self._handler(request)
+        except TimeoutError:
+            raise  # the handler's own (ours is also a builtin TimeoutError)
         except builtins.TimeoutError:
             raise TimeoutError(f"{request.method} {request.host}: timed out") from None
 
