@@ -80,7 +80,7 @@ def test_our_client_settles_wherever_the_js_sdk_hangs() -> None:
     for name in JS_HANGS | JS_LEAKS:
         assert python[name]["verdict"] != Outcome.HANG, name
     leaks = {name for name in JS_HANGS | JS_LEAKS if _leaky(python[name])}
-    assert leaks <= {"omit-websocket-url"}  # issue 8 §2, see test_kit_python.KNOWN_BUGS
+    assert leaks == set()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,8 @@
 """The kit against our own client: every scenario should pass.
 
 The quick suite runs a representative subset (:data:`~webex_meetings.conformance.QUICK`); the
-whole table runs under the ``conformance_full`` marker (``make test-long``). Where our client
-still fails a scenario for a known bug another change is fixing, the test is a strict xfail
-naming it, so it flips when the fix lands. The recorded run (``data/python.json``, the README's
-table) must agree with that list.
+whole table runs under the ``conformance_full`` marker (``make test-long``). The recorded run
+(``data/python.json``, the README's table) must show every scenario passed.
 """
 
 from __future__ import annotations
@@ -22,20 +20,8 @@ from webex_meetings.conformance.scenarios import scenario_named
 TIMEOUT: Final = 20.0
 RECORDED: Final = Path(__file__).parent / "data" / "python.json"
 
-KNOWN_BUGS: Final = {
-    "people-me-401": "issue 8 §4: people/me answering 401 fails register() (the JS SDK lets "
-    "WDM judge the token)",
-    "people-me-403": "issue 8 §4: people/me answering 403 fails register() (the JS SDK lets "
-    "WDM judge the token)",
-    "omit-websocket-url": "issue 8 §2: a device answer without webSocketUrl fails register(), "
-    "and leaving `async with` right after drops the cleanup DELETE: the device is left",
-}
-"""Scenario -> the known bug of our client that fails it."""
-
 
 def _param(name: str, *marks: pytest.MarkDecorator) -> Any:
-    if name in KNOWN_BUGS:
-        marks = (*marks, pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[name]))
     return pytest.param(name, marks=marks, id=name)
 
 
@@ -68,11 +54,11 @@ def test_our_client_passes_every_scenario(name: str) -> None:
     _assert_passes(_run(name))
 
 
-def test_the_recorded_run_fails_only_the_known_bugs() -> None:
+def test_the_recorded_run_passes_every_scenario() -> None:
     report = json.loads(RECORDED.read_text())
     assert report["client"] == "python"
     verdicts = {entry["scenario"]: entry["verdict"] for entry in report["scenarios"]}
     assert sorted(verdicts) == sorted(s.name for s in SCENARIOS)
     not_passed = {name for name, verdict in verdicts.items() if verdict != Outcome.PASS}
-    assert not_passed == set(KNOWN_BUGS)
+    assert not_passed == set()
     assert Outcome.HANG not in verdicts.values()

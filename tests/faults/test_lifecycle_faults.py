@@ -14,9 +14,9 @@ listens on 127.0.0.3:P, so every byte of the client passes it, and the test's ev
 only the client's and the proxy's tasks.
 
 A representative subset runs in the normal suite; the full matrix is marked ``faults_full``
-(``pytest -m faults_full tests/faults``). Runs that fail today for a known core reason are
-``xfail(strict=True)`` with that reason, so they turn into failures the moment the core is
-fixed (then drop the marker).
+(``pytest -m faults_full tests/faults``). Every cell passes: a device POST whose answer is
+lost (closed, reset, swallowed, trickled) is found again by its registration marker and
+deleted.
 """
 
 from __future__ import annotations
@@ -61,25 +61,6 @@ FAULTS = {
     "trickle": Rule(b"", Fault.TRICKLE, delay=0.002),
 }
 
-_LOST_POST = (
-    "issue 8 §2: the WDM device POST reached the server (device created) but its answer was "
-    "{how}; register() fails with a {error} (a POST is not retried on it) and the core never "
-    "finds out that the device exists, so nothing deletes it: one device stays on the server"
-)
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("device_post", "close_after"): _LOST_POST.format(
-        how="cut after 20 bytes by a closed connection", error="TransportError"
-    ),
-    ("device_post", "reset"): _LOST_POST.format(how="lost to a TCP reset", error="TransportError"),
-    ("device_post", "hole_after"): _LOST_POST.format(
-        how="swallowed", error="TimeoutError after http_timeout"
-    ),
-    ("device_post", "trickle"): _LOST_POST.format(
-        how="trickled past http_timeout", error="TimeoutError"
-    ),
-}
-"""(step, fault) -> the exact core cause of today's failure."""
-
 QUICK = {
     ("catalog", "reset"),
     ("people_me", "latency"),
@@ -105,9 +86,6 @@ def _params() -> list[object]:
     for step in STEPS:
         for fault in FAULTS:
             marks = [] if (step, fault) in QUICK else [pytest.mark.faults_full]
-            reason = KNOWN_FAILURES.get((step, fault))
-            if reason is not None:
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
             params.append(pytest.param(step, fault, marks=marks, id=f"{step}-{fault}"))
     return params
 
