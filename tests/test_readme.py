@@ -39,13 +39,13 @@ REPO_PATH = re.compile(r"`((?:tests|examples|src|bench|specs)/[\w./-]+)`")
 
 def test_every_path_the_readme_names_exists() -> None:
     named = set(REPO_PATH.findall(README))
-    assert "tests/emulator/interop/register.mjs" in named
+    assert "src/webex_meetings/conformance/interop/register.mjs" in named
     assert [path for path in named if not (ROOT / path).exists()] == []
 
 
 def test_the_js_sdk_command_says_where_its_script_is() -> None:
     [paragraph] = [p for p in README.split("\n\n") if "node register.mjs" in p]
-    assert "`tests/emulator/interop/register.mjs`" in paragraph
+    assert "`src/webex_meetings/conformance/interop/register.mjs`" in paragraph
     assert "npm install" in paragraph
 
 

@@ -1,8 +1,8 @@
 """The official Webex JavaScript SDK registers and unregisters against the emulator.
 
-Runs the shared interop client ``register.mjs`` (a copy lives in ``tests/emulator/interop/``;
-it is copied with its ``package.json`` into the
-git-ignored ``.cache/interop/``; ``npm install`` of the pinned ``webex`` happens once) with
+Runs the interop client ``register.mjs`` the package ships
+(``src/webex_meetings/conformance/interop/``; installed with the pinned ``webex`` into the
+git-ignored ``.cache/interop/`` by ``conformance.clients.install_js_sdk``, once) with
 ``STUB_BASE`` pointing at an emulator in a background thread, and checks both sides: the
 script's JSON verdict and the emulator's record of violations. Skips only when Node.js or npm
 is missing.
@@ -12,60 +12,28 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from webex_meetings.conformance.clients import NodeMissingError, install_js_sdk
 from webex_meetings.emulator import EmulatorThread
 
 pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCE_CANDIDATES = (Path(__file__).parent / "interop", REPO.parent / "shared" / "interop")
 CACHE = REPO / ".cache" / "interop"
-PINNED = "3.12.0"
-
-
-def _source() -> Path:
-    for folder in SOURCE_CANDIDATES:
-        if (folder / "register.mjs").is_file() and (folder / "package.json").is_file():
-            return folder
-    pytest.fail("the interop client (register.mjs, package.json) was not found")
-
-
-def _installed_version() -> str | None:
-    manifest = CACHE / "node_modules" / "webex" / "package.json"
-    try:
-        return str(json.loads(manifest.read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 @pytest.fixture(scope="module")
 def interop_client() -> Path:
     """The interop folder with the pinned SDK installed."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
+    try:
+        return install_js_sdk(CACHE)
+    except NodeMissingError:
         pytest.skip("Node.js and npm are needed to run the official JS SDK (not installed)")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    source = _source()
-    for name in ("package.json", "register.mjs"):
-        target = CACHE / name
-        target.unlink(missing_ok=True)
-        shutil.copyfile(source / name, target)
-    if _installed_version() != PINNED:
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=CACHE,
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
-    assert _installed_version() == PINNED
-    return CACHE
 
 
 def _run(folder: Path, base_url: str, hold_ms: int) -> tuple[int, dict[str, Any], str]:

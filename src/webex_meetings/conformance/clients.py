@@ -34,6 +34,7 @@ __all__ = [
     "NodeMissingError",
     "command_client",
     "default_js_folder",
+    "install_js_sdk",
     "js_client",
     "python_client",
 ]
@@ -100,27 +101,34 @@ def default_js_folder() -> Path:
     return Path(cache) / "webex-meetings" / f"interop-{JS_SDK_VERSION}"
 
 
-def js_client(folder: Path | None = None, *, log: Callable[[str], None] | None = None) -> Client:
-    """The official JS SDK through the interop script, installed into ``folder`` (once).
+def install_js_sdk(folder: Path | None = None, *, log: Callable[[str], None] | None = None) -> Path:
+    """The interop script with the pinned official JS SDK, ready to run in ``folder`` (the
+    default: :func:`default_js_folder`); the npm install happens once. The one place the kit,
+    the tests and the benchmarks get the official SDK from.
 
     ``log`` takes one line of progress (the npm install, which takes a minute).
 
     :raises NodeMissingError: ``node`` or ``npm`` is not on the PATH.
     :raises ClientSetupError: ``npm install`` failed.
     """
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
-        raise NodeMissingError(
-            f"the official JS SDK needs Node.js and npm ({missing} not found on PATH): "
-            "install Node.js 18 or later (it brings npm), or run --client python"
-        )
+    _, npm = _node_and_npm()
     target = folder or default_js_folder()
     _copy_interop_files(target)
     if installed_js_version(target) != JS_SDK_VERSION:
         if log is not None:
             log(f"installing the JS SDK (npm webex {JS_SDK_VERSION}) into {target}, once ...")
         _npm_install(npm, target)
+    return target
+
+
+def js_client(folder: Path | None = None, *, log: Callable[[str], None] | None = None) -> Client:
+    """The official JS SDK through the interop script (see :func:`install_js_sdk`).
+
+    :raises NodeMissingError: ``node`` or ``npm`` is not on the PATH.
+    :raises ClientSetupError: ``npm install`` failed.
+    """
+    target = install_js_sdk(folder, log=log)
+    node, _ = _node_and_npm()
     return Client(
         "js",
         (node, "register.mjs"),
@@ -128,6 +136,17 @@ def js_client(folder: Path | None = None, *, log: Callable[[str], None] | None =
         env=(("POST_WAIT_MS", "0"),),
         timeout_env=("STEP_TIMEOUT_MS",),
     )
+
+
+def _node_and_npm() -> tuple[str, str]:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
+        raise NodeMissingError(
+            f"the official JS SDK needs Node.js and npm ({missing} not found on PATH): "
+            "install Node.js 18 or later (it brings npm), or run --client python"
+        )
+    return node, npm
 
 
 def installed_js_version(folder: Path) -> str | None:
