@@ -3,15 +3,18 @@
     python bench/soak.py            # 10,000 cycles
     python bench/soak.py --quick    # 200 cycles
     python bench/soak.py --cycles 500 --fault-rate 0.3 --seed 7
+    python bench/soak.py --lanes 4  # 10,000 cycles, four at a time
 
-The emulator runs in another process (on 127.0.0.1:P, advertising 127.0.0.3:P); the fault proxy
-(``tests/helpers/fault_proxy.py``) runs in this one on 127.0.0.3:P. Each cycle is one Webex
-instance: ``async with`` + ``register()`` + exit; with probability ``--fault-rate`` one random
-fault (latency, close after N bytes, reset, black hole before/after, trickle) is armed on one
-random step (catalog, people/me, device POST, upgrade, authorization frame, DELETE). A cycle
+The emulator runs in another process (on 127.0.0.1:P); each lane has its own fault proxy
+(``tests/helpers/fault_proxy.py``) in this process, lane k on 127.0.0.(3+k):P, and the emulator
+advertises its services on the host the client used, so a lane's whole cycle (catalog, WDM,
+Mercury) goes through that lane's proxy and a fault armed for it hits only it. Each cycle is one
+Webex instance: ``async with`` + ``register()`` + exit; with probability ``--fault-rate`` one
+random fault (latency, close after N bytes, reset, black hole before/after, trickle) is armed on
+one random step (catalog, people/me, device POST, upgrade, authorization frame, DELETE). A cycle
 ends with success or a typed WebexError, within a deadline. At the end it prints cycles,
-outcomes, leaked devices (must be 0; leaks today come from issue 8 §2's lost POST answers),
-fds and RSS before/after. Bounded: the cycle count and a per-cycle deadline; loopback only.
+outcomes, leaked devices (must be 0; leaks today come from issue 8 §2's lost POST answers), fds
+and RSS before/after. Bounded: the cycle count and a per-cycle deadline; loopback only.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from webex_meetings.core.errors import WebexError
 from webex_meetings.transports.websocket_anyio import AnyioWebSocketConnector
 from webex_meetings.webex import Webex
 
-PROXY_HOST = "127.0.0.3"
+FIRST_PROXY_HOST = 3  # lane k proxies on 127.0.0.(3+k)
 TOKEN = "emulator-default-token"
 STEPS = {
     "catalog": b"GET /u2c/api/v1/catalog",
@@ -80,8 +83,7 @@ def config(base: str) -> SessionConfig:
 def start_emulator(port: int) -> subprocess.Popen[bytes]:
     code = (
         "from webex_meetings.emulator import serve_forever;"
-        f"serve_forever('127.0.0.1', {port}, advertised_host='{PROXY_HOST}', print_urls=False,"
-        f" default_token='{TOKEN}')"
+        f"serve_forever('127.0.0.1', {port}, print_urls=False, default_token='{TOKEN}')"
     )
     return subprocess.Popen([sys.executable, "-c", code])
 
@@ -121,30 +123,64 @@ async def cycle(base: str) -> str:
     return outcome
 
 
+class Soak:
+    """The cycles still to run and what they gave, shared by the lanes."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.started = time.monotonic()
+        self.left = args.cycles
+        self.done = 0
+        self.outcomes: collections.Counter[str] = collections.Counter()
+
+    def take(self) -> bool:
+        """Claim the next cycle, if any is left."""
+        if self.left == 0:
+            return False
+        self.left -= 1
+        return True
+
+    def record(self, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+        self.done += 1
+        if self.args.progress and self.done % self.args.progress == 0:
+            print(f"{self.done} cycles, {time.monotonic() - self.started:.0f} s", flush=True)
+
+
+async def lane(soak: Soak, number: int, port: int) -> None:
+    """Run cycles through this lane's own proxy until none are left."""
+    rng = random.Random(soak.args.seed * 1000 + number)
+    host = f"127.0.0.{FIRST_PROXY_HOST + number}"
+    async with fault_proxy(("127.0.0.1", port), host=host, port=port) as proxy:
+        base = f"http://{host}:{port}"
+        while soak.take():
+            proxy.rules.clear()
+            if rng.random() < soak.args.fault_rate:
+                rule = replace(rng.choice(FAULTS), match=rng.choice(list(STEPS.values())))
+                proxy.rules.append(rule)
+                soak.outcomes[f"fault {rule.fault.value}"] += 1
+            soak.record(await cycle(base))
+
+
 async def soak(args: argparse.Namespace) -> None:
-    rng = random.Random(args.seed)
     port = args.port
     emulator = start_emulator(port)
     try:
         await wait_for(port)
-        async with fault_proxy(("127.0.0.1", port), host=PROXY_HOST, port=port) as proxy:
-            base = f"http://{PROXY_HOST}:{port}"
-            await cycle(base)  # warm-up: imports, TLS context, pools
-            fds_before, rss_before, started = fds(), rss_kib(), time.monotonic()
-            outcomes: collections.Counter[str] = collections.Counter()
-            for index in range(args.cycles):
-                proxy.rules.clear()
-                if rng.random() < args.fault_rate:
-                    rule = replace(rng.choice(FAULTS), match=rng.choice(list(STEPS.values())))
-                    proxy.rules.append(rule)
-                    outcomes[f"fault {rule.fault.value}"] += 1
-                outcomes[await cycle(base)] += 1
-                if args.progress and (index + 1) % args.progress == 0:
-                    print(f"{index + 1} cycles, {time.monotonic() - started:.0f} s", flush=True)
-            elapsed = time.monotonic() - started
-            leaked = await devices_left(port)
-        print(f"cycles: {args.cycles} in {elapsed:.1f} s (fault rate {args.fault_rate})")
-        for name, count in sorted(outcomes.items()):
+        warm_up = Soak(argparse.Namespace(**{**vars(args), "cycles": 1, "fault_rate": 0.0}))
+        await lane(warm_up, 0, port)  # imports, TLS context, pools
+        fds_before, rss_before = fds(), rss_kib()
+        run = Soak(args)
+        async with anyio.create_task_group() as lanes:
+            for number in range(args.lanes):
+                lanes.start_soon(lane, run, number, port)
+        elapsed = time.monotonic() - run.started
+        leaked = await devices_left(port)
+        print(
+            f"cycles: {run.done} in {elapsed:.1f} s on {args.lanes} lane(s)"
+            f" (fault rate {args.fault_rate}, seed {args.seed})"
+        )
+        for name, count in sorted(run.outcomes.items()):
             print(f"  {name}: {count}")
         print(f"leaked devices: {leaked}")
         print(f"fds: {fds_before} -> {fds()}")
@@ -163,6 +199,9 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port", type=int, default=8797)
+    parser.add_argument(
+        "--lanes", type=int, default=1, help="cycles in flight at once, each through its own proxy"
+    )
     parser.add_argument("--progress", type=int, default=1000, help="print every N cycles")
     args = parser.parse_args()
     if args.quick:
