@@ -13,7 +13,7 @@ Webex instance: ``async with`` + ``register()`` + exit; with probability ``--fau
 random fault (latency, close after N bytes, reset, black hole before/after, trickle) is armed on
 one random step (catalog, people/me, device POST, upgrade, authorization frame, DELETE). A cycle
 ends with success or a typed WebexError, within a deadline. At the end it prints cycles,
-outcomes, leaked devices (must be 0; leaks today come from issue 8 §2's lost POST answers), fds
+outcomes, leaked devices (must be 0: a device whose POST answer was lost is found and deleted), fds
 and RSS before/after. Bounded: the cycle count and a per-cycle deadline; loopback only.
 """
 
