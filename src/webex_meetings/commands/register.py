@@ -45,7 +45,6 @@ from .output import Output
 
 __all__ = ["RegisterRun", "StopReason", "run"]
 
-_NOTHING_HELD: Final = frozenset({State.UNINITIALIZED, State.READY, State.UNREGISTERED})
 StopReason = Literal["interrupt", "reader", "disconnected"]
 """What ended a run: Ctrl-C (or SIGTERM), the reader of stdout leaving, Mercury's end."""
 _EXIT_CODES: Final[dict[StopReason, int]] = {
@@ -107,7 +106,7 @@ class RegisterRun:
 
     def _outcome(self) -> int:
         meetings = self.webex.meetings
-        if meetings.state not in _NOTHING_HELD:
+        if not meetings.state.at_rest:
             self.out.line("left", self._left_behind(), state=meetings.state.value)
         elif self.phase == "registering":
             text = "cancelled: the registration was rolled back; no device is left"
@@ -153,7 +152,7 @@ class RegisterRun:
         return f"interrupted: unregistering (closing Mercury, deleting the device){again}"
 
     def _left_behind_now(self) -> str:
-        if self.webex.meetings.state in _NOTHING_HELD:
+        if self.webex.meetings.state.at_rest:
             return "nothing is left on the server"
         return self._left_behind()
 
