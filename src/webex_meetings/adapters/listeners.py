@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Literal, NewType, TypeVar, Union, cast, get_args
 
-from ..core.errors import LocalProtocolError
+from ..core.errors import UnknownEventError
 from ..core.events import Event, MeetingsReady, MercuryEvent
 from ..core.redaction import redact
 from .runtime import Flag as RuntimeEvent
@@ -100,11 +100,6 @@ Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
 DEFAULT_STREAM_SIZE = 1000
 """Events an event stream buffers before it starts dropping the oldest."""
-
-
-class UnknownEventError(LocalProtocolError, ValueError):
-    """``on``/``once``/``off``/``events`` got a key that names no event; the message lists
-    the valid ones."""
 
 
 def mercury_events(kind: str) -> MercuryEventKey:
