@@ -39,6 +39,7 @@ from .adapters.listeners import (
     MercuryEventKey,
 )
 from .adapters.runtime import Runtime, TransportOptions
+from .adapters.token_provider import TokenProvider
 from .core.errors import LocalProtocolError
 from .core.events import DeviceInfo, Event, MeetingsReady, MercuryEvent
 from .core.inputs import Initialize
@@ -78,9 +79,9 @@ class Webex:
 
     Build it with :meth:`init` (the JS SDK's shape) or with keywords, then use it as
     ``async with webex:``. Nothing runs and nothing is sent before that. The keywords are
-    :class:`AsyncWebexOptions` (``credentials``, ``access_token``, ``config``, ``cloud``,
-    ``http``, ``websockets``, ``proxy``, ``verify``, ``unregister_timeout``, ``runtime``),
-    each documented there.
+    :class:`AsyncWebexOptions` (``credentials``, ``access_token``, ``jwt``,
+    ``token_provider``, ``config``, ``cloud``, ``http``, ``websockets``, ``proxy``,
+    ``verify``, ``unregister_timeout``, ``runtime``), each documented there.
 
     :raises ConfigurationError: no usable credentials, or an invalid option value.
     :raises TypeError: an unknown keyword.
@@ -90,7 +91,11 @@ class Webex:
         check_options(options, AsyncWebexOptions)
         session_config = resolve_config(options.get("config"), options.get("cloud"))
         creds = resolve_credentials(
-            options.get("credentials"), options.get("access_token"), now=time.time()
+            options.get("credentials"),
+            options.get("access_token"),
+            now=time.time(),
+            jwt=options.get("jwt"),
+            token_provider=options.get("token_provider"),
         )
         transport = TransportOptions(
             options.get("proxy"), options.get("verify", True), session_config.http_timeout
@@ -102,6 +107,7 @@ class Webex:
             websockets=options.get("websockets"),
             options=transport,
             unregister_timeout=options.get("unregister_timeout", DEFAULT_UNREGISTER_TIMEOUT),
+            token_provider=options.get("token_provider"),
         )
 
     @classmethod
@@ -152,6 +158,7 @@ class Webex:
         websockets: WebSocketConnector | None,
         options: TransportOptions,
         unregister_timeout: float,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         self._session = session
         self._runtime = runtime
@@ -159,6 +166,7 @@ class Webex:
         self._websockets = websockets
         self._options = options
         self._unregister_timeout = unregister_timeout
+        self._token_provider = token_provider
         self._listeners = Listeners()
         self._driver: Driver | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -208,6 +216,7 @@ class Webex:
             listeners=self._listeners,
             unregister_timeout=self._unregister_timeout,
             close_http=owned_http,
+            token_provider=self._token_provider,
         )
 
     async def __aexit__(self, *exc_info: object) -> None:
