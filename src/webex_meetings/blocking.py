@@ -27,8 +27,10 @@ a forgotten ``close()`` still unregisters the device instead of hanging the exit
   is rolled back, or, if it finished in that very instant, stays completed (never half-done;
   ``meetings.registered`` tells which).
 * ``timeout=`` on ``register()``/``unregister()`` bounds the wait; on expiry the call is
-  cancelled as above and :class:`~webex_meetings.core.errors.TimeoutError` is raised. A
-  ``KeyboardInterrupt`` during the wait cancels the call the same way.
+  cancelled as above and :class:`~webex_meetings.core.errors.TimeoutError` is raised once
+  the cancellation has settled: a registration's rollback (its device deleted) is done, or
+  gave up after ``unregister_timeout``. A ``KeyboardInterrupt`` during the wait cancels the
+  call the same way.
 * Callbacks (``on``) run **on the event-loop thread**: they must not block, and may not make
   blocking calls on this instance (that would wait for the very thread they run on; such a
   call raises :class:`~webex_meetings.core.errors.LocalProtocolError`). ``wait=False`` calls
@@ -84,6 +86,22 @@ logger = logging.getLogger("webex_meetings.blocking")
 
 E = TypeVar("E", bound=Event)
 Call = Callable[[], Awaitable[None]]
+
+
+_SETTLE_GRACE = 1.0
+"""Seconds a cancelled blocking call may take beyond ``unregister_timeout`` to end."""
+
+
+def _signalling(call: Call, ended: threading.Event) -> Call:
+    """``call`` that sets ``ended`` once it has ended, however (cancelled included)."""
+
+    async def run() -> None:
+        try:
+            await call()
+        finally:
+            ended.set()
+
+    return run
 
 
 class _LoopThread:
@@ -247,8 +265,11 @@ class Webex:
             return self._spawn_here(call)
         self.start()
         assert self._loop is not None
-        future = self._loop.portal.start_task_soon(call)
-        return self._wait(future, timeout) if wait else future
+        if not wait:
+            return self._loop.portal.start_task_soon(call)
+        ended = threading.Event()
+        future = self._loop.portal.start_task_soon(_signalling(call, ended))
+        return self._wait(future, timeout, ended)
 
     def _spawn_here(self, call: Call) -> concurrent.futures.Future[None]:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -289,18 +310,28 @@ class Webex:
         except RuntimeError:  # closing at this very moment: no longer ready
             logger.debug("meetings:ready not replayed: the instance is closing")
 
-    @staticmethod
-    def _wait(future: concurrent.futures.Future[None], timeout: float | None) -> None:
+    def _wait(
+        self, future: concurrent.futures.Future[None], timeout: float | None, ended: threading.Event
+    ) -> None:
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
-            future.cancel()
+            self._cancel_and_settle(future, ended)
             raise TimeoutError(f"no outcome within {timeout} s; the call was cancelled") from None
         except concurrent.futures.CancelledError:
             raise CancelledCommandError("the call was cancelled: the session closed") from None
         except BaseException:
-            future.cancel()  # KeyboardInterrupt: cancel the call on the loop
+            self._cancel_and_settle(future, ended)  # KeyboardInterrupt: cancel it the same way
             raise
+
+    def _cancel_and_settle(
+        self, future: concurrent.futures.Future[None], ended: threading.Event
+    ) -> None:
+        """Cancel the call on the loop and wait until it has really ended, so that a cancelled
+        ``register()`` has rolled back (its device deleted) when the caller sees the error.
+        The rollback bounds itself by ``unregister_timeout``; this wait adds a grace."""
+        future.cancel()
+        ended.wait(self._inner.unregister_timeout + _SETTLE_GRACE)
 
 
 class Meetings:
@@ -351,7 +382,8 @@ class Meetings:
         ``rollback_on_cancel`` is false.
 
         :raises WebexError: a step failed (nothing is left behind).
-        :raises TimeoutError: no outcome within ``timeout`` seconds (the call was cancelled).
+        :raises TimeoutError: no outcome within ``timeout`` seconds; the call was cancelled
+            and its rollback done (bounded by ``unregister_timeout``) before this is raised.
         :raises LocalProtocolError: a blocking call from a callback.
         """
 

@@ -247,6 +247,12 @@ class Webex:
             Listeners.call(callback, event, driver.spawn)
 
     @property
+    def unregister_timeout(self) -> float:
+        """Seconds the unregister on leaving (or a cancelled ``register()``'s rollback) may
+        take."""
+        return self._unregister_timeout
+
+    @property
     def listeners(self) -> Listeners:
         """The callbacks and event streams of this instance (shared with the blocking face)."""
         return self._listeners
