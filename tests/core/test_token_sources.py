@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from session_harness import BASE, ORG, START, FakeCloud, Pump, _json
 
 from webex_meetings.core.config import DiscoveryConfig, SessionConfig
@@ -310,3 +312,42 @@ def test_request_token_carries_the_http_timeout() -> None:
     pump.register()
     [request] = [e for e in pump.effects if isinstance(e, RequestToken)]
     assert request.timeout == 7.0
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=10,
+)
+_LOGIN_BODIES = st.fixed_dictionaries({}, optional={"token": _JSON, "expiresIn": _JSON}) | _JSON
+
+
+@given(status=st.sampled_from([200, 201, 400, 401, 403]), body=_LOGIN_BODIES)
+def test_any_login_answer_gives_credentials_or_a_typed_error(status: int, body: Any) -> None:
+    credentials = Credentials.from_jwt(JWT)
+    response = HttpResponse(status, (), json.dumps(body).encode())
+    try:
+        fresh = credentials.logged_in(response, now=START)
+    except (TokenRefreshError, RemoteProtocolError) as error:
+        refused: Exception | None = error
+    else:
+        refused = None
+        assert status < 300
+        assert fresh.source is TokenSource.JWT_LOGIN  # the JWT is kept for the next login
+        assert fresh.access_token in body["token"]
+    assert JWT not in str(refused)
+
+
+@given(token=st.text(max_size=40), lifetime=st.none() | st.floats(allow_nan=True))
+def test_any_provided_value_gives_credentials_or_a_configuration_error(
+    token: str, lifetime: float | None
+) -> None:
+    credentials = Credentials.from_provider()
+    try:
+        fresh = credentials.provided(token, expires_in=lifetime, now=START)
+    except ConfigurationError:
+        return
+    assert fresh.source is TokenSource.PROVIDER
+    assert fresh.access_token
