@@ -61,7 +61,7 @@ from .adapters.listeners import (
     DEFAULT_STREAM_SIZE,
     EventBuffer,
     EventKey,
-    EventName,
+    EventMethods,
     MercuryEventKey,
 )
 from .core.errors import CancelledCommandError, LocalProtocolError, TimeoutError
@@ -334,8 +334,10 @@ class Webex:
         ended.wait(self._inner.unregister_timeout + _SETTLE_GRACE)
 
 
-class Meetings:
-    """``webex.meetings`` with plain methods."""
+class Meetings(EventMethods):
+    """``webex.meetings`` with plain methods (``on``, ``once`` and ``off`` from
+    :class:`~webex_meetings.adapters.listeners.EventMethods`; callbacks run on the event-loop
+    thread)."""
 
     def __init__(self, webex: Webex) -> None:
         self._webex = webex
@@ -414,38 +416,10 @@ class Meetings:
         result = self._webex.call(self._async.unregister, wait=wait, timeout=timeout)
         return result
 
-    @overload
-    def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def on(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def on(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As the async face's ``on``; callbacks run on the event-loop thread. Added while
-        ready, a ``meetings:ready`` callback is called at once (on that thread).
+    def _subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
+        self._webex.subscribe(key, callback, once=once)
 
-        :raises UnknownEventError: ``key`` names no event (the message lists the names).
-        """
-        self._webex.subscribe(key, callback, once=False)
-
-    @overload
-    def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def once(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def once(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As :meth:`on`, for the next matching event only.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
-        self._webex.subscribe(key, callback, once=True)
-
-    def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
-        """Remove ``callback`` (or every callback) registered for ``key``.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
+    def _unsubscribe(self, key: EventKey, callback: Callable[[Any], object] | None) -> None:
         self._async.off(key, callback)
 
     @overload

@@ -34,7 +34,7 @@ from .adapters.listeners import (
     DEFAULT_STREAM_SIZE,
     AsyncEventStream,
     EventKey,
-    EventName,
+    EventMethods,
     Listeners,
     MercuryEventKey,
 )
@@ -267,8 +267,9 @@ class Webex:
         return self._driver
 
 
-class Meetings:
-    """``webex.meetings``: registration, lifecycle state and events."""
+class Meetings(EventMethods):
+    """``webex.meetings``: registration, lifecycle state and events (``on``, ``once`` and
+    ``off`` from :class:`~webex_meetings.adapters.listeners.EventMethods`)."""
 
     def __init__(self, webex: Webex) -> None:
         self._webex = webex
@@ -317,44 +318,10 @@ class Meetings:
         """
         await self._webex.running_driver().unregister()
 
-    @overload
-    def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def on(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def on(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """Call ``callback(event)`` for each event named ``key`` (an :data:`EventName`:
-        ``"meetings:ready"``, ``"meetings:registered"``, ``"meetings:unregistered"``,
-        ``"network:disconnected"``, ``"network:connected"``, ``"event"``, ``"*"``...), of
-        Mercury kind ``key`` (``mercury_events("locus")``) or of class ``key``.
+    def _subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
+        self._webex.subscribe(key, callback, once=once)
 
-        ``meetings:ready`` is latched: added while the instance is ready, the callback is
-        called at once. ``async def`` callbacks run as tasks; exceptions are logged, never
-        raised into the session. Callbacks run on the event loop and must not block.
-
-        :raises UnknownEventError: ``key`` names no event (the message lists the names).
-        """
-        self._webex.subscribe(key, callback, once=False)
-
-    @overload
-    def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def once(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def once(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As :meth:`on`, for the next matching event only.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
-        self._webex.subscribe(key, callback, once=True)
-
-    def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
-        """Remove ``callback`` (or every callback) registered for ``key``.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
+    def _unsubscribe(self, key: EventKey, callback: Callable[[Any], object] | None) -> None:
         self._webex.listeners.off(key, callback)
 
     @overload
