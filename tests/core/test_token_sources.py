@@ -159,6 +159,17 @@ def test_a_refused_jwt_fails_register_with_a_typed_error_naming_no_secret() -> N
     assert pump.session.state is State.READY
 
 
+def test_a_busy_or_unreachable_hydra_is_tried_again_for_the_login() -> None:
+    cloud = GuestCloud()
+    cloud.fail("credentials.jwt_login", 503, "fail")
+    pump = Pump(guest_session(), cloud)
+    pump.init()
+    command = pump.register()
+    pump.advance(10)
+    assert pump.result(command) is None
+    assert len(logins(cloud)) == 3
+
+
 @pytest.mark.parametrize(
     "body",
     [{"expiresIn": 10}, {"token": "", "expiresIn": 10}, {"token": "t" * 20, "expiresIn": "x"}],
@@ -318,7 +329,10 @@ def test_request_token_carries_the_http_timeout() -> None:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner),
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=3)
+        | st.dictionaries(st.text(max_size=10), inner, min_size=1)
+    ),
     max_leaves=10,
 )
 _LOGIN_BODIES = st.fixed_dictionaries({}, optional={"token": _JSON, "expiresIn": _JSON}) | _JSON
@@ -351,3 +365,8 @@ def test_any_provided_value_gives_credentials_or_a_configuration_error(
         return
     assert fresh.source is TokenSource.PROVIDER
     assert fresh.access_token
+
+
+def test_the_provider_flag_is_a_flag_not_the_function() -> None:
+    with pytest.raises(ConfigurationError, match="True or False"):
+        Credentials("", token_provider=lambda: "t")  # type: ignore[arg-type]

@@ -220,17 +220,21 @@ class Credentials:
         raw = access_token.reveal() if isinstance(access_token, Secret) else access_token
         if not isinstance(raw, str) or not isinstance(token_type, str):
             raise ConfigurationError("the access token must be a string")
+        if not isinstance(token_provider, bool):
+            raise ConfigurationError(
+                "token_provider must be True or False (the function goes to Webex(token_provider=))"
+            )
         jwt_secret = _as_secret(jwt, "JWT")
         if jwt_secret is not None:
             _check_jwt(jwt_secret.reveal())
-        if not raw and (jwt_secret is not None or token_provider is True):
+        if not raw and (jwt_secret is not None or token_provider):
             kind, token = "Bearer", ""  # no token yet: the first comes from the source
         else:
             kind, token = _split_token(raw, token_type)
         fields: dict[str, object] = {
             "_access_token": Secret(token),
             "_jwt": jwt_secret,
-            "token_provider": token_provider is True,
+            "token_provider": token_provider,
             "_superseded": (),
             "token_type": _normal_token_type(kind),
             "_refresh_token": _as_secret(refresh_token, "refresh token"),

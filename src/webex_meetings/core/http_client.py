@@ -271,7 +271,8 @@ class HttpClient:
         ``authorize=False`` never attaches the token (pre-auth catalog, token calls);
         ``client_headers=False`` also leaves out the Webex client headers (the OAuth token
         endpoint); ``secret_in_body=True`` says the request already carries a secret of its
-        own (the refresh grant), so it obeys the token rule like an authorized request.
+        own (the refresh grant's form, the JWT login's header), so it obeys the token rule
+        like an authorized request.
         """
         exchange = _Exchange(
             request, purpose, authorize, client_headers, secret_in_body, retry, accept
@@ -431,7 +432,12 @@ class HttpClient:
             return self._refresh_finished(error)
         refused = frozenset({400, 401, 403})  # read by Credentials.logged_in: a typed refusal
         return self.send(
-            request, _TokenGrant(), authorize=False, secret_in_body=True, accept=refused
+            request,
+            _TokenGrant(),
+            authorize=False,
+            secret_in_body=True,
+            retry=IDEMPOTENT,  # a login creates nothing that a second one would duplicate
+            accept=refused,
         )
 
     def _ask_provider(self) -> list[HttpOutput]:
