@@ -64,6 +64,7 @@ from .adapters.listeners import (
     EventMethods,
     MercuryEventKey,
 )
+from .adapters.token_provider import TokenProvider
 from .core.errors import CancelledCommandError, LocalProtocolError, TimeoutError
 from .core.events import DeviceInfo, Event, MercuryEvent
 from .core.lifecycle import State
@@ -181,12 +182,17 @@ class Webex:
         http: HttpTransport,
         websockets: WebSocketConnector,
         unregister_timeout: float = DEFAULT_UNREGISTER_TIMEOUT,
+        token_provider: TokenProvider | None = None,
     ) -> Webex:
         """As :meth:`webex_meetings.webex.Webex.from_session`."""
         webex = cls.__new__(cls)
         webex._setup(
             AsyncWebex.from_session(
-                session, http=http, websockets=websockets, unregister_timeout=unregister_timeout
+                session,
+                http=http,
+                websockets=websockets,
+                unregister_timeout=unregister_timeout,
+                token_provider=token_provider,
             )
         )
         return webex

@@ -131,10 +131,12 @@ class Webex:
         websockets: WebSocketConnector,
         runtime: RuntimeName = "anyio",
         unregister_timeout: float = DEFAULT_UNREGISTER_TIMEOUT,
+        token_provider: TokenProvider | None = None,
     ) -> Webex:
         """A Webex driving an already-built session (a configured
         :class:`~webex_meetings.core.session.MeetingsSession`, or a scripted stand-in in
-        tests) over the given transports.
+        tests) over the given transports. A session built with
+        ``Credentials.from_provider()`` needs its ``token_provider`` here.
 
         :raises ConfigurationError: unknown runtime.
         """
@@ -146,6 +148,7 @@ class Webex:
             websockets=websockets,
             options=TransportOptions(),
             unregister_timeout=unregister_timeout,
+            token_provider=token_provider,
         )
         return webex
 

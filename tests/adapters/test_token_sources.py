@@ -21,6 +21,7 @@ from webex_meetings import Webex, blocking
 from webex_meetings.adapters.runtime import Runtime, TransportOptions
 from webex_meetings.adapters.token_provider import TokenProvider
 from webex_meetings.core.config import SessionConfig
+from webex_meetings.core.credentials import Credentials
 from webex_meetings.core.errors import (
     ConfigurationError,
     HttpStatusError,
@@ -28,6 +29,7 @@ from webex_meetings.core.errors import (
     TokenWithheldError,
 )
 from webex_meetings.core.http import HttpRequest, HttpResponse
+from webex_meetings.core.session import MeetingsSession
 from webex_meetings.emulator import Emulator
 from webex_meetings.transports.base import HttpTransport
 
@@ -267,6 +269,28 @@ async def test_a_provider_answer_of_the_wrong_type_is_typed(
     async with webex_for(runtime, runtime_name, config, token_provider=lambda: 42) as (webex, _):
         with pytest.raises(TokenProviderError, match="returned int"):
             await webex.meetings.register()
+
+
+async def test_an_embedder_hands_its_session_and_provider_to_from_session(
+    emulator: Emulator, runtime: Runtime, runtime_name: str
+) -> None:
+    token = emulator.issue_token()
+    session = MeetingsSession(config_for(emulator), Credentials.from_provider())
+    http, websockets = runtime.default_transports(TransportOptions(http_timeout=5.0))
+    webex = Webex.from_session(
+        session,
+        http=http,
+        websockets=websockets,
+        runtime=runtime_name,  # type: ignore[arg-type]
+        token_provider=lambda: token,
+    )
+    try:
+        async with webex:
+            await webex.meetings.register()
+            assert webex.meetings.registered
+    finally:
+        await http.aclose()
+    assert emulator.devices == []
 
 
 def test_the_credential_keywords_exclude_each_other() -> None:
