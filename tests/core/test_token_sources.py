@@ -172,7 +172,12 @@ def test_a_busy_or_unreachable_hydra_is_tried_again_for_the_login() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{"expiresIn": 10}, {"token": "", "expiresIn": 10}, {"token": "t" * 20, "expiresIn": "x"}],
+    [
+        {"expiresIn": 10},
+        {"token": "", "expiresIn": 10},
+        {"token": "t" * 20, "expiresIn": "x"},
+        {"token": "t" * 20, "expiresIn": 0},
+    ],
 )
 def test_an_unusable_login_answer_is_a_protocol_error(body: dict[str, Any]) -> None:
     credentials = Credentials.from_jwt(JWT)
@@ -267,7 +272,13 @@ def test_a_second_401_after_the_provider_answered_is_final() -> None:
 
 @pytest.mark.parametrize(
     "answer",
-    [RuntimeError("the token provider raised RuntimeError"), ("", None), (token(1), True)],
+    [
+        RuntimeError("the token provider raised RuntimeError"),
+        ("", None),
+        (token(1), True),
+        (token(1), 0.0),  # expired at once: renewing would ask again and again
+        (token(1), -5.0),
+    ],
 )
 def test_a_provider_failure_is_typed_and_asked_once(answer: Any) -> None:
     pump = ProviderPump(provider_session(), FakeCloud(), answer)

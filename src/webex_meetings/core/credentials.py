@@ -498,10 +498,14 @@ class Credentials:
     def _succeeded_by(
         self, token: str | Secret, expires_in: float | None, *, now: float
     ) -> Credentials:
-        """A value of the same source holding ``token``; this one's secrets stay masked."""
+        """A value of the same source holding ``token``; this one's secrets stay masked.
+        A lifetime that is not positive is refused: renewing at once would ask again and
+        again."""
         raw = token.reveal() if isinstance(token, Secret) else token
         if not isinstance(raw, str) or not raw:
             raise ConfigurationError("the token is not a non-empty string")
+        if expires_in is not None and expires_in <= 0:
+            raise ConfigurationError("the token's lifetime is not positive")
         fresh = Credentials(
             raw,
             jwt=self._jwt,
