@@ -282,6 +282,8 @@ RUNNERS: dict[type[fx.Effect], Callable[[Driver, Any], None]] = {
     fx.CancelTimer: Driver.cancel_timer,
     fx.EmitEvent: lambda d, e: d.events.append(e.event),
     fx.CompleteCommand: lambda d, e: d.completed.__setitem__(e.command_id, e.error),
+    # Only credentials built with Credentials.from_provider() ask; this example has none.
+    fx.RequestToken: lambda d, e: d.feed(ins.TokenProviderFailed(e.request_id, "no provider")),
 }
 """What each effect starts; every effect kind of ``webex_meetings.core.effects`` is here."""
 

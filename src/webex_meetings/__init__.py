@@ -41,9 +41,11 @@ from .core.errors import (
     RemoteProtocolError,
     ResponseTooLargeError,
     TimeoutError,
+    TokenProviderError,
     TokenRefreshError,
     TokenWithheldError,
     TransportError,
+    UnknownEventError,
     WebexError,
 )
 from .core.events import (
@@ -62,7 +64,7 @@ from .core.events import (
 from .core.lifecycle import State
 
 if TYPE_CHECKING:
-    from .adapters.listeners import EventName, MercuryEventKey, UnknownEventError, mercury_events
+    from .adapters.listeners import EventName, MercuryEventKey, mercury_events
     from .options import AsyncWebexOptions, WebexOptions
     from .webex import Meetings, Webex
 
@@ -71,7 +73,6 @@ _FACE: dict[str, str] = {
     "EventName": "webex_meetings.adapters.listeners",
     "Meetings": "webex_meetings.webex",
     "MercuryEventKey": "webex_meetings.adapters.listeners",
-    "UnknownEventError": "webex_meetings.adapters.listeners",
     "Webex": "webex_meetings.webex",
     "WebexOptions": "webex_meetings.options",
     "mercury_events": "webex_meetings.adapters.listeners",
@@ -128,6 +129,7 @@ __all__ = [
     "State",
     "StateChanged",
     "TimeoutError",
+    "TokenProviderError",
     "TokenRefreshError",
     "TokenRefreshed",
     "TokenWithheldError",

@@ -27,8 +27,10 @@ a forgotten ``close()`` still unregisters the device instead of hanging the exit
   is rolled back, or, if it finished in that very instant, stays completed (never half-done;
   ``meetings.registered`` tells which).
 * ``timeout=`` on ``register()``/``unregister()`` bounds the wait; on expiry the call is
-  cancelled as above and :class:`~webex_meetings.core.errors.TimeoutError` is raised. A
-  ``KeyboardInterrupt`` during the wait cancels the call the same way.
+  cancelled as above and :class:`~webex_meetings.core.errors.TimeoutError` is raised once
+  the cancellation has settled: a registration's rollback (its device deleted) is done, or
+  gave up after ``unregister_timeout``. A ``KeyboardInterrupt`` during the wait cancels the
+  call the same way.
 * Callbacks (``on``) run **on the event-loop thread**: they must not block, and may not make
   blocking calls on this instance (that would wait for the very thread they run on; such a
   call raises :class:`~webex_meetings.core.errors.LocalProtocolError`). ``wait=False`` calls
@@ -59,9 +61,10 @@ from .adapters.listeners import (
     DEFAULT_STREAM_SIZE,
     EventBuffer,
     EventKey,
-    EventName,
+    EventMethods,
     MercuryEventKey,
 )
+from .adapters.token_provider import TokenProvider
 from .core.errors import CancelledCommandError, LocalProtocolError, TimeoutError
 from .core.events import DeviceInfo, Event, MercuryEvent
 from .core.lifecycle import State
@@ -84,6 +87,22 @@ logger = logging.getLogger("webex_meetings.blocking")
 
 E = TypeVar("E", bound=Event)
 Call = Callable[[], Awaitable[None]]
+
+
+_SETTLE_GRACE = 1.0
+"""Seconds a cancelled blocking call may take beyond ``unregister_timeout`` to end."""
+
+
+def _signalling(call: Call, ended: threading.Event) -> Call:
+    """``call`` that sets ``ended`` once it has ended, however (cancelled included)."""
+
+    async def run() -> None:
+        try:
+            await call()
+        finally:
+            ended.set()
+
+    return run
 
 
 class _LoopThread:
@@ -163,12 +182,17 @@ class Webex:
         http: HttpTransport,
         websockets: WebSocketConnector,
         unregister_timeout: float = DEFAULT_UNREGISTER_TIMEOUT,
+        token_provider: TokenProvider | None = None,
     ) -> Webex:
         """As :meth:`webex_meetings.webex.Webex.from_session`."""
         webex = cls.__new__(cls)
         webex._setup(
             AsyncWebex.from_session(
-                session, http=http, websockets=websockets, unregister_timeout=unregister_timeout
+                session,
+                http=http,
+                websockets=websockets,
+                unregister_timeout=unregister_timeout,
+                token_provider=token_provider,
             )
         )
         return webex
@@ -247,8 +271,11 @@ class Webex:
             return self._spawn_here(call)
         self.start()
         assert self._loop is not None
-        future = self._loop.portal.start_task_soon(call)
-        return self._wait(future, timeout) if wait else future
+        if not wait:
+            return self._loop.portal.start_task_soon(call)
+        ended = threading.Event()
+        future = self._loop.portal.start_task_soon(_signalling(call, ended))
+        return self._wait(future, timeout, ended)
 
     def _spawn_here(self, call: Call) -> concurrent.futures.Future[None]:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -289,22 +316,34 @@ class Webex:
         except RuntimeError:  # closing at this very moment: no longer ready
             logger.debug("meetings:ready not replayed: the instance is closing")
 
-    @staticmethod
-    def _wait(future: concurrent.futures.Future[None], timeout: float | None) -> None:
+    def _wait(
+        self, future: concurrent.futures.Future[None], timeout: float | None, ended: threading.Event
+    ) -> None:
         try:
             future.result(timeout)
         except concurrent.futures.TimeoutError:
-            future.cancel()
+            self._cancel_and_settle(future, ended)
             raise TimeoutError(f"no outcome within {timeout} s; the call was cancelled") from None
         except concurrent.futures.CancelledError:
             raise CancelledCommandError("the call was cancelled: the session closed") from None
         except BaseException:
-            future.cancel()  # KeyboardInterrupt: cancel the call on the loop
+            self._cancel_and_settle(future, ended)  # KeyboardInterrupt: cancel it the same way
             raise
 
+    def _cancel_and_settle(
+        self, future: concurrent.futures.Future[None], ended: threading.Event
+    ) -> None:
+        """Cancel the call on the loop and wait until it has really ended, so that a cancelled
+        ``register()`` has rolled back (its device deleted) when the caller sees the error.
+        The rollback bounds itself by ``unregister_timeout``; this wait adds a grace."""
+        future.cancel()
+        ended.wait(self._inner.unregister_timeout + _SETTLE_GRACE)
 
-class Meetings:
-    """``webex.meetings`` with plain methods."""
+
+class Meetings(EventMethods):
+    """``webex.meetings`` with plain methods (``on``, ``once`` and ``off`` from
+    :class:`~webex_meetings.adapters.listeners.EventMethods`; callbacks run on the event-loop
+    thread)."""
 
     def __init__(self, webex: Webex) -> None:
         self._webex = webex
@@ -351,7 +390,8 @@ class Meetings:
         ``rollback_on_cancel`` is false.
 
         :raises WebexError: a step failed (nothing is left behind).
-        :raises TimeoutError: no outcome within ``timeout`` seconds (the call was cancelled).
+        :raises TimeoutError: no outcome within ``timeout`` seconds; the call was cancelled
+            and its rollback done (bounded by ``unregister_timeout``) before this is raised.
         :raises LocalProtocolError: a blocking call from a callback.
         """
 
@@ -382,38 +422,10 @@ class Meetings:
         result = self._webex.call(self._async.unregister, wait=wait, timeout=timeout)
         return result
 
-    @overload
-    def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def on(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def on(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As the async face's ``on``; callbacks run on the event-loop thread. Added while
-        ready, a ``meetings:ready`` callback is called at once (on that thread).
+    def _subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
+        self._webex.subscribe(key, callback, once=once)
 
-        :raises UnknownEventError: ``key`` names no event (the message lists the names).
-        """
-        self._webex.subscribe(key, callback, once=False)
-
-    @overload
-    def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def once(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def once(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As :meth:`on`, for the next matching event only.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
-        self._webex.subscribe(key, callback, once=True)
-
-    def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
-        """Remove ``callback`` (or every callback) registered for ``key``.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
+    def _unsubscribe(self, key: EventKey, callback: Callable[[Any], object] | None) -> None:
         self._async.off(key, callback)
 
     @overload

@@ -36,7 +36,7 @@ from .commands.advice import (
     root_cause,
 )
 from .commands.conformance import add_arguments as add_conformance_arguments
-from .commands.options import add_cloud_options, bounded_int, parse_duration
+from .commands.options import add_cloud_options, add_jwt_option, bounded_int, parse_duration
 from .commands.output import LogHandler, Output, report_error
 from .emulator.command import add_arguments as add_emulator_arguments
 
@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         "unregisters, a second stops waiting)",
     )
     add_cloud_options(register)
+    add_jwt_option(register)
     register.set_defaults(func=_cmd_register)
 
     devices = sub.add_parser("devices", help="list or prune the user's WDM devices")

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, TypedDict, TypeVar
 
 from .adapters.anyio_runtime import ANYIO
 from .adapters.runtime import Runtime
+from .adapters.token_provider import TokenProvider
 from .adapters.trio_runtime import TRIO
 from .core.config import SessionConfig
 from .core.credentials import Credentials
@@ -67,6 +68,18 @@ class WebexOptions(TypedDict, total=False):
     """A token string, a token object ``{"access_token": ...}`` (with optional
     ``refresh_token``, ``expires_in``, ``client_id``, ``client_secret``...) or
     :class:`~webex_meetings.core.credentials.Credentials`."""
+    jwt: str | None
+    """A guest-issuer JWT instead of a token: each access token comes from
+    ``POST {hydra}/jwt/login`` with it (the JS SDK's ``requestAccessTokenFromJwt``), the
+    first before ``register()`` goes on, the next when it expires or is refused. A secret:
+    redacted everywhere, sent only where the token rule allows."""
+    token_provider: TokenProvider | None
+    """A function (plain or ``async``, no arguments) returning a token or ``(token,
+    seconds_until_expiry)``, for apps that run their own OAuth: called for the first token
+    and whenever it expires or is refused (401), instead of the refresh grant. A failure or
+    no answer within ``config.http_timeout`` fails the waiting call with
+    :class:`~webex_meetings.core.errors.TokenProviderError`; it is asked again only at the
+    next need."""
     config: SessionConfig | None
     """A :class:`~webex_meetings.core.config.SessionConfig`; real Webex when ``None``."""
     cloud: str | None
@@ -110,14 +123,33 @@ def check_options(options: Mapping[str, object], kind: type[WebexOptions]) -> No
 
 
 def resolve_credentials(
-    credentials: CredentialsInit | None, access_token: str | None, *, now: float
+    credentials: CredentialsInit | None,
+    access_token: str | None,
+    *,
+    now: float,
+    jwt: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> Credentials:
-    """The credentials from ``credentials``, ``access_token`` or ``$WEBEX_ACCESS_TOKEN``.
+    """The credentials from ``credentials``, ``access_token``, ``jwt``, ``token_provider``
+    (one of them) or ``$WEBEX_ACCESS_TOKEN``.
 
-    :raises ConfigurationError: none given, both given, or unusable.
+    :raises ConfigurationError: none given, more than one given, or unusable.
     """
-    if credentials is not None and access_token is not None:
-        raise ConfigurationError("pass credentials or access_token, not both")
+    given = {
+        "credentials": credentials,
+        "access_token": access_token,
+        "jwt": jwt,
+        "token_provider": token_provider,
+    }
+    named = [name for name, value in given.items() if value is not None]
+    if len(named) > 1:
+        raise ConfigurationError(f"pass {' or '.join(named)}, not both")
+    if jwt is not None:
+        return Credentials.from_jwt(jwt)
+    if token_provider is not None:
+        if not callable(token_provider):
+            raise ConfigurationError("token_provider must be a function")
+        return Credentials.from_provider()
     if isinstance(credentials, Credentials):
         return credentials
     found: str | Mapping[str, Any] | None = credentials if credentials is not None else access_token

@@ -34,11 +34,12 @@ from .adapters.listeners import (
     DEFAULT_STREAM_SIZE,
     AsyncEventStream,
     EventKey,
-    EventName,
+    EventMethods,
     Listeners,
     MercuryEventKey,
 )
 from .adapters.runtime import Runtime, TransportOptions
+from .adapters.token_provider import TokenProvider
 from .core.errors import LocalProtocolError
 from .core.events import DeviceInfo, Event, MeetingsReady, MercuryEvent
 from .core.inputs import Initialize
@@ -78,9 +79,9 @@ class Webex:
 
     Build it with :meth:`init` (the JS SDK's shape) or with keywords, then use it as
     ``async with webex:``. Nothing runs and nothing is sent before that. The keywords are
-    :class:`AsyncWebexOptions` (``credentials``, ``access_token``, ``config``, ``cloud``,
-    ``http``, ``websockets``, ``proxy``, ``verify``, ``unregister_timeout``, ``runtime``),
-    each documented there.
+    :class:`AsyncWebexOptions` (``credentials``, ``access_token``, ``jwt``,
+    ``token_provider``, ``config``, ``cloud``, ``http``, ``websockets``, ``proxy``,
+    ``verify``, ``unregister_timeout``, ``runtime``), each documented there.
 
     :raises ConfigurationError: no usable credentials, or an invalid option value.
     :raises TypeError: an unknown keyword.
@@ -90,7 +91,11 @@ class Webex:
         check_options(options, AsyncWebexOptions)
         session_config = resolve_config(options.get("config"), options.get("cloud"))
         creds = resolve_credentials(
-            options.get("credentials"), options.get("access_token"), now=time.time()
+            options.get("credentials"),
+            options.get("access_token"),
+            now=time.time(),
+            jwt=options.get("jwt"),
+            token_provider=options.get("token_provider"),
         )
         transport = TransportOptions(
             options.get("proxy"), options.get("verify", True), session_config.http_timeout
@@ -102,6 +107,7 @@ class Webex:
             websockets=options.get("websockets"),
             options=transport,
             unregister_timeout=options.get("unregister_timeout", DEFAULT_UNREGISTER_TIMEOUT),
+            token_provider=options.get("token_provider"),
         )
 
     @classmethod
@@ -125,10 +131,12 @@ class Webex:
         websockets: WebSocketConnector,
         runtime: RuntimeName = "anyio",
         unregister_timeout: float = DEFAULT_UNREGISTER_TIMEOUT,
+        token_provider: TokenProvider | None = None,
     ) -> Webex:
         """A Webex driving an already-built session (a configured
         :class:`~webex_meetings.core.session.MeetingsSession`, or a scripted stand-in in
-        tests) over the given transports.
+        tests) over the given transports. A session built with
+        ``Credentials.from_provider()`` needs its ``token_provider`` here.
 
         :raises ConfigurationError: unknown runtime.
         """
@@ -140,6 +148,7 @@ class Webex:
             websockets=websockets,
             options=TransportOptions(),
             unregister_timeout=unregister_timeout,
+            token_provider=token_provider,
         )
         return webex
 
@@ -152,6 +161,7 @@ class Webex:
         websockets: WebSocketConnector | None,
         options: TransportOptions,
         unregister_timeout: float,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         self._session = session
         self._runtime = runtime
@@ -159,6 +169,7 @@ class Webex:
         self._websockets = websockets
         self._options = options
         self._unregister_timeout = unregister_timeout
+        self._token_provider = token_provider
         self._listeners = Listeners()
         self._driver: Driver | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -208,6 +219,7 @@ class Webex:
             listeners=self._listeners,
             unregister_timeout=self._unregister_timeout,
             close_http=owned_http,
+            token_provider=self._token_provider,
         )
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -238,6 +250,12 @@ class Webex:
             Listeners.call(callback, event, driver.spawn)
 
     @property
+    def unregister_timeout(self) -> float:
+        """Seconds the unregister on leaving (or a cancelled ``register()``'s rollback) may
+        take."""
+        return self._unregister_timeout
+
+    @property
     def listeners(self) -> Listeners:
         """The callbacks and event streams of this instance (shared with the blocking face)."""
         return self._listeners
@@ -252,8 +270,9 @@ class Webex:
         return self._driver
 
 
-class Meetings:
-    """``webex.meetings``: registration, lifecycle state and events."""
+class Meetings(EventMethods):
+    """``webex.meetings``: registration, lifecycle state and events (``on``, ``once`` and
+    ``off`` from :class:`~webex_meetings.adapters.listeners.EventMethods`)."""
 
     def __init__(self, webex: Webex) -> None:
         self._webex = webex
@@ -302,44 +321,10 @@ class Meetings:
         """
         await self._webex.running_driver().unregister()
 
-    @overload
-    def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def on(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def on(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """Call ``callback(event)`` for each event named ``key`` (an :data:`EventName`:
-        ``"meetings:ready"``, ``"meetings:registered"``, ``"meetings:unregistered"``,
-        ``"network:disconnected"``, ``"network:connected"``, ``"event"``, ``"*"``...), of
-        Mercury kind ``key`` (``mercury_events("locus")``) or of class ``key``.
+    def _subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
+        self._webex.subscribe(key, callback, once=once)
 
-        ``meetings:ready`` is latched: added while the instance is ready, the callback is
-        called at once. ``async def`` callbacks run as tasks; exceptions are logged, never
-        raised into the session. Callbacks run on the event loop and must not block.
-
-        :raises UnknownEventError: ``key`` names no event (the message lists the names).
-        """
-        self._webex.subscribe(key, callback, once=False)
-
-    @overload
-    def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
-    @overload
-    def once(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
-    @overload
-    def once(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
-    def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
-        """As :meth:`on`, for the next matching event only.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
-        self._webex.subscribe(key, callback, once=True)
-
-    def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
-        """Remove ``callback`` (or every callback) registered for ``key``.
-
-        :raises UnknownEventError: ``key`` names no event.
-        """
+    def _unsubscribe(self, key: EventKey, callback: Callable[[Any], object] | None) -> None:
         self._webex.listeners.off(key, callback)
 
     @overload

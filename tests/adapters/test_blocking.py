@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -189,3 +190,36 @@ def test_unknown_event_names_and_keywords_are_refused(running_emulator: Emulator
         webex.meetings.events("meetings:redy")
     assert webex.meetings.state is State.UNINITIALIZED  # the refused call started nothing
     webex.close()
+
+
+def test_a_timed_out_register_raises_only_once_its_device_is_deleted(
+    running_emulator: Emulator,
+) -> None:
+    emulator = running_emulator
+    emulator.control.fail_next("mercury.connect", count=1000, status=503)  # never registers
+    emulator.control.set_latency("wdm.delete", 0.3)  # the rollback's DELETE takes a while
+    with Webex(access_token=emulator.default_token, cloud=emulator.base_url) as webex:
+        with pytest.raises(TimeoutError, match="cancelled"):
+            webex.meetings.register(timeout=1.0)
+        assert len(emulator.control.device_history) == 1  # a device was created...
+        assert emulator.devices == []  # ...and deleted before register() raised
+        assert not webex.meetings.registered
+
+
+def test_a_timed_out_register_waits_for_its_rollback_at_most_unregister_timeout(
+    running_emulator: Emulator,
+) -> None:
+    emulator = running_emulator
+    emulator.control.fail_next("mercury.connect", count=1000, status=503)
+    emulator.control.set_latency("wdm.delete", 60.0)  # WDM never confirms the deletion
+    webex = Webex(
+        access_token=emulator.default_token, cloud=emulator.base_url, unregister_timeout=0.5
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="cancelled"):
+            webex.meetings.register(timeout=0.5)
+        assert time.monotonic() - started < 0.5 + 0.5 + 1.0 + 2.0  # + the grace, + slack
+    finally:
+        emulator.control.set_latency("wdm.delete", 0.0)
+        webex.close()

@@ -34,6 +34,8 @@ def test_both_faces_take_the_keywords_of_one_definition() -> None:
     assert shared == {
         "access_token",
         "credentials",
+        "jwt",
+        "token_provider",
         "config",
         "cloud",
         "http",
@@ -55,7 +57,7 @@ def test_unknown_keywords_are_refused_naming_the_valid_ones(face: type[Webex]) -
         face(access_token=TOKEN, clod=CLOUD)  # type: ignore[call-arg]
     message = str(caught.value)
     assert "'clod' (did you mean 'cloud'?)" in message
-    assert "access_token, cloud, config, credentials, http, proxy" in message
+    assert "access_token, cloud, config, credentials, http, jwt, proxy" in message
     with pytest.raises(TypeError, match="'verfy'"):
         face.init(TOKEN, verfy=False)  # type: ignore[call-arg]
 

@@ -137,6 +137,48 @@ def test_register_with_a_private_token_file(
     assert not any("other users" in line for line in cli.stderr)
 
 
+def test_register_as_a_guest_with_a_jwt_file(
+    running_emulator: Emulator, tmp_path: Path, start_cli: StartCli
+) -> None:
+    jwt = running_emulator.make_guest_jwt("cli-guest", expires_in=600)
+    jwt_file = tmp_path / "guest.jwt"
+    jwt_file.write_text(jwt + "\n")
+    jwt_file.chmod(0o600)
+    args = ("register", "--cloud", running_emulator.base_url, "--jwt-file", str(jwt_file))
+    cli = start_cli(*args, "-vv", token=None)
+    cli.expect(r"registered: ")
+    cli.interrupt()
+    assert cli.wait() == SIGINT_EXIT
+    logins = [r for r in running_emulator.control.requests if r.route == "hydra.jwt_login"]
+    assert [r.status for r in logins] == [200]
+    assert running_emulator.devices == []
+    assert not any(jwt in line for line in [*cli.seen, *cli.stderr])
+
+
+def test_a_refused_jwt_is_advice_with_the_auth_exit_code(
+    running_emulator: Emulator, tmp_path: Path
+) -> None:
+    jwt = running_emulator.make_guest_jwt("cli-guest", expires_in=600)
+    forged = jwt[:-4] + ("AAAA" if not jwt.endswith("AAAA") else "BBBB")
+    jwt_file = tmp_path / "guest.jwt"
+    jwt_file.write_text(forged)
+    jwt_file.chmod(0o600)
+    args = ("register", "--cloud", running_emulator.base_url, "--jwt-file", str(jwt_file))
+    result = run_cli(*args, token=None)
+    assert result.returncode == 3, result.stderr
+    assert "guest JWT was refused" in result.stderr
+    assert forged not in result.stderr + result.stdout
+    assert running_emulator.devices == []
+
+
+def test_a_jwt_file_and_a_token_file_exclude_each_other(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("x.y.z")
+    args = ("register", "--jwt-file", str(tmp_path / "a"), "--token-file", str(tmp_path / "a"))
+    result = run_cli(*args, token=None)
+    assert result.returncode == 2
+    assert "--token-file or --jwt-file, not both" in result.stderr
+
+
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
 def test_a_token_file_others_can_read_is_warned_about(

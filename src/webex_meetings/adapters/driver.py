@@ -52,6 +52,7 @@ from ..core.effects import (
     Effect,
     EmitEvent,
     OpenWebSocket,
+    RequestToken,
     SendHttpRequest,
     SendWebSocketText,
     StartTimer,
@@ -73,6 +74,7 @@ from ..transports.base import HttpTransport, WebSocketConnector
 from .io_tasks import SocketRunner, exchange_http
 from .listeners import Listeners, log_callback_error
 from .runtime import CancelScope, Flag, ReceiveChannel, Runtime, SendChannel, TaskGroup
+from .token_provider import TokenProvider, provide_token
 
 __all__ = ["CommandTicket", "Driver", "Session"]
 
@@ -195,12 +197,15 @@ class Driver:
         unregister_timeout: float = 10.0,
         shutdown_grace: float = 2.0,
         close_http: bool = False,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         self.session = session
         self.runtime = runtime
         self.listeners = listeners if listeners is not None else Listeners()
         self.unregister_timeout = unregister_timeout
         self.shutdown_grace = shutdown_grace
+        self.token_provider = token_provider
+        """Runs for each ``RequestToken`` (see :mod:`.token_provider`)."""
         self._http = http
         self._close_http = close_http
         self._clock = clock
@@ -494,6 +499,9 @@ class Driver:
     def _emit_event(self, effect: EmitEvent) -> None:
         self.listeners.deliver(effect.event, self.spawn)
 
+    def _request_token(self, effect: RequestToken) -> None:
+        self.spawn(lambda: provide_token(self.token_provider, effect, self.feed, self.runtime))
+
     def _complete_command(self, effect: CompleteCommand) -> None:
         ticket = self._pending.pop(effect.command_id, None)
         if ticket is None:
@@ -514,5 +522,6 @@ _RUNNERS: Final[dict[type[Effect], Callable[[Driver, Any], None]]] = {
     CancelTimer: Driver._cancel_timer,
     EmitEvent: Driver._emit_event,
     CompleteCommand: Driver._complete_command,
+    RequestToken: Driver._request_token,
 }
 """Which method starts each kind of effect."""

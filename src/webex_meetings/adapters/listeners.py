@@ -31,6 +31,7 @@ that asks for it by name or class gets it as its first item.
 
 from __future__ import annotations
 
+import abc
 import difflib
 import inspect
 import logging
@@ -40,9 +41,20 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Literal, NewType, TypeVar, Union, cast, get_args
+from typing import (
+    Any,
+    Final,
+    Generic,
+    Literal,
+    NewType,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    overload,
+)
 
-from ..core.errors import LocalProtocolError
+from ..core.errors import UnknownEventError
 from ..core.events import Event, MeetingsReady, MercuryEvent
 from ..core.redaction import redact
 from .runtime import Flag as RuntimeEvent
@@ -54,6 +66,7 @@ __all__ = [
     "AsyncEventStream",
     "EventBuffer",
     "EventKey",
+    "EventMethods",
     "EventName",
     "Listeners",
     "MercuryEventKey",
@@ -100,11 +113,6 @@ Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
 DEFAULT_STREAM_SIZE = 1000
 """Events an event stream buffers before it starts dropping the oldest."""
-
-
-class UnknownEventError(LocalProtocolError, ValueError):
-    """``on``/``once``/``off``/``events`` got a key that names no event; the message lists
-    the valid ones."""
 
 
 def mercury_events(kind: str) -> MercuryEventKey:
@@ -404,3 +412,57 @@ def _awaiting(awaitable: Awaitable[object], what: str) -> Callable[[], Awaitable
 
 def _describe(callback: Callable[..., object]) -> str:
     return str(getattr(callback, "__qualname__", type(callback).__name__))
+
+
+class EventMethods(abc.ABC):
+    """``on``, ``once`` and ``off`` of ``webex.meetings``, written once for every face; a
+    face says how it subscribes (:meth:`_subscribe`) and unsubscribes (:meth:`_unsubscribe`)."""
+
+    @abc.abstractmethod
+    def _subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
+        """Add ``callback`` for ``key`` (a late ``meetings:ready`` subscriber is called)."""
+
+    @abc.abstractmethod
+    def _unsubscribe(self, key: EventKey, callback: Callable[[Any], object] | None) -> None:
+        """Remove ``callback`` (or every callback) for ``key``."""
+
+    @overload
+    def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
+    @overload
+    def on(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
+    @overload
+    def on(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
+    def on(self, key: EventKey, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(event)`` for each event named ``key`` (an :data:`EventName`:
+        ``"meetings:ready"``, ``"meetings:registered"``, ``"meetings:unregistered"``,
+        ``"network:disconnected"``, ``"network:connected"``, ``"event"``, ``"*"``...), of
+        Mercury kind ``key`` (``mercury_events("locus")``) or of class ``key``.
+
+        ``meetings:ready`` is latched: added while the instance is ready, the callback is
+        called at once. ``async def`` callbacks run as tasks; exceptions are logged, never
+        raised into the session. Callbacks run on the event loop (on the blocking face: its
+        event-loop thread) and must not block.
+
+        :raises UnknownEventError: ``key`` names no event (the message lists the names).
+        """
+        self._subscribe(key, callback, once=False)
+
+    @overload
+    def once(self, key: type[E], callback: Callable[[E], object]) -> None: ...
+    @overload
+    def once(self, key: MercuryEventKey, callback: Callable[[MercuryEvent], object]) -> None: ...
+    @overload
+    def once(self, key: EventName, callback: Callable[[Any], object]) -> None: ...
+    def once(self, key: EventKey, callback: Callable[[Any], object]) -> None:
+        """As :meth:`on`, for the next matching event only.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        self._subscribe(key, callback, once=True)
+
+    def off(self, key: EventKey, callback: Callable[[Any], object] | None = None) -> None:
+        """Remove ``callback`` (or every callback) registered for ``key``.
+
+        :raises UnknownEventError: ``key`` names no event.
+        """
+        self._unsubscribe(key, callback)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final
 
+from ..core.credentials import JWT_LOGIN_STEP
 from ..core.errors import (
     AuthorizationError,
     CertificateError,
@@ -24,6 +25,7 @@ from ..core.errors import (
     NotAuthorizedError,
     RateLimitedError,
     RemoteProtocolError,
+    TokenRefreshError,
     TokenWithheldError,
     TransportError,
     WebexError,
@@ -118,6 +120,15 @@ def _authorization(error: AuthorizationError | NotAuthorizedError) -> Advice:
     )
 
 
+def _no_new_token(error: TokenRefreshError) -> Advice:
+    if error.step == JWT_LOGIN_STEP:
+        return EXIT_AUTH, (
+            f"The guest JWT was refused{_step(error)}: {error.message}. Check that it is "
+            "signed by a guest issuer this cloud knows, and not expired (--jwt-file)."
+        )
+    return EXIT_AUTH, f"No new access token could be had{_step(error)}: {error.message}."
+
+
 def _rate_limited(error: RateLimitedError) -> Advice:
     wait = f" Wait {error.retry_after:.0f} s and retry." if error.retry_after else ""
     return EXIT_NETWORK, f"Webex is rate limiting this client (429){_step(error)}.{wait}"
@@ -192,6 +203,7 @@ _ADVICE: Final[tuple[tuple[type[BaseException], Callable[[Any], Advice | None]],
     (CertificateError, _certificate),
     (AuthorizationError, _authorization),
     (NotAuthorizedError, _authorization),
+    (TokenRefreshError, _no_new_token),
     (RateLimitedError, _rate_limited),
     (HttpStatusError, _device_status),
     (HttpStatusError, _status),

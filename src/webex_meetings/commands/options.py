@@ -31,6 +31,7 @@ from .output import warn
 __all__ = [
     "CA_FILE_ENVIRONMENT_VARIABLE",
     "add_cloud_options",
+    "add_jwt_option",
     "bounded_int",
     "ca_file",
     "cloud_url",
@@ -166,6 +167,32 @@ def add_cloud_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable JSON lines")
 
 
+def add_jwt_option(parser: argparse.ArgumentParser) -> None:
+    """``--jwt-file``: log in as a guest instead of using an access token."""
+    parser.add_argument(
+        "--jwt-file",
+        metavar="FILE",
+        help=(
+            "log in as a guest: read a guest-issuer JWT from FILE (mode 600) and exchange it "
+            "at hydra's jwt/login, instead of using an access token"
+        ),
+    )
+
+
+def read_jwt(args: argparse.Namespace) -> str | None:
+    """The guest JWT from ``--jwt-file``, or ``None`` when not given.
+
+    :raises ConfigurationError: the file cannot be read or is empty, or ``--token-file`` was
+        given too.
+    """
+    path = getattr(args, "jwt_file", None)
+    if not path:
+        return None
+    if args.token_file:
+        raise ConfigurationError("pass --token-file or --jwt-file, not both")
+    return _read_secret_file(Path(path), "--jwt-file")
+
+
 def read_token(args: argparse.Namespace) -> str:
     """The access token from ``--token-file`` or ``$WEBEX_ACCESS_TOKEN``; warns when the file
     can be read by other users.
@@ -174,24 +201,24 @@ def read_token(args: argparse.Namespace) -> str:
     :raises MissingTokenError: neither was given.
     """
     if args.token_file:
-        return _read_token_file(Path(args.token_file))
+        return _read_secret_file(Path(args.token_file), "--token-file")
     token = os.environ.get(TOKEN_ENVIRONMENT_VARIABLE, "").strip()
     if not token:
         raise MissingTokenError(f"no access token: {TOKEN_ENVIRONMENT_VARIABLE} is not set")
     return token
 
 
-def _read_token_file(path: Path) -> str:
+def _read_secret_file(path: Path, option: str) -> str:
     try:
         token = path.read_text().strip()
         mode = path.stat().st_mode
     except OSError as error:
-        raise ConfigurationError(f"cannot read --token-file: {error.strerror}") from None
+        raise ConfigurationError(f"cannot read {option}: {error.strerror}") from None
     if not token:
-        raise ConfigurationError("--token-file is empty")
+        raise ConfigurationError(f"{option} is empty")
     if os.name == "posix" and mode & _SHARED_BY_OTHERS:
         warn(
-            f"--token-file {path} can be read by other users (mode {stat.filemode(mode)}); "
+            f"{option} {path} can be read by other users (mode {stat.filemode(mode)}); "
             f"anyone who reads it can act as you. Run: chmod 600 {path}"
         )
     return token

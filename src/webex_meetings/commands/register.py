@@ -40,7 +40,7 @@ from ..recording import RecordingHttpTransport, Sink, WireRecord
 from ..webex import Webex
 from .advice import EXIT_DISCONNECTED, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED
 from .events import describe_event
-from .options import http_transport, read_token, session_config, transport_options
+from .options import http_transport, read_jwt, read_token, session_config, transport_options
 from .output import Output
 
 __all__ = ["RegisterRun", "StopReason", "run"]
@@ -211,14 +211,16 @@ class RegisterRun:
 
 
 async def _register(args: argparse.Namespace, out: Output) -> int:
-    token = read_token(args)
+    jwt = read_jwt(args)
+    token = None if jwt is not None else read_token(args)
     config = session_config(args)
     options = transport_options(args, config)
     http = http_transport(options)
 
     def make_webex(sink: Sink) -> Webex:
         return Webex.init(
-            credentials={"access_token": token},
+            access_token=token,
+            jwt=jwt,
             config=config,
             http=RecordingHttpTransport(http, sink),
             proxy=options.proxy,

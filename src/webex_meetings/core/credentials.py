@@ -19,6 +19,15 @@ the org id, the expiry and whether a refresh is possible. :func:`token_refusal` 
 rule deciding which URLs may receive a secret (:data:`TOKEN_RULE`): the ``Authorization``
 header, the Mercury authorization frame and the refresh grant all go through it.
 
+A token can also come from two other sources (:class:`TokenSource`): a guest-issuer JWT
+exchanged at ``POST {hydra}/jwt/login`` (:meth:`Credentials.from_jwt`,
+:meth:`Credentials.jwt_login_request`, :meth:`Credentials.logged_in`; the JS SDK's
+``requestAccessTokenFromJwt``), or the app's own token provider
+(:meth:`Credentials.from_provider`, :meth:`Credentials.provided`). Such a value starts without
+an access token; it can always get a new one, so the session asks for one before the first
+request and again on expiry or a 401, exactly as it runs the refresh grant. The JWT is a
+secret like the others: redacted everywhere and sent only where :data:`TOKEN_RULE` allows.
+
 A refreshed value keeps its predecessors' secrets alive (the last few), so that
 :func:`~webex_meetings.core.redaction.redact` still masks a superseded token that a server
 echoes back after a refresh.
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import functools
 import json
 import math
@@ -47,13 +57,32 @@ from .http import HttpRequest, HttpResponse
 from .redaction import REDACTED, Secret
 
 __all__ = [
+    "JWT_LOGIN_STEP",
+    "PROVIDER_STEP",
     "TOKEN_RULE",
     "Credentials",
+    "TokenSource",
     "check_token_destination",
     "token_refusal",
 ]
 
 REFRESH_STEP: Final = "credentials.refresh"
+JWT_LOGIN_STEP: Final = "credentials.jwt_login"
+PROVIDER_STEP: Final = "credentials.provider"
+
+
+class TokenSource(enum.Enum):
+    """Where the next access token comes from when the current one expires or is refused."""
+
+    REFRESH_GRANT = "refresh_grant"
+    """The OAuth ``refresh_token`` grant (a refresh token, client id and secret are known)."""
+    JWT_LOGIN = "jwt_login"
+    """``POST {hydra}/jwt/login`` with the guest-issuer JWT."""
+    PROVIDER = "provider"
+    """The app's token provider (``Webex(token_provider=...)``), run by the driver."""
+    NONE = "none"
+    """Nowhere: when this token is gone, the session cannot authorize."""
+
 
 _WRAPPER_KEYS: Final = ("supertoken", "authorization")
 """Keys the JS SDK unwraps to find the token object (``credentials.authorization.supertoken``)."""
@@ -143,6 +172,7 @@ class Credentials:
     __slots__ = (
         "_access_token",
         "_client_secret",
+        "_jwt",
         "_refresh_token",
         "_superseded",
         "client_id",
@@ -150,6 +180,7 @@ class Credentials:
         "redirect_uri",
         "refresh_token_expires_at",
         "scope",
+        "token_provider",
         "token_type",
     )
 
@@ -166,6 +197,10 @@ class Credentials:
     expires_at: float | None
     """Unix seconds after which the access token is expired; ``None``: it never expires."""
     refresh_token_expires_at: float | None
+    _jwt: Secret | None
+    """The guest-issuer JWT exchanged for tokens, when :attr:`source` is ``JWT_LOGIN``."""
+    token_provider: bool
+    """True when tokens come from the app's token provider."""
 
     def __init__(
         self,
@@ -179,13 +214,27 @@ class Credentials:
         scope: str | None = None,
         expires_at: float | None = None,
         refresh_token_expires_at: float | None = None,
+        jwt: str | Secret | None = None,
+        token_provider: bool = False,
     ) -> None:
         raw = access_token.reveal() if isinstance(access_token, Secret) else access_token
         if not isinstance(raw, str) or not isinstance(token_type, str):
             raise ConfigurationError("the access token must be a string")
-        kind, token = _split_token(raw, token_type)
+        if not isinstance(token_provider, bool):
+            raise ConfigurationError(
+                "token_provider must be True or False (the function goes to Webex(token_provider=))"
+            )
+        jwt_secret = _as_secret(jwt, "JWT")
+        if jwt_secret is not None:
+            _check_jwt(jwt_secret.reveal())
+        if not raw and (jwt_secret is not None or token_provider):
+            kind, token = "Bearer", ""  # no token yet: the first comes from the source
+        else:
+            kind, token = _split_token(raw, token_type)
         fields: dict[str, object] = {
             "_access_token": Secret(token),
+            "_jwt": jwt_secret,
+            "token_provider": token_provider,
             "_superseded": (),
             "token_type": _normal_token_type(kind),
             "_refresh_token": _as_secret(refresh_token, "refresh token"),
@@ -252,6 +301,21 @@ class Credentials:
             ),
         )
 
+    @classmethod
+    def from_jwt(cls, jwt: str | Secret) -> Credentials:
+        """Credentials of a guest: no token yet; each comes from ``POST {hydra}/jwt/login``
+        with the guest-issuer ``jwt`` (the JS SDK's ``requestAccessTokenFromJwt``).
+
+        :raises ConfigurationError: ``jwt`` is empty or not three dot-separated parts.
+        """
+        return cls("", jwt=jwt)
+
+    @classmethod
+    def from_provider(cls) -> Credentials:
+        """Credentials whose tokens all come from the app's token provider (the driver runs
+        it when the session asks, see :class:`~.effects.RequestToken`)."""
+        return cls("", token_provider=True)
+
     # -- what the session reads --------------------------------------------------------------
 
     @property
@@ -296,9 +360,21 @@ class Credentials:
         return bool(self._access_token) and not self.is_expired(now)
 
     @property
+    def source(self) -> TokenSource:
+        """Where the next token comes from: the provider, the JWT login, the refresh grant
+        (a refresh token, client id and secret all known), or nowhere."""
+        if self.token_provider:
+            return TokenSource.PROVIDER
+        if self._jwt is not None:
+            return TokenSource.JWT_LOGIN
+        if self._refresh_token and self.client_id and self._client_secret:
+            return TokenSource.REFRESH_GRANT
+        return TokenSource.NONE
+
+    @property
     def can_refresh(self) -> bool:
-        """True when a refresh token and the client id and secret are all known."""
-        return bool(self._refresh_token and self.client_id and self._client_secret)
+        """True when a new token can be had (:attr:`source` is not ``NONE``)."""
+        return self.source is not TokenSource.NONE
 
     def refresh_delay(self, now: float, fraction: float) -> float | None:
         """Seconds from ``now`` until a refresh should run: ``fraction`` of the remaining
@@ -368,6 +444,83 @@ class Credentials:
             raise TokenRefreshError("new token matches current token", step=REFRESH_STEP)
         return fresh
 
+    # -- the guest JWT login and the token provider --------------------------------------------
+
+    def jwt_login_request(self, hydra_url: str) -> HttpRequest:
+        """``POST {hydra}/jwt/login`` with the raw JWT as ``authorization`` (no ``Bearer``).
+
+        :raises NotAuthorizedError: these credentials hold no JWT.
+        """
+        if self._jwt is None:
+            raise NotAuthorizedError("cannot log in: no guest JWT", step=JWT_LOGIN_STEP)
+        return HttpRequest(
+            method="POST",
+            url=f"{hydra_url.rstrip('/')}/jwt/login",
+            headers=(("authorization", self._jwt.reveal()),),
+            step=JWT_LOGIN_STEP,
+        )
+
+    def logged_in(self, response: HttpResponse, *, now: float) -> Credentials:
+        """New credentials from hydra's answer ``{token, expiresIn}`` to
+        :meth:`jwt_login_request`; the JWT is kept for the next login.
+
+        :raises TokenRefreshError: hydra refused the JWT.
+        :raises RemoteProtocolError: the answer is not ``{token, expiresIn}``.
+        """
+        if not response.ok:
+            detail = _oauth_error(response)
+            raise TokenRefreshError(
+                self._scrub(f"guest JWT login refused with HTTP {response.status}{detail}"),
+                step=JWT_LOGIN_STEP,
+            )
+        body = response.json_object(step=JWT_LOGIN_STEP)
+        token, lifetime = body.get("token"), body.get("expiresIn")
+        try:
+            if not isinstance(token, str) or not token:
+                raise ConfigurationError("the answer has no token")
+            expires_in = None if lifetime is None else _number(lifetime, "expiresIn")
+            return self._succeeded_by(token, expires_in, now=now)
+        except ConfigurationError as exc:
+            raise RemoteProtocolError(
+                f"unusable jwt/login answer: {exc.message}", step=JWT_LOGIN_STEP
+            ) from None
+
+    def provided(self, token: str | Secret, *, expires_in: float | None, now: float) -> Credentials:
+        """New credentials holding ``token`` from the app's token provider, expiring
+        ``expires_in`` seconds from ``now`` (``None``: only a 401 ends it).
+
+        :raises ConfigurationError: ``token`` or ``expires_in`` is unusable.
+        """
+        if expires_in is not None:
+            expires_in = _number(expires_in, "the token lifetime")
+        return self._succeeded_by(token, expires_in, now=now)
+
+    def _succeeded_by(
+        self, token: str | Secret, expires_in: float | None, *, now: float
+    ) -> Credentials:
+        """A value of the same source holding ``token``; this one's secrets stay masked.
+        A lifetime that is not positive is refused: renewing at once would ask again and
+        again."""
+        raw = token.reveal() if isinstance(token, Secret) else token
+        if not isinstance(raw, str) or not raw:
+            raise ConfigurationError("the token is not a non-empty string")
+        if expires_in is not None and expires_in <= 0:
+            raise ConfigurationError("the token's lifetime is not positive")
+        fresh = Credentials(
+            raw,
+            jwt=self._jwt,
+            token_provider=self.token_provider,
+            scope=self.scope,
+            expires_at=None if expires_in is None else now + expires_in,
+        )
+        return self._superseding(fresh)
+
+    def _superseding(self, fresh: Credentials) -> Credentials:
+        held = (self._access_token, self._refresh_token, *self._superseded)
+        superseded = tuple(secret for secret in held if secret)
+        object.__setattr__(fresh, "_superseded", superseded[:_KEPT_SUPERSEDED])
+        return fresh
+
     def _replaced_by(self, body: Mapping[str, Any], *, now: float) -> Credentials:
         access = body.get("access_token")
         if not isinstance(access, str) or not access:
@@ -394,14 +547,11 @@ class Credentials:
             expires_at=_expiry(body, "expires", "expires_in", now=now),
             refresh_token_expires_at=refresh_expiry,
         )
-        held = (self._access_token, self._refresh_token, *self._superseded)
-        superseded = tuple(secret for secret in held if secret is not None)
-        object.__setattr__(fresh, "_superseded", superseded[:_KEPT_SUPERSEDED])
-        return fresh
+        return self._superseding(fresh)
 
     def _scrub(self, text: str) -> str:
         """``text`` without any of this value's secrets, however short they are."""
-        for secret in (self._access_token, self._refresh_token, self._client_secret):
+        for secret in (self._access_token, self._refresh_token, self._client_secret, self._jwt):
             if secret:
                 text = text.replace(secret.reveal(), REDACTED)
         return text
@@ -451,6 +601,13 @@ def _unwrap(value: object) -> str | Mapping[str, Any]:
         "credentials must be a token string or an object with access_token, "
         "authorization or supertoken"
     )
+
+
+def _check_jwt(jwt: str) -> None:
+    """Refuse what cannot be a JWT (three base64url parts), naming no part of it."""
+    parts = jwt.split(".")
+    if len(parts) != 3 or not all(parts) or _CONTROL_CHARS.search(jwt) or " " in jwt:
+        raise ConfigurationError("the JWT is not three dot-separated base64url parts")
 
 
 def _text_field(token: Mapping[str, Any], name: str) -> str | None:

@@ -22,6 +22,7 @@ __all__ = [
     "Effect",
     "EmitEvent",
     "OpenWebSocket",
+    "RequestToken",
     "SendHttpRequest",
     "SendWebSocketText",
     "StartTimer",
@@ -100,6 +101,15 @@ class EmitEvent(Effect):
     """Deliver ``event`` to the user's listeners."""
 
     event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class RequestToken(Effect):
+    """Ask the app's token provider for a new access token, giving up after ``timeout``
+    seconds; answer with ``TokenProvided`` or ``TokenProviderFailed`` (same ``request_id``)."""
+
+    request_id: int
+    timeout: float
 
 
 @dataclass(frozen=True, slots=True)

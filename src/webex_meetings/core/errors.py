@@ -14,7 +14,8 @@ Errors are split by what went wrong, as h11 splits them by who broke the rules::
     │   ├── RateLimitedError          429: too many requests
     │   └── DeviceLimitError          "User has excessive device registrations"
     ├── MercuryClosedError          the Mercury websocket closed for good
-    ├── TokenRefreshError           the refresh_token grant failed
+    ├── TokenRefreshError           no new token: the refresh grant or the guest JWT login failed
+│   └── TokenProviderError        the app's token provider raised, timed out or gave no token
     ├── TokenWithheldError          a secret was about to go where the token rule forbids
     └── TransportError              the bytes did not move
         ├── TimeoutError              too slow; also a builtin ``TimeoutError``
@@ -53,9 +54,11 @@ __all__ = [
     "RemoteProtocolError",
     "ResponseTooLargeError",
     "TimeoutError",
+    "TokenProviderError",
     "TokenRefreshError",
     "TokenWithheldError",
     "TransportError",
+    "UnknownEventError",
     "WebexError",
 ]
 
@@ -113,6 +116,11 @@ class CancelledCommandError(LocalProtocolError):
     """A pending command was abandoned because the session shut down."""
 
 
+class UnknownEventError(LocalProtocolError, ValueError):
+    """``on``/``once``/``off``/``events`` got a key that names no event; the message lists
+    the valid ones."""
+
+
 # -- the server broke the rules, or refused ---------------------------------------------------
 
 
@@ -163,7 +171,14 @@ class DeviceLimitError(HttpStatusError):
 
 
 class TokenRefreshError(WebexError):
-    """The OAuth refresh_token grant failed; the credentials can no longer authorize."""
+    """No new token could be had: the OAuth refresh_token grant or the guest JWT login
+    (``POST {hydra}/jwt/login``) failed; the credentials can no longer authorize."""
+
+
+class TokenProviderError(TokenRefreshError):
+    """The app's token provider (``Webex(token_provider=...)``) raised, took longer than
+    its timeout, or returned something that is not a token. It is asked again only at the
+    next need (an expiry, a 401), never in a loop."""
 
 
 class TokenWithheldError(WebexError):

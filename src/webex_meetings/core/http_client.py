@@ -25,8 +25,15 @@ or the typed error. The session runs the effects and routes each reply by its pu
    anything else becomes the typed error of :func:`~.http.error_for_status`.
 
 Token refreshes are coalesced: every purpose waiting for one gets a reply (``response`` is
-``None``; ``error`` says whether it worked) when the single ``refresh_token`` grant in flight
-finishes. A proactive refresh runs at 60-90 % of the token's remaining lifetime.
+``None``; ``error`` says whether it worked) when the single renewal in flight finishes. A
+proactive refresh runs at 60-90 % of the token's remaining lifetime. How a token is renewed
+depends on where the credentials get theirs (:class:`~.credentials.TokenSource`, one row of
+:data:`_RENEWALS` each): the OAuth ``refresh_token`` grant; ``POST {hydra}/jwt/login`` with
+the guest JWT (to :attr:`HttpClient.hydra_url`, under the token rule like any secret); or a
+``RequestToken`` effect the driver answers with ``TokenProvided`` or
+``TokenProviderFailed`` (:meth:`HttpClient.token_provided`,
+:meth:`HttpClient.token_provider_failed`). Each renewal is asked for once per need: a
+failure is replied to its waiters as a typed error, never retried in a loop.
 """
 
 from __future__ import annotations
@@ -39,12 +46,14 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .config import VERSION, SessionConfig
-from .credentials import Credentials, check_token_destination
-from .effects import Effect, EmitEvent, SendHttpRequest
+from .credentials import PROVIDER_STEP, Credentials, TokenSource, check_token_destination
+from .effects import Effect, EmitEvent, RequestToken, SendHttpRequest
 from .errors import (
     CertificateError,
+    ConfigurationError,
     ResponseTooLargeError,
     TimeoutError,
+    TokenProviderError,
     TokenWithheldError,
     TransportError,
     WebexError,
@@ -52,7 +61,7 @@ from .errors import (
 from .events import TokenRefreshed
 from .http import HttpRequest, HttpResponse, error_for_status, parse_retry_after
 from .inputs import FailureKind
-from .redaction import redact
+from .redaction import Secret, redact
 from .timers import TimerSet
 
 __all__ = [
@@ -230,6 +239,8 @@ class HttpClient:
         """The held device's URL, sent as ``cisco-device-url`` (set by the session)."""
         self.token_url = config.discovery.token_url
         """Where the refresh grant goes (the catalog's idbroker, once known)."""
+        self.hydra_url = config.discovery.hydra
+        """Where the guest JWT login goes (the catalog's hydra, once known)."""
         self._session_id = session_id
         self._sequence = 0
         self._new_id = new_id
@@ -238,6 +249,8 @@ class HttpClient:
         self._timers: TimerSet[_Exchange | str] = TimerSet(new_id)
         self._refresh_waiters: list[object] = []
         self._deferred: deque[tuple[object, WebexError]] = deque()
+        self._provider_request: int | None = None
+        """The id of the ``RequestToken`` awaiting the token provider's answer."""
 
     # -- sending ------------------------------------------------------------------------
 
@@ -258,7 +271,8 @@ class HttpClient:
         ``authorize=False`` never attaches the token (pre-auth catalog, token calls);
         ``client_headers=False`` also leaves out the Webex client headers (the OAuth token
         endpoint); ``secret_in_body=True`` says the request already carries a secret of its
-        own (the refresh grant), so it obeys the token rule like an authorized request.
+        own (the refresh grant's form, the JWT login's header), so it obeys the token rule
+        like an authorized request.
         """
         exchange = _Exchange(
             request, purpose, authorize, client_headers, secret_in_body, retry, accept
@@ -384,16 +398,20 @@ class HttpClient:
         self._pending.clear()
         self._refresh_waiters.clear()
         self._deferred.clear()
+        self._provider_request = None
         return list(self._timers.cancel_all())
 
     # -- credentials --------------------------------------------------------------------
 
     def refresh_token(self, purpose: object) -> list[HttpOutput]:
-        """Run the refresh_token grant (one at a time); a :class:`Reply` for ``purpose``
-        follows when it finishes."""
+        """Get a new token from the credentials' source (one renewal at a time); a
+        :class:`Reply` for ``purpose`` follows when it finishes."""
         self._refresh_waiters.append(purpose)
         if len(self._refresh_waiters) > 1:
             return []
+        return _RENEWALS[self.credentials.source](self)
+
+    def _send_refresh_grant(self) -> list[HttpOutput]:
         try:
             request = self.credentials.refresh_request(self.token_url)
         except WebexError as error:
@@ -407,11 +425,61 @@ class HttpClient:
             retry=IDEMPOTENT,
         )
 
-    def _token_received(self, response: HttpResponse, now: float) -> list[HttpOutput]:
+    def _send_jwt_login(self) -> list[HttpOutput]:
         try:
-            self.credentials = self.credentials.refreshed(response, now=now)
+            request = self.credentials.jwt_login_request(self.hydra_url)
         except WebexError as error:
             return self._refresh_finished(error)
+        refused = frozenset({400, 401, 403})  # read by Credentials.logged_in: a typed refusal
+        return self.send(
+            request,
+            _TokenGrant(),
+            authorize=False,
+            secret_in_body=True,
+            retry=IDEMPOTENT,  # a login creates nothing that a second one would duplicate
+            accept=refused,
+        )
+
+    def _ask_provider(self) -> list[HttpOutput]:
+        self._provider_request = self._new_id()
+        return [RequestToken(self._provider_request, self.config.http_timeout)]
+
+    def token_provided(
+        self, request_id: int, token: Secret, expires_in: float | None, *, now: float
+    ) -> list[HttpOutput]:
+        """The token provider answered ``RequestToken(request_id)`` (ignored when stale)."""
+        if request_id != self._provider_request:
+            return []
+        self._provider_request = None
+        try:
+            fresh = self.credentials.provided(token, expires_in=expires_in, now=now)
+        except ConfigurationError as exc:
+            error = TokenProviderError(
+                f"the token provider gave an unusable token: {exc.message}", step=PROVIDER_STEP
+            )
+            return self._refresh_finished(error)
+        return self._renewed(fresh, now)
+
+    def token_provider_failed(self, request_id: int, error: str) -> list[HttpOutput]:
+        """The token provider failed to answer ``RequestToken(request_id)``."""
+        if request_id != self._provider_request:
+            return []
+        self._provider_request = None
+        return self._refresh_finished(TokenProviderError(error, step=PROVIDER_STEP))
+
+    def _token_received(self, response: HttpResponse, now: float) -> list[HttpOutput]:
+        credentials = self.credentials
+        try:
+            if credentials.source is TokenSource.JWT_LOGIN:
+                fresh = credentials.logged_in(response, now=now)
+            else:
+                fresh = credentials.refreshed(response, now=now)
+        except WebexError as error:
+            return self._refresh_finished(error)
+        return self._renewed(fresh, now)
+
+    def _renewed(self, fresh: Credentials, now: float) -> list[HttpOutput]:
+        self.credentials = fresh
         expires_at = self.credentials.expires_at
         expires_in = None if expires_at is None else max(0.0, expires_at - now)
         output: list[HttpOutput] = [EmitEvent(TokenRefreshed(expires_in=expires_in))]
@@ -446,4 +514,13 @@ class HttpClient:
 
 @dataclass(frozen=True, slots=True)
 class _TokenGrant:
-    """The purpose of the refresh_token grant itself (handled inside the client)."""
+    """The purpose of the refresh_token grant or the JWT login (handled inside the client)."""
+
+
+_RENEWALS: Final[dict[TokenSource, Callable[[HttpClient], list[HttpOutput]]]] = {
+    TokenSource.REFRESH_GRANT: HttpClient._send_refresh_grant,
+    TokenSource.JWT_LOGIN: HttpClient._send_jwt_login,
+    TokenSource.PROVIDER: HttpClient._ask_provider,
+    TokenSource.NONE: HttpClient._send_refresh_grant,  # fails with its "cannot refresh"
+}
+"""How a new token is had, by where the credentials get theirs."""

@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 
 from .http import HttpResponse
+from .redaction import Secret
 
 __all__ = [
     "Cancel",
@@ -23,6 +24,8 @@ __all__ = [
     "Register",
     "Shutdown",
     "TimerFired",
+    "TokenProvided",
+    "TokenProviderFailed",
     "Unregister",
     "WebSocketClosed",
     "WebSocketOpened",
@@ -167,6 +170,31 @@ class WebSocketClosed(Input):
     socket_id: int
     code: int
     reason: str = ""
+
+
+# -- the app's token provider -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenProvided(Input):
+    """The token provider's answer to ``RequestToken(request_id, ...)``: a token (wrapped
+    at once, so it is redacted everywhere) and its lifetime in seconds (``None``: unknown,
+    kept until a 401)."""
+
+    request_id: int
+    token: Secret
+    expires_in: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenProviderFailed(Input):
+    """The token provider raised, timed out or returned something that is not a token.
+
+    ``error`` says which in our words (an exception's text only after redaction).
+    """
+
+    request_id: int
+    error: str
 
 
 # -- time ---------------------------------------------------------------------------------

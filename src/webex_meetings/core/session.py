@@ -96,6 +96,8 @@ from .inputs import (
     Register,
     Shutdown,
     TimerFired,
+    TokenProvided,
+    TokenProviderFailed,
     Unregister,
     WebSocketClosed,
     WebSocketOpened,
@@ -579,6 +581,7 @@ class MeetingsSession:
         idbroker = self._catalog.url("idbroker")
         if idbroker:
             self._http.token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token"
+        self._http.hydra_url = self._hydra_url()  # the JS SDK's services.get('hydra', true)
         self._prerequisite_done(purpose.run, "catalog")
 
     def _parse_catalog(
@@ -1169,6 +1172,15 @@ class MeetingsSession:
         if output is not None:
             self._take(output)
 
+    def _on_token_provided(self, event: TokenProvided) -> None:
+        output = self._http.token_provided(
+            event.request_id, event.token, event.expires_in, now=self._now
+        )
+        self._take(output)
+
+    def _on_token_provider_failed(self, event: TokenProviderFailed) -> None:
+        self._take(self._http.token_provider_failed(event.request_id, event.error))
+
     def _on_socket_opened(self, event: WebSocketOpened) -> None:
         self._take(self._link.opened(event.socket_id))
 
@@ -1195,6 +1207,8 @@ _INPUT_HANDLERS: Final[dict[type[Input], Callable[[MeetingsSession, Any], None]]
     WebSocketTextReceived: MeetingsSession._on_socket_text,
     WebSocketClosed: MeetingsSession._on_socket_closed,
     TimerFired: MeetingsSession._on_timer,
+    TokenProvided: MeetingsSession._on_token_provided,
+    TokenProviderFailed: MeetingsSession._on_token_provider_failed,
 }
 """Which method handles each input type."""
 
