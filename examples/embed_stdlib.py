@@ -282,6 +282,7 @@ RUNNERS: dict[type[fx.Effect], Callable[[Driver, Any], None]] = {
     fx.CancelTimer: Driver.cancel_timer,
     fx.EmitEvent: lambda d, e: d.events.append(e.event),
     fx.CompleteCommand: lambda d, e: d.completed.__setitem__(e.command_id, e.error),
+    fx.UpdateDeviceStore: lambda d, e: None,  # no device store here: always the cold path
 }
 """What each effect starts; every effect kind of ``webex_meetings.core.effects`` is here."""
 
