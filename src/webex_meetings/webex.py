@@ -39,9 +39,10 @@ from .adapters.listeners import (
     MercuryEventKey,
 )
 from .adapters.runtime import Runtime, TransportOptions
+from .core.device_store import device_store_key
 from .core.errors import LocalProtocolError
 from .core.events import DeviceInfo, Event, MeetingsReady, MercuryEvent
-from .core.inputs import Initialize
+from .core.inputs import DeviceRecordLoaded, Initialize
 from .core.lifecycle import State
 from .core.session import MeetingsSession
 from .options import (
@@ -57,6 +58,7 @@ from .options import (
     resolve_runtime,
     with_credentials,
 )
+from .stores import DeviceStore, MemoryDeviceStore, StoreBinding
 from .transports.base import HttpTransport, WebSocketConnector
 
 if TYPE_CHECKING:
@@ -95,6 +97,7 @@ class Webex:
         transport = TransportOptions(
             options.get("proxy"), options.get("verify", True), session_config.http_timeout
         )
+        key = device_store_key(session_config, creds, name=options.get("store_key"))
         self._setup(
             MeetingsSession(session_config, creds),
             resolve_runtime(options.get("runtime", "anyio")),
@@ -102,6 +105,7 @@ class Webex:
             websockets=options.get("websockets"),
             options=transport,
             unregister_timeout=options.get("unregister_timeout", DEFAULT_UNREGISTER_TIMEOUT),
+            store=StoreBinding(_store_or_default(options.get("store")), key),
         )
 
     @classmethod
@@ -152,6 +156,7 @@ class Webex:
         websockets: WebSocketConnector | None,
         options: TransportOptions,
         unregister_timeout: float,
+        store: StoreBinding | None = None,
     ) -> None:
         self._session = session
         self._runtime = runtime
@@ -160,6 +165,7 @@ class Webex:
         self._options = options
         self._unregister_timeout = unregister_timeout
         self._listeners = Listeners()
+        self._store = store
         self._driver: Driver | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._entered = False
@@ -208,6 +214,7 @@ class Webex:
             listeners=self._listeners,
             unregister_timeout=self._unregister_timeout,
             close_http=owned_http,
+            update_store=None if self._store is None else self._store.update,
         )
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -291,16 +298,27 @@ class Meetings:
         :raises LocalProtocolError: not inside ``async with webex:``.
         :raises WebexError: a step failed (``error.step`` names it); nothing is left behind.
         """
-        await self._webex.running_driver().register(rollback_on_cancel=rollback_on_cancel)
+        driver = self._webex.running_driver()
+        store = self._webex._store
+        if store is not None and not self.registered:
+            record = store.load()
+            if record is not None:
+                driver.feed(DeviceRecordLoaded(record))
+        await driver.register(rollback_on_cancel=rollback_on_cancel)
 
-    async def unregister(self) -> None:
+    async def unregister(self, *, keep_device: bool = False) -> None:
         """Close Mercury and delete the device; emits ``meetings:unregistered``. A cancelled
         call still completes in the background.
+
+        ``keep_device=True`` leaves the device registered in WDM and in the device store
+        (``store=``), so that the next ``register()`` (of a later process, with a
+        :class:`~webex_meetings.stores.FileDeviceStore`) only reconnects Mercury: the warm
+        path. An ephemeral device lapses unless reused within its ``ttl``.
 
         :raises LocalProtocolError: not inside ``async with webex:``.
         :raises WebexError: the delete failed (the device is still held; call again).
         """
-        await self._webex.running_driver().unregister()
+        await self._webex.running_driver().unregister(keep_device=keep_device)
 
     @overload
     def on(self, key: type[E], callback: Callable[[E], object]) -> None: ...
@@ -366,3 +384,7 @@ class Meetings:
         )
         listeners.subscribe(stream)
         return stream
+
+
+def _store_or_default(store: DeviceStore | None) -> DeviceStore:
+    return MemoryDeviceStore() if store is None else store
