@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -306,3 +308,44 @@ def test_any_file_content_loads_without_an_error(tmp_path: Path, content: bytes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeviceStoreWarning)
         assert FileDeviceStore(path).load("k") is None
+
+
+CRASH = """
+import os, sys, anyio
+from webex_meetings import FileDeviceStore, Webex
+
+async def main():
+    webex = Webex(access_token=sys.argv[1], cloud=sys.argv[2], store=FileDeviceStore(sys.argv[3]))
+    async with webex:
+        await webex.meetings.register()
+        print(webex.meetings.device.url, flush=True)
+        os._exit(0)  # dies registered: no unregister, no clean-up
+
+anyio.run(main)
+"""
+
+
+def test_a_process_that_dies_registered_leaves_its_device_for_the_next(
+    running_emulator: Emulator, tmp_path: Path
+) -> None:
+    token = running_emulator.issue_token()
+    path = tmp_path / "store.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH, token, running_emulator.base_url, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    crashed_device = done.stdout.strip()
+    assert [d.url for d in running_emulator.devices] == [crashed_device]
+    mark = len(running_emulator.requests)
+    with BlockingWebex(
+        access_token=token, cloud=running_emulator.base_url, store=FileDeviceStore(path)
+    ) as webex:
+        webex.meetings.register(timeout=20)
+        assert webex.meetings.device is not None
+        assert webex.meetings.device.url == crashed_device
+    routes = [str(r.route) for r in running_emulator.requests[mark:]]
+    assert "wdm.register" not in routes
+    assert running_emulator.devices == []
