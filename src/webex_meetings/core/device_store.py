@@ -16,8 +16,8 @@ whenever what a later process should find changes (registered, device refreshed,
 unregistered, a registration failed). ``None`` in that effect forgets the record.
 
 A record never holds a secret: no token, refresh token, JWT or client secret is one of its
-fields, and :func:`holds_no_secret` refuses a record any of whose strings contains a live
-secret (a server could echo a token inside a URL). Loaded records are untrusted, as any
+fields, and :func:`holds_no_secret` refuses a record any of whose strings contains one of the
+session's secrets (a server could echo a token inside a URL). Loaded records are untrusted, as any
 cloud answer: every URL in them must pass the token rule (:func:`~.credentials.token_refusal`)
 of the session's configuration, or the record is dropped; a catalog older than
 :data:`CATALOG_MAX_AGE`, or from another cloud, is not used; a device whose ``ttl`` has run
@@ -39,7 +39,6 @@ from .config import SessionConfig
 from .credentials import Credentials, token_refusal
 from .device import DeviceRegistration
 from .events import DeviceInfo
-from .redaction import redact
 
 __all__ = [
     "CATALOG_MAX_AGE",
@@ -307,10 +306,14 @@ def catalog_services(catalog: ServiceCatalog, config: SessionConfig) -> Mapping[
     return MappingProxyType(services)
 
 
-def holds_no_secret(record: DeviceRecord) -> bool:
-    """True when no string of ``record`` contains a live secret (a token, refresh token or
-    client secret of any session of this process) or a credential-shaped field."""
-    return all(redact(text) == text for text in record.strings())
+def holds_no_secret(record: DeviceRecord, credentials: Credentials) -> bool:
+    """True when no string of ``record`` contains a secret of ``credentials``: the access
+    token (a JWT included), the refresh token or the client secret. A substring search per
+    secret (a cloud could echo one inside a URL), a few microseconds per record."""
+    secrets = [credentials.access_token]
+    secrets += [s.reveal() for s in (credentials.refresh_token, credentials.client_secret) if s]
+    text = "\x00".join(record.strings())
+    return not any(secret and secret in text for secret in secrets)
 
 
 @dataclass(frozen=True, slots=True)

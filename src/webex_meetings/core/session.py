@@ -641,7 +641,7 @@ class MeetingsSession:
         record = device_store.DeviceRecord(
             self._config.discovery.u2c, self._stored_services, self._catalog_fetched_at, stored
         )
-        if device_store.holds_no_secret(record):
+        if device_store.holds_no_secret(record, self.credentials):
             self._out.append(UpdateDeviceStore(record))
         else:
             log.warning("not storing the device record: an answer echoed a secret")
