@@ -284,6 +284,7 @@ RUNNERS: dict[type[fx.Effect], Callable[[Driver, Any], None]] = {
     fx.CompleteCommand: lambda d, e: d.completed.__setitem__(e.command_id, e.error),
     # Only credentials built with Credentials.from_provider() ask; this example has none.
     fx.RequestToken: lambda d, e: d.feed(ins.TokenProviderFailed(e.request_id, "no provider")),
+    fx.UpdateDeviceStore: lambda d, e: None,  # no device store here: always the cold path
 }
 """What each effect starts; every effect kind of ``webex_meetings.core.effects`` is here."""
 

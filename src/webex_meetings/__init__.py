@@ -66,10 +66,15 @@ from .core.lifecycle import State
 if TYPE_CHECKING:
     from .adapters.listeners import EventName, MercuryEventKey, mercury_events
     from .options import AsyncWebexOptions, WebexOptions
+    from .stores import DeviceStore, DeviceStoreWarning, FileDeviceStore, MemoryDeviceStore
     from .webex import Meetings, Webex
 
 _FACE: dict[str, str] = {
     "AsyncWebexOptions": "webex_meetings.options",
+    "DeviceStore": "webex_meetings.stores",
+    "DeviceStoreWarning": "webex_meetings.stores",
+    "FileDeviceStore": "webex_meetings.stores",
+    "MemoryDeviceStore": "webex_meetings.stores",
     "EventName": "webex_meetings.adapters.listeners",
     "Meetings": "webex_meetings.webex",
     "MercuryEventKey": "webex_meetings.adapters.listeners",
@@ -104,9 +109,12 @@ __all__ = [
     "DeviceConfig",
     "DeviceInfo",
     "DeviceLimitError",
+    "DeviceStore",
+    "DeviceStoreWarning",
     "DiscoveryConfig",
     "Event",
     "EventName",
+    "FileDeviceStore",
     "HandshakeRejectedError",
     "HttpStatusError",
     "InvalidTransitionError",
@@ -115,6 +123,7 @@ __all__ = [
     "MeetingsReady",
     "MeetingsRegistered",
     "MeetingsUnregistered",
+    "MemoryDeviceStore",
     "MercuryClosedError",
     "MercuryConfig",
     "MercuryEvent",

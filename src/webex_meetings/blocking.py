@@ -403,23 +403,35 @@ class Meetings(EventMethods):
         return result
 
     @overload
-    def unregister(self, *, wait: Literal[True] = ..., timeout: float | None = ...) -> None: ...
+    def unregister(
+        self,
+        *,
+        wait: Literal[True] = ...,
+        timeout: float | None = ...,
+        keep_device: bool = ...,
+    ) -> None: ...
     @overload
     def unregister(
-        self, *, wait: Literal[False], timeout: float | None = ...
+        self, *, wait: Literal[False], timeout: float | None = ..., keep_device: bool = ...
     ) -> concurrent.futures.Future[None]: ...
     def unregister(
-        self, *, wait: bool = True, timeout: float | None = None
+        self, *, wait: bool = True, timeout: float | None = None, keep_device: bool = False
     ) -> concurrent.futures.Future[None] | None:
         """Close Mercury and delete the device; blocks the calling thread until done
         (``wait=False``: returns a Future). A cancelled call completes in the background.
+        ``keep_device=True`` leaves the device for the next process (the warm path; see the
+        async face's ``unregister``).
 
         :raises WebexError: the delete failed (the device is still held).
         :raises TimeoutError: no outcome within ``timeout`` seconds.
         :raises LocalProtocolError: a blocking call from a callback.
         """
         result: concurrent.futures.Future[None] | None
-        result = self._webex.call(self._async.unregister, wait=wait, timeout=timeout)
+
+        async def unregister() -> None:
+            await self._async.unregister(keep_device=keep_device)
+
+        result = self._webex.call(unregister, wait=wait, timeout=timeout)
         return result
 
     def _subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:

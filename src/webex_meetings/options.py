@@ -23,6 +23,7 @@ from .adapters.trio_runtime import TRIO
 from .core.config import SessionConfig
 from .core.credentials import Credentials
 from .core.errors import ConfigurationError
+from .stores import DeviceStore
 from .transports.base import HttpTransport, WebSocketConnector
 from .transports.tls import Verify
 
@@ -97,6 +98,15 @@ class WebexOptions(TypedDict, total=False):
     bundle), ``False`` (one warning), a CA bundle path (PEM) or an ``ssl.SSLContext``."""
     unregister_timeout: float
     """Seconds the unregister on leaving the block may take (default 10)."""
+    store: DeviceStore | None
+    """Where the device record is kept for the warm path (:mod:`webex_meetings.stores`):
+    a :class:`~webex_meetings.stores.FileDeviceStore` lets a restarted process skip the
+    catalog and the device POST. Default: a fresh
+    :class:`~webex_meetings.stores.MemoryDeviceStore` (nothing outlives the process)."""
+    store_key: str | None
+    """Names the user in the store (an account name, a user id); default: a one-way digest
+    of the refresh token, else of the access token (see
+    :func:`~webex_meetings.core.device_store.device_store_key`)."""
 
 
 class AsyncWebexOptions(WebexOptions, total=False):

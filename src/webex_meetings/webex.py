@@ -40,9 +40,12 @@ from .adapters.listeners import (
 )
 from .adapters.runtime import Runtime, TransportOptions
 from .adapters.token_provider import TokenProvider
-from .core.errors import LocalProtocolError
+from .core.config import SessionConfig
+from .core.credentials import Credentials
+from .core.device_store import device_store_key
+from .core.errors import ConfigurationError, LocalProtocolError
 from .core.events import DeviceInfo, Event, MeetingsReady, MercuryEvent
-from .core.inputs import Initialize
+from .core.inputs import DeviceRecordLoaded, Initialize
 from .core.lifecycle import State
 from .core.session import MeetingsSession
 from .options import (
@@ -58,6 +61,7 @@ from .options import (
     resolve_runtime,
     with_credentials,
 )
+from .stores import MemoryDeviceStore, StoreBinding
 from .transports.base import HttpTransport, WebSocketConnector
 
 if TYPE_CHECKING:
@@ -100,6 +104,7 @@ class Webex:
         transport = TransportOptions(
             options.get("proxy"), options.get("verify", True), session_config.http_timeout
         )
+        store = _store_binding(options, session_config, creds)
         self._setup(
             MeetingsSession(session_config, creds),
             resolve_runtime(options.get("runtime", "anyio")),
@@ -108,6 +113,7 @@ class Webex:
             options=transport,
             unregister_timeout=options.get("unregister_timeout", DEFAULT_UNREGISTER_TIMEOUT),
             token_provider=options.get("token_provider"),
+            store=store,
         )
 
     @classmethod
@@ -162,6 +168,7 @@ class Webex:
         options: TransportOptions,
         unregister_timeout: float,
         token_provider: TokenProvider | None = None,
+        store: StoreBinding | None = None,
     ) -> None:
         self._session = session
         self._runtime = runtime
@@ -171,6 +178,7 @@ class Webex:
         self._unregister_timeout = unregister_timeout
         self._token_provider = token_provider
         self._listeners = Listeners()
+        self._store = store
         self._driver: Driver | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._entered = False
@@ -220,6 +228,7 @@ class Webex:
             unregister_timeout=self._unregister_timeout,
             close_http=owned_http,
             token_provider=self._token_provider,
+            update_store=None if self._store is None else self._store.update,
         )
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -310,16 +319,27 @@ class Meetings(EventMethods):
         :raises LocalProtocolError: not inside ``async with webex:``.
         :raises WebexError: a step failed (``error.step`` names it); nothing is left behind.
         """
-        await self._webex.running_driver().register(rollback_on_cancel=rollback_on_cancel)
+        driver = self._webex.running_driver()
+        store = self._webex._store
+        if store is not None and not self.registered:
+            record = store.load()
+            if record is not None:
+                driver.feed(DeviceRecordLoaded(record))
+        await driver.register(rollback_on_cancel=rollback_on_cancel)
 
-    async def unregister(self) -> None:
+    async def unregister(self, *, keep_device: bool = False) -> None:
         """Close Mercury and delete the device; emits ``meetings:unregistered``. A cancelled
         call still completes in the background.
+
+        ``keep_device=True`` leaves the device registered in WDM and in the device store
+        (``store=``), so that the next ``register()`` (of a later process, with a
+        :class:`~webex_meetings.stores.FileDeviceStore`) only reconnects Mercury: the warm
+        path. An ephemeral device lapses unless reused within its ``ttl``.
 
         :raises LocalProtocolError: not inside ``async with webex:``.
         :raises WebexError: the delete failed (the device is still held; call again).
         """
-        await self._webex.running_driver().unregister()
+        await self._webex.running_driver().unregister(keep_device=keep_device)
 
     def _subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
         self._webex.subscribe(key, callback, once=once)
@@ -351,3 +371,24 @@ class Meetings(EventMethods):
         )
         listeners.subscribe(stream)
         return stream
+
+
+def _store_binding(
+    options: WebexOptions, config: SessionConfig, credentials: Credentials
+) -> StoreBinding:
+    """The device store this instance uses and its key in it. The default store is this
+    instance's own memory, where any key will do when the user cannot be told yet (tokens
+    that only a token provider brings); an app's own store needs ``store_key=`` then.
+
+    :raises ConfigurationError: ``store=`` with a token provider and no ``store_key=``.
+    """
+    store = options.get("store")
+    try:
+        key = device_store_key(config, credentials, name=options.get("store_key"))
+    except ValueError:
+        if store is not None:
+            raise ConfigurationError(
+                "store= with a token provider needs store_key= (which user's device to keep)"
+            ) from None
+        key = f"{config.discovery.u2c} this-instance"
+    return StoreBinding(MemoryDeviceStore() if store is None else store, key)

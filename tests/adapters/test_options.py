@@ -43,6 +43,8 @@ def test_both_faces_take_the_keywords_of_one_definition() -> None:
         "proxy",
         "verify",
         "unregister_timeout",
+        "store",
+        "store_key",
     }
     assert set(AsyncWebexOptions.__annotations__) == shared | {"runtime"}
     for face in (Webex, blocking.Webex):

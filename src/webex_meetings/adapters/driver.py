@@ -56,6 +56,7 @@ from ..core.effects import (
     SendHttpRequest,
     SendWebSocketText,
     StartTimer,
+    UpdateDeviceStore,
 )
 from ..core.errors import CancelledCommandError, WebexError
 from ..core.events import DeviceInfo
@@ -198,6 +199,7 @@ class Driver:
         shutdown_grace: float = 2.0,
         close_http: bool = False,
         token_provider: TokenProvider | None = None,
+        update_store: Callable[[UpdateDeviceStore], None] | None = None,
     ) -> None:
         self.session = session
         self.runtime = runtime
@@ -208,6 +210,7 @@ class Driver:
         """Runs for each ``RequestToken`` (see :mod:`.token_provider`)."""
         self._http = http
         self._close_http = close_http
+        self._update_store = update_store
         self._clock = clock
         self._command_ids = itertools.count(1)
         self._pending: dict[int, CommandTicket] = {}
@@ -308,9 +311,12 @@ class Driver:
 
     # -- commands -------------------------------------------------------------------------
 
-    def submit_command(self, kind: type[Register] | type[Unregister]) -> CommandTicket:
-        """Queue ``Register``/``Unregister`` with a fresh command id. Never blocks."""
-        command = kind(next(self._command_ids))
+    def submit_command(
+        self, kind: type[Register] | type[Unregister], **fields: Any
+    ) -> CommandTicket:
+        """Queue ``Register``/``Unregister`` (with ``fields``) under a fresh command id. Never
+        blocks."""
+        command = kind(next(self._command_ids), **fields)
         ticket = CommandTicket(command, self.runtime.event())
         if self._inputs is None:
             ticket.resolve(CancelledCommandError(_NOT_RUNNING))
@@ -357,13 +363,13 @@ class Driver:
         with suppress(WebexError):
             await ticket.wait()
 
-    async def unregister(self) -> None:
-        """Unregister and wait. Cancelling the wait does not stop the unregister: it
-        completes in the background.
+    async def unregister(self, *, keep_device: bool = False) -> None:
+        """Unregister and wait (``keep_device``: see :class:`Unregister`). Cancelling the
+        wait does not stop the unregister: it completes in the background.
 
         :raises WebexError: the device could not be deleted (the session still holds it).
         """
-        await self.submit_command(Unregister).wait()
+        await self.submit_command(Unregister, keep_device=keep_device).wait()
 
     def submit_input(self, input: Input) -> CommandTicket:
         """Queue an id-less command (``Initialize``, ``Shutdown``); its ticket resolves when
@@ -502,6 +508,10 @@ class Driver:
     def _request_token(self, effect: RequestToken) -> None:
         self.spawn(lambda: provide_token(self.token_provider, effect, self.feed, self.runtime))
 
+    def _update_device_store(self, effect: UpdateDeviceStore) -> None:
+        if self._update_store is not None:
+            self._update_store(effect)
+
     def _complete_command(self, effect: CompleteCommand) -> None:
         ticket = self._pending.pop(effect.command_id, None)
         if ticket is None:
@@ -523,5 +533,6 @@ _RUNNERS: Final[dict[type[Effect], Callable[[Driver, Any], None]]] = {
     EmitEvent: Driver._emit_event,
     CompleteCommand: Driver._complete_command,
     RequestToken: Driver._request_token,
+    UpdateDeviceStore: Driver._update_device_store,
 }
 """Which method starts each kind of effect."""

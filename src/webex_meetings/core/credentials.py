@@ -334,6 +334,12 @@ class Credentials:
         return self._client_secret
 
     @property
+    def jwt(self) -> Secret | None:
+        """The guest-issuer JWT, still wrapped (``None`` unless :attr:`source` is
+        ``JWT_LOGIN``)."""
+        return self._jwt
+
+    @property
     def authorization(self) -> str:
         """The ``Authorization`` header value: ``"Bearer <token>"``."""
         return f"{self.token_type} {self._access_token.reveal()}"

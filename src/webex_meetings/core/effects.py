@@ -8,11 +8,15 @@ feeding the next input, and reports the outcome of each started operation as an 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import WebexError
 from .events import Event
 from .http import HttpRequest
 from .redaction import redact
+
+if TYPE_CHECKING:
+    from .device_store import DeviceRecord
 
 __all__ = [
     "AbortWebSocket",
@@ -26,6 +30,7 @@ __all__ = [
     "SendHttpRequest",
     "SendWebSocketText",
     "StartTimer",
+    "UpdateDeviceStore",
 ]
 
 
@@ -118,3 +123,11 @@ class CompleteCommand(Effect):
 
     command_id: int
     error: WebexError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateDeviceStore(Effect):
+    """Save ``record`` in the device store under this session's key, replacing what was
+    there; ``None`` forgets it. Nothing is fed back; a driver without a store ignores it."""
+
+    record: DeviceRecord | None

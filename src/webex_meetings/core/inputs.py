@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .http import HttpResponse
 from .redaction import Secret
 
+if TYPE_CHECKING:
+    from .device_store import DeviceRecord
+
 __all__ = [
     "Cancel",
+    "DeviceRecordLoaded",
     "FailureKind",
     "HttpRequestFailed",
     "HttpResponseReceived",
@@ -56,9 +61,25 @@ class Register(Input):
 
 @dataclass(frozen=True, slots=True)
 class Unregister(Input):
-    """``meetings.unregister()``. Completed by a ``CompleteCommand`` with the same id."""
+    """``meetings.unregister()``. Completed by a ``CompleteCommand`` with the same id.
+
+    ``keep_device``: close Mercury but leave the device registered in WDM (no ``DELETE``) and
+    in the device store, for a later process to reuse (the warm path). Coalesced calls keep
+    it only if every one of them asks to.
+    """
 
     command_id: int
+    keep_device: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecordLoaded(Input):
+    """What the device store holds for this session's key (``None``: nothing), fed just
+    before ``Register``. The next registration starting from rest checks it and, when it is
+    usable, skips the catalog (and the device POST: the warm path). Loaded from the store,
+    never trusted: see :mod:`.device_store`."""
+
+    record: DeviceRecord | None
 
 
 @dataclass(frozen=True, slots=True)

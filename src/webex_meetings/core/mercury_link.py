@@ -198,6 +198,12 @@ class MercuryLink:
         return f"<MercuryLink socket={state} failures={self._failures}>"
 
     @property
+    def socket_id(self) -> int | None:
+        """The id of the websocket open or opening now, if any."""
+        socket = self._socket
+        return None if socket is None else socket.socket_id
+
+    @property
     def waiting_for(self) -> str:
         """The step an attempt is at: ``mercury.connect`` (opening, or backing off) or
         ``mercury.buffer_state`` (authorization frame sent, waiting to be let in)."""

@@ -29,6 +29,15 @@ nothing else writes them.
 3. Mercury: open ``webSocketUrl`` (with the JS SDK's query parameters), send the authorization
    frame, wait for ``mercury.buffer_state``; then ``meetings:registered``.
 
+The *warm path* (:mod:`.device_store`): a usable record fed as
+:class:`~.inputs.DeviceRecordLoaded` before ``Register`` replaces step 1 by the stored catalog
+and, when it holds a device that may still exist, step 2 by that device, so only step 3 runs
+(``people/me`` alongside, never waited for). When the stored device turns out to be gone or
+refused (the upgrade answered 401, 403, 404 or 410, or Mercury refused it before letting it
+in), it is forgotten and the same ``register()`` goes on cold, from step 2
+(:meth:`MeetingsSession._warm_device_refused`). Whenever what a later process should find
+changes, an :class:`~.effects.UpdateDeviceStore` effect says so.
+
 A failure at any step fails ``register()`` with a typed error naming the step, once every
 device this registration created is deleted: a failed (or cancelled, :class:`~.inputs.Cancel`)
 ``register()`` leaves nothing behind. Its device POSTs carry a marker, so a device whose
@@ -53,17 +62,18 @@ import enum
 import itertools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from . import catalog as catalog_protocol
 from . import device as device_protocol
+from . import device_store
 from .commands import CommandKind, CommandQueue, complete
 from .config import SessionConfig
 from .credentials import Credentials
 from .device import DeviceRegistration
-from .effects import Effect, EmitEvent
+from .effects import Effect, EmitEvent, UpdateDeviceStore
 from .errors import (
     CancelledCommandError,
     DeviceLimitError,
@@ -89,6 +99,7 @@ from .http import HttpRequest, HttpResponse
 from .http_client import CREATE, IDEMPOTENT, NO_RETRY, HttpClient, Reply, RetryPolicy
 from .inputs import (
     Cancel,
+    DeviceRecordLoaded,
     HttpRequestFailed,
     HttpResponseReceived,
     Initialize,
@@ -139,6 +150,9 @@ _SETTLED_AT_SHUTDOWN: Final = {
 
 _GONE: Final = frozenset({404, 410})
 
+_STORED_DEVICE_REFUSED: Final = frozenset({401, 403, 404, 410})
+"""Upgrade statuses that end the warm path: the stored device is gone or not ours to use."""
+
 
 # -- the registration in progress ----------------------------------------------------------
 
@@ -176,6 +190,8 @@ class Registration:
     failure: WebexError | None = None
     """Why this run failed, once it has; it completes when the clean-up is done."""
     finished: bool = False
+    warm: bool = False
+    """Connecting a stored device (the warm path); cleared when it falls back to cold."""
 
     @property
     def failed(self) -> bool:
@@ -211,6 +227,11 @@ class _Catalog:
 @dataclass(frozen=True, slots=True, eq=False)
 class _Person:
     run: Registration
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _PersonAside:
+    """people/me sent alongside a warm registration: never waited for."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -324,6 +345,11 @@ class MeetingsSession:
         self.geo_hint: dict[str, Any] | None = None
         self.preferred_site: str | None = None
         self._device: DeviceRegistration | None = None
+        self._device_refreshed_at = 0.0
+        self._catalog_fetched_at = 0.0
+        self._stored_services: Mapping[str, str] | None = None
+        self._offered: device_store.DeviceRecord | None = None
+        self._keeping: set[int] = set()
         self._recreation_waiters: list[_RefreshDevice] = []
         self._commands = CommandQueue()
         self._registration: Registration | None = None
@@ -436,7 +462,12 @@ class MeetingsSession:
         self._enqueue(CommandKind.REGISTER, event.command_id)
 
     def _on_unregister(self, event: Unregister) -> None:
+        if event.keep_device:
+            self._keeping.add(event.command_id)
         self._enqueue(CommandKind.UNREGISTER, event.command_id)
+
+    def _on_record_loaded(self, event: DeviceRecordLoaded) -> None:
+        self._offered = event.record
 
     def _enqueue(self, kind: CommandKind, command_id: int) -> None:
         if self._shut_down:
@@ -458,6 +489,8 @@ class MeetingsSession:
         return started
 
     def _finish_command(self, error: WebexError | None) -> None:
+        if self._keeping and self._commands.active is not None:
+            self._keeping.difference_update(self._commands.active.waiters)
         self._out += self._commands.finish(error)
 
     def _on_cancel(self, event: Cancel) -> None:
@@ -483,7 +516,7 @@ class MeetingsSession:
     # -- register, step 1: catalog and people/me ----------------------------------------------
 
     def _start_register(self) -> None:
-        state = self.state
+        state, offered, self._offered = self.state, self._offered, None
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("register", state.value))
         elif state.registered:
@@ -498,8 +531,11 @@ class MeetingsSession:
             if self._device is not None:  # reviving a disconnected device
                 run.step = "device.refresh"
                 self._refresh_device(After.REVIVE, run=run)
-            elif self.credentials.can_authorize(self._now):
-                self._fetch_prerequisites(run)
+                return
+            if offered is not None:
+                self._use_record(offered, run)
+            if self.credentials.can_authorize(self._now):
+                self._proceed(run)
             else:
                 run.step = "credentials.refresh"
                 self._take(self._http.refresh_token(_TokenBeforeRegister(run)))
@@ -528,7 +564,90 @@ class MeetingsSession:
         if reply.error is not None:
             self._fail_registration(reply.error)
         else:
-            self._fetch_prerequisites(purpose.run)
+            self._proceed(purpose.run)
+
+    def _proceed(self, run: Registration) -> None:
+        if run.warm:
+            self._connect_warm(run)
+        else:
+            self._fetch_prerequisites(run)
+
+    # -- register, the warm path: a stored catalog and device ------------------------------------
+
+    def _use_record(self, record: device_store.DeviceRecord, run: Registration) -> None:
+        """Take what a loaded record offers: its catalog (unless one is held) and its device
+        (then ``run`` goes warm). A record the checks refuse is forgotten."""
+        usable = device_store.check_record(record, self._config, now=self._now)
+        if isinstance(usable, str):
+            log.warning("the device store's record is not used: %s", usable)
+            self._out.append(UpdateDeviceStore(None))
+            return
+        if self._catalog is None:
+            self._use_catalog(usable.catalog, usable.catalog_fetched_at)
+        stored = usable.device
+        if stored is not None:
+            self._hold_device(stored.registration(), refreshed_at=stored.refreshed_at)
+            run.warm = True
+
+    def _connect_warm(self, run: Registration) -> None:
+        """Only the upgrade and the authorization frame; people/me and the optional calls
+        run alongside, never waited for."""
+        if self._config.fetch_people_me and self.person is None:
+            request = catalog_protocol.people_me_request(self._hydra_url())
+            self._send(request, _PersonAside(), retry=IDEMPOTENT)
+        self._fetch_optional()
+        self._connect_mercury()
+
+    def _in_warm_attempt(self) -> Registration | None:
+        run = self._registration
+        return run if run is not None and run.warm and self._is_current(run) else None
+
+    def _warm_device_refused(self, run: Registration, why: str, *, gone: bool = False) -> None:
+        """The stored device is gone or refused: forget it and register cold, in the same
+        ``register()`` (the catalog is kept). One that may still exist is deleted alongside,
+        never waited for: no device is left behind."""
+        log.info("the stored device cannot be used (%s): registering a new one", why)
+        run.warm = False
+        self._take(self._link.drop())
+        if not gone and self._device is not None:
+            self._send_delete(self._device.url, _CleanUp(self._device.url, None))
+        self._forget_device()
+        self._update_store()
+        self._fetch_prerequisites(run)
+
+    def _on_person_aside(self, _: _PersonAside, reply: Reply) -> None:
+        try:
+            if reply.error is not None:
+                raise reply.error
+            assert reply.response is not None
+            self.person = catalog_protocol.parse_person(reply.response.json(step="people/me"))
+        except WebexError as error:
+            log.warning("people/me failed, continuing without it: %s", error)
+
+    def _update_store(self, *, with_device: bool = False) -> None:
+        """Tell the store what a later process should find: the catalog, and the device
+        when ``with_device`` (nothing at all without a catalog)."""
+        catalog = self._catalog
+        if catalog is None:
+            self._out.append(UpdateDeviceStore(None))
+            return
+        if self._stored_services is None:
+            self._stored_services = device_store.catalog_services(catalog, self._config)
+        device = self._device
+        stored = None
+        if with_device and device is not None:
+            ttl = self._config.device.ttl if self._config.device.ephemeral else None
+            stored = device_store.StoredDevice.of(
+                device, refreshed_at=self._device_refreshed_at, ttl=ttl
+            )
+        record = device_store.DeviceRecord(
+            self._config.discovery.u2c, self._stored_services, self._catalog_fetched_at, stored
+        )
+        if device_store.holds_no_secret(record, self.credentials):
+            self._out.append(UpdateDeviceStore(record))
+        else:
+            log.warning("not storing the device record: an answer echoed a secret")
+            self._out.append(UpdateDeviceStore(None))
 
     def _fetch_prerequisites(self, run: Registration) -> None:
         """Catalog and people/me in parallel; optional calls ride along."""
@@ -577,12 +696,18 @@ class MeetingsSession:
         catalog = self._parse_catalog(purpose.run, reply, step="catalog")
         if catalog is None:
             return
-        self._catalog = catalog if purpose.limited is None else purpose.limited.merged(catalog)
-        idbroker = self._catalog.url("idbroker")
+        merged = catalog if purpose.limited is None else purpose.limited.merged(catalog)
+        self._use_catalog(merged, self._now)
+        self._prerequisite_done(purpose.run, "catalog")
+
+    def _use_catalog(self, catalog: catalog_protocol.ServiceCatalog, fetched_at: float) -> None:
+        self._catalog = catalog
+        self._catalog_fetched_at = fetched_at
+        self._stored_services = None
+        idbroker = catalog.url("idbroker")
         if idbroker:
             self._http.token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token"
         self._http.hydra_url = self._hydra_url()  # the JS SDK's services.get('hydra', true)
-        self._prerequisite_done(purpose.run, "catalog")
 
     def _parse_catalog(
         self, run: Registration, reply: Reply, *, step: str
@@ -766,10 +891,18 @@ class MeetingsSession:
             run.attempt = 0  # a new POST, with its own tries
             self._register_device()
 
-    def _hold_device(self, device: DeviceRegistration) -> None:
+    def _hold_device(
+        self, device: DeviceRegistration, *, refreshed_at: float | None = None
+    ) -> None:
+        """Hold ``device``, refreshed by WDM at ``refreshed_at`` (now, unless it is a stored
+        one); once registered, the store learns of it."""
         self._device = device
+        self._device_refreshed_at = self._now if refreshed_at is None else refreshed_at
         self._http.device_url = device.url
-        self._arm_device_refresh()
+        due = self._device_refreshed_at + self._config.device.refresh_interval
+        self._arm_device_refresh(max(0.0, due - self._now))
+        if self.state.registered:
+            self._update_store(with_device=True)
 
     def _forget_device(self) -> None:
         self._device = None
@@ -796,13 +929,17 @@ class MeetingsSession:
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
             self._emit(MeetingsRegistered(self._device.info))
+            self._update_store(with_device=True)
             self._finish_command(None)
         elif self.state is State.RECONNECTING:
             self._fire(Trigger.RECONNECTED)
             self._emit(NetworkConnected())
 
     def _on_gave_up(self, notice: GaveUp) -> None:
-        if self.state is State.REGISTERING:
+        warm = self._in_warm_attempt()
+        if warm is not None:
+            self._warm_device_refused(warm, f"Mercury: {notice.error}")
+        elif self.state is State.REGISTERING:
             self._fail_registration(notice.error)
         elif self.state is State.RECONNECTING:
             self._fire(Trigger.CONNECTION_ENDED)
@@ -827,6 +964,7 @@ class MeetingsSession:
 
     def _registration_failed(self, error: WebexError) -> None:
         self._registration = None
+        self._update_store()
         self._fire(Trigger.REGISTRATION_FAILED)
         self._finish_command(error)
 
@@ -942,17 +1080,21 @@ class MeetingsSession:
         self._reconnect_later(purpose.delay)
 
     def _on_refresh_device_first(self, notice: RefreshDeviceFirst) -> None:
-        if self._device is not None:
+        warm = self._in_warm_attempt()
+        if warm is not None:
+            self._warm_device_refused(warm, "Mercury does not know it")
+        elif self._device is not None:
             self._refresh_device(After.RECONNECT, delay=notice.delay)
         else:
             self._reconnect_later(notice.delay)
 
     # -- while registered: keeping the device alive ------------------------------------------
 
-    def _arm_device_refresh(self) -> None:
+    def _arm_device_refresh(self, delay: float | None = None) -> None:
+        """Refresh an ephemeral device after ``delay`` (by default the refresh interval)."""
         if self._config.device.ephemeral:
-            delay = self._config.device.refresh_interval
-            self._take(self._timers.start(_DEVICE_REFRESH, delay))
+            interval = self._config.device.refresh_interval
+            self._take(self._timers.start(_DEVICE_REFRESH, interval if delay is None else delay))
         else:
             self._take(self._timers.cancel(_DEVICE_REFRESH))
 
@@ -996,7 +1138,10 @@ class MeetingsSession:
                 self._recreate_device(purpose)
             return  # disconnected: unregister() will find it gone, which is fine
         if response.status == 304:
+            self._device_refreshed_at = self._now
             self._arm_device_refresh()
+            if self.state.registered:
+                self._update_store(with_device=True)
         else:
             try:
                 refreshed = device_protocol.parse_registration(response, previous=device)
@@ -1109,12 +1254,25 @@ class MeetingsSession:
         device = self._device
         if device is None:
             self._unregistered(None)
+        elif self._keeps_device():
+            self._update_store(with_device=True)
+            self._forget_device()
+            self._unregistered(None)
         else:
             self._send_delete(device.url, _DeleteForUnregister())
+
+    def _keeps_device(self) -> bool:
+        """True when every caller of the unregister in progress asked to keep the device."""
+        active = self._commands.active
+        waiters = [] if active is None else active.waiters
+        kept = bool(waiters) and all(waiter in self._keeping for waiter in waiters)
+        self._keeping.difference_update(waiters)
+        return kept
 
     def _on_deleted_for_unregister(self, _: _DeleteForUnregister, reply: Reply) -> None:
         if reply.error is None:
             self._forget_device()
+            self._update_store()
         self._unregistered(reply.error)
 
     def _unregistered(self, error: WebexError | None) -> None:
@@ -1191,12 +1349,22 @@ class MeetingsSession:
         self._take(self._link.closed(event.socket_id, event.code, event.reason))
 
     def _on_socket_rejected(self, event: WebSocketRejected) -> None:
+        warm = self._in_warm_attempt()
+        if (
+            warm is not None
+            and event.status in _STORED_DEVICE_REFUSED
+            and event.socket_id == self._link.socket_id
+        ):
+            why = f"the websocket upgrade was answered {event.status}"
+            self._warm_device_refused(warm, why, gone=event.status in _GONE)
+            return
         self._take(self._link.rejected(event.socket_id, event.status, event.retry_after))
 
 
 _INPUT_HANDLERS: Final[dict[type[Input], Callable[[MeetingsSession, Any], None]]] = {
     Initialize: MeetingsSession._on_initialize,
     Register: MeetingsSession._on_register,
+    DeviceRecordLoaded: MeetingsSession._on_record_loaded,
     Cancel: MeetingsSession._on_cancel,
     Unregister: MeetingsSession._on_unregister,
     Shutdown: MeetingsSession._on_shutdown,
@@ -1229,6 +1397,7 @@ _REPLY_HANDLERS: Final[dict[type, Callable[[MeetingsSession, Any, Reply], None]]
     _LimitedCatalog: MeetingsSession._on_limited_catalog,
     _Catalog: MeetingsSession._on_catalog,
     _Person: MeetingsSession._on_person,
+    _PersonAside: MeetingsSession._on_person_aside,
     _Region: MeetingsSession._on_region,
     _MeetingPreferences: MeetingsSession._on_meeting_preferences,
     _PostDevice: MeetingsSession._on_device_posted,
