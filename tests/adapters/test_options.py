@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import anyio
 import pytest
@@ -150,3 +151,13 @@ def test_cloud_with_config_registers_on_the_blocking_face(running_emulator: Emul
         assert registered.is_set()
         assert [device.dto["name"] for device in running_emulator.devices] == ["combined-bot"]
     assert running_emulator.devices == []
+
+
+def test_a_token_provider_with_its_own_store_must_name_the_user(tmp_path: Path) -> None:
+    from webex_meetings import ConfigurationError, FileDeviceStore
+
+    store = FileDeviceStore(tmp_path / "devices.json")
+    with pytest.raises(ConfigurationError, match="store_key"):
+        Webex(token_provider=lambda: "a-token", store=store)
+    Webex(token_provider=lambda: "a-token", store=store, store_key="bot")
+    Webex(token_provider=lambda: "a-token")  # its own memory store needs no name

@@ -352,3 +352,17 @@ def test_a_record_with_any_field_replaced_is_checked_without_crashing(
     inner = json.loads(json.dumps(GOOD))
     inner["device"][device_field] = value
     _parse_and_check(inner)
+
+
+def test_a_guest_is_keyed_by_its_jwt_and_a_token_provider_needs_a_name() -> None:
+    config = SessionConfig.for_cloud(BASE)
+    guest = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJndWVzdC0xIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    other = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJndWVzdC0yIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    key = device_store_key(config, Credentials.from_jwt(guest))
+    assert guest not in key
+    assert key == device_store_key(config, Credentials.from_jwt(guest))
+    assert key != device_store_key(config, Credentials.from_jwt(other))
+    with pytest.raises(ValueError, match="store_key"):
+        device_store_key(config, Credentials.from_provider())
+    named = device_store_key(config, Credentials.from_provider(), name="bot")
+    assert named.endswith("name:bot")
