@@ -144,7 +144,9 @@ class Soak:
         self.outcomes[outcome] += 1
         self.done += 1
         if self.args.progress and self.done % self.args.progress == 0:
-            print(f"{self.done} cycles, {time.monotonic() - self.started:.0f} s", flush=True)
+            elapsed = time.monotonic() - self.started
+            rss = rss_kib() / 1024
+            print(f"{self.done} cycles, {elapsed:.0f} s, RSS {rss:.1f} MiB", flush=True)
 
 
 async def lane(soak: Soak, number: int, port: int) -> None:
