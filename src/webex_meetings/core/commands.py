@@ -8,7 +8,6 @@ overlapping ``register()`` calls make one registration and both complete with it
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass
 
 from .effects import CompleteCommand, Effect
@@ -39,7 +38,7 @@ class CommandQueue:
 
     def __init__(self) -> None:
         self.active: Command | None = None
-        self._queue: deque[Command] = deque()
+        self._queue: list[Command] = []  # a few at most: a deque costs 10 times the memory
 
     def add(self, kind: CommandKind, command_id: int) -> None:
         """Queue a command (or join the one it coalesces with)."""
@@ -55,7 +54,7 @@ class CommandQueue:
         active or when none is queued."""
         if self.active is not None or not self._queue:
             return None
-        self.active = self._queue.popleft()
+        self.active = self._queue.pop(0)
         return self.active
 
     def cancel(self, command_id: int, kind: CommandKind) -> bool | list[Effect]:

@@ -43,12 +43,14 @@ dispatching (``Mercury._applyOverrides``); events are delivered as received.
 from __future__ import annotations
 
 import enum
+import functools
 import json
+import json.encoder
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .config import BackoffConfig, MercuryConfig
@@ -60,6 +62,7 @@ __all__ = [
     "MAX_EARLY_EVENTS",
     "AbortSocket",
     "ArmTimer",
+    "AuthorizationSource",
     "CloseAction",
     "CloseSocket",
     "Closed",
@@ -91,6 +94,10 @@ class MercuryTimer(enum.Enum):
     PING = "ping"
     PONG = "pong"
     FORCE_CLOSE = "force_close"
+
+
+_TIMERS: Final = tuple(MercuryTimer)
+"""Every timer, in order (iterating the enum itself is slow Python)."""
 
 
 class MercuryState(enum.Enum):
@@ -166,6 +173,9 @@ class AbortSocket(MercuryAction):
     """Drop the socket now, without waiting for the close handshake."""
 
 
+_ABORT: Final = AbortSocket()
+
+
 @dataclass(frozen=True, slots=True)
 class Online(MercuryAction):
     """The server accepted the authorization: ``event_type`` is ``mercury.buffer_state`` or
@@ -235,16 +245,31 @@ def mercury_url(web_socket_url: str, *, now_ms: int, ephemeral: bool) -> str:
     Query parameters already present are kept in place (ours win on a clash); ours follow in
     the JS SDK's order. The token is never part of the URL.
     """
+    head, tail = _mercury_url_around_stamp(web_socket_url, ephemeral)
+    return f"{head}{now_ms}{tail}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _mercury_url_around_stamp(web_socket_url: str, ephemeral: bool) -> tuple[str, str]:
+    """The URL :func:`mercury_url` builds, as the text before and after the value of
+    ``clientTimestamp`` (the only part that changes from one attempt to the next)."""
     parts = urlsplit(web_socket_url)
     query = _parse_query(parts.query)
     ours = [("outboundWireFormat", "text"), ("bufferStates", "true"), ("aliasHttpStatus", "true")]
     if ephemeral:
         ours.append(("multipleConnections", "true"))
-    ours.append(("clientTimestamp", str(now_ms)))
+    ours.append((_STAMP, ""))
     for key, value in ours:
         query = _assign(query, key, value)
-    text = "&".join(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in query)
-    return urlunsplit(parts._replace(query=text))
+    encoded = [f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in query]
+    stamp = next(index for index, (key, _) in enumerate(query) if key == _STAMP)
+    before, after = "&".join(encoded[: stamp + 1]), "&".join(encoded[stamp + 1 :])
+    head = urlunsplit(parts._replace(query="", fragment="")) + "?" + before
+    tail = ("&" + after if after else "") + ("#" + parts.fragment if parts.fragment else "")
+    return head, tail
+
+
+_STAMP: Final = "clientTimestamp"
 
 
 def _parse_query(query: str) -> list[tuple[str, str]]:
@@ -387,13 +412,39 @@ _DECODER: Final = json.JSONDecoder(parse_float=_finite_float, parse_constant=_re
 """Built once: ``json.loads`` with hooks builds a new decoder on every call."""
 
 
+_SCAN: Final = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
 def _parse(text: str) -> dict[str, Any] | None:
     """The frame as a JSON object, or ``None`` when it is anything else."""
     try:
-        value = _DECODER.decode(text)
+        # The decoder's own scanner first (frames are compact: no surrounding whitespace);
+        # anything else goes through the full decode, which also strips whitespace.
+        value, end = _SCAN(text, 0)
+        if end != len(text):
+            value = _DECODER.decode(text)
+    except StopIteration:
+        try:
+            value = _DECODER.decode(text)
+        except (ValueError, RecursionError):
+            return None
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+_quoted: Final = json.encoder.encode_basestring_ascii
+"""A JSON string literal, ASCII-escaped (the C function behind :data:`_ENCODER`)."""
+
+
+def _ack(message_id: object) -> str:
+    """``{"messageId": <id>, "type": "ack"}``, compact.
+
+    :raises ValueError: the id cannot be written as JSON (NaN, infinity).
+    :raises RecursionError: it is nested too deeply.
+    """
+    text = _quoted(message_id) if type(message_id) is str else _encode(message_id)
+    return f'{{"messageId":{text},"type":"ack"}}'
 
 
 def _sequence_number(frame: dict[str, Any]) -> int | None:
@@ -434,27 +485,67 @@ MAX_EARLY_EVENTS: Final = 256
 
 _TimerHandler = Callable[["MercuryProtocol", float], "list[MercuryAction]"]
 
+
+class AuthorizationSource(Protocol):
+    """What holds the ``Authorization`` value for the authorization frame: the session's
+    :class:`~.credentials.Credentials` (whose token is a registered secret already)."""
+
+    @property
+    def authorization(self) -> str: ...
+
+
+class _Authorization:
+    """An ``Authorization`` value given as text, kept as a :class:`~.redaction.Secret`."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, value: str) -> None:
+        self._secret = Secret(value)
+
+    @property
+    def authorization(self) -> str:
+        return self._secret.reveal()
+
+
 # -- the protocol object --------------------------------------------------------------------
 
 
 class MercuryProtocol:
     """One Mercury websocket connection, sans-IO. See the module docstring.
 
-    ``authorization`` is the ``Authorization`` header value (``"Bearer <token>"``); it goes
-    only into the authorization frame and never into a ``repr``. ``tracking_id`` is
+    ``authorization`` is the ``Authorization`` header value (``"Bearer <token>"``), or what
+    holds it (the session's credentials); it goes only into the authorization frame and never
+    into a ``repr``. ``tracking_id`` is
     ``"<sessionId>_<epoch ms>"``; ``new_id`` returns a fresh uuid4 string for each frame id.
     """
+
+    __slots__ = (
+        "_armed",
+        "_authorization",
+        "_config",
+        "_early",
+        "_expected_sequence",
+        "_new_id",
+        "_our_close",
+        "_outstanding_ping",
+        "_ping_sent_at",
+        "_tracking_id",
+        "authorized",
+        "state",
+    )
 
     def __init__(
         self,
         config: MercuryConfig,
         *,
-        authorization: str,
+        authorization: str | AuthorizationSource,
         tracking_id: str,
         new_id: Callable[[], str],
     ) -> None:
         self._config = config
-        self._authorization = Secret(authorization)
+        self._authorization: AuthorizationSource = (
+            _Authorization(authorization) if isinstance(authorization, str) else authorization
+        )
         self._tracking_id = tracking_id
         self._new_id = new_id
         self.state = MercuryState.CONNECTING
@@ -492,13 +583,12 @@ class MercuryProtocol:
         if self.state is not MercuryState.CONNECTING:
             raise LocalProtocolError("opened() called twice on one Mercury connection")
         self.state = MercuryState.AUTHORIZING
-        frame = {
-            "id": self._new_id(),
-            "type": "authorization",
-            "data": {"token": self._authorization.reveal()},
-            "trackingId": self._tracking_id,
-        }
-        return [SendText(_encode(frame)), self._arm(MercuryTimer.AUTHORIZATION)]
+        frame = (
+            f'{{"id":{_quoted(self._new_id())},"type":"authorization",'
+            f'"data":{{"token":{_quoted(self._authorization.authorization)}}},'
+            f'"trackingId":{_quoted(self._tracking_id)}}}'
+        )
+        return [SendText(frame), self._arm(MercuryTimer.AUTHORIZATION)]
 
     def received(self, text: str, *, now: float) -> list[MercuryAction]:
         """One text frame arrived. Never raises on what the server sent.
@@ -564,7 +654,7 @@ class MercuryProtocol:
         return ArmTimer(timer, self._TIMER_DELAYS[timer](self._config))
 
     def _disarm_all(self) -> list[MercuryAction]:
-        actions: list[MercuryAction] = [DisarmTimer(t) for t in MercuryTimer if t in self._armed]
+        actions: list[MercuryAction] = [DisarmTimer(t) for t in _TIMERS if t in self._armed]
         self._armed.clear()
         return actions
 
@@ -572,7 +662,7 @@ class MercuryProtocol:
         if "id" not in frame:
             return [ProtocolViolation("frame has no id (not acknowledged)")]
         try:
-            return [SendText(_encode({"messageId": frame["id"], "type": "ack"}))]
+            return [SendText(_ack(frame["id"]))]
         except (ValueError, RecursionError):
             return [ProtocolViolation("frame id cannot be echoed (not acknowledged)")]
 
@@ -639,7 +729,7 @@ class MercuryProtocol:
     def _ping(self, now: float) -> list[MercuryAction]:
         self._outstanding_ping = self._new_id()
         self._ping_sent_at = now
-        ping = SendText(_encode({"id": self._outstanding_ping, "type": "ping"}))
+        ping = SendText(f'{{"id":{_quoted(self._outstanding_ping)},"type":"ping"}}')
         return [ping, self._arm(MercuryTimer.PONG)]
 
     def _close(self, code: int, reason: str, action: CloseAction) -> list[MercuryAction]:
@@ -647,7 +737,7 @@ class MercuryProtocol:
             return []
         self._our_close = action
         if self.state is MercuryState.CONNECTING:
-            return [AbortSocket(), *self._finish(code, reason, action)]
+            return [_ABORT, *self._finish(code, reason, action)]
         self.state = MercuryState.CLOSING
         self._outstanding_ping = self._ping_sent_at = None
         actions = self._disarm_all()
@@ -673,7 +763,7 @@ class MercuryProtocol:
 
     def _force_close(self, now: float) -> list[MercuryAction]:
         assert self._our_close is not None
-        return [AbortSocket(), *self._finish(1000, "Done (forced)", self._our_close)]
+        return [_ABORT, *self._finish(1000, "Done (forced)", self._our_close)]
 
     _TIMER_HANDLERS: Final[dict[MercuryTimer, _TimerHandler]] = {
         MercuryTimer.AUTHORIZATION: _authorization_timed_out,

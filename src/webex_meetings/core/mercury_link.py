@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -94,6 +93,9 @@ _REJECTIONS: Final[dict[int, CloseAction]] = {
 }
 """What a refused websocket upgrade means, by status; any other status: reconnect."""
 
+_SOCKET_TIMERS: Final = tuple(MercuryTimer)
+"""A connection's timers (iterating the enum itself is slow Python)."""
+
 _RECONNECT: Final = "reconnect"
 """The timer key of the next connection attempt."""
 
@@ -149,6 +151,10 @@ class Stopped(LinkNotice):
     """The connection asked to stop is closed (or there was none)."""
 
 
+_CONNECTED: Final = Connected()
+_RECONNECT_DUE: Final = ReconnectDue()
+_STOPPED: Final = Stopped()
+
 LinkOutput = Effect | LinkNotice
 """What the link's methods return, in order."""
 
@@ -168,6 +174,22 @@ class MercuryLink:
     ``new_id`` allocates socket and timer ids (the session's one allocator), ``new_uuid``
     frame ids; ``rng`` jitters the backoff.
     """
+
+    __slots__ = (
+        "_can_refresh_token",
+        "_config",
+        "_failures",
+        "_move_after_close",
+        "_new_id",
+        "_new_uuid",
+        "_online_since_connect",
+        "_recent_ids",
+        "_rng",
+        "_session_id",
+        "_socket",
+        "_stopping",
+        "_timers",
+    )
 
     def __init__(
         self,
@@ -190,7 +212,8 @@ class MercuryLink:
         self._can_refresh_token = False
         self._stopping = False
         self._move_after_close = False
-        self._recent_ids: OrderedDict[str, None] = OrderedDict()
+        self._recent_ids: dict[str, None] = {}
+        """Delivered event ids, oldest first (a dict keeps insertion order)."""
 
     def __repr__(self) -> str:
         socket = self._socket
@@ -236,7 +259,7 @@ class MercuryLink:
         now_ms = int(now * 1000)
         protocol = MercuryProtocol(
             self._config.mercury,
-            authorization=credentials.authorization,
+            authorization=credentials,
             tracking_id=f"{self._session_id}_{now_ms}",
             new_id=self._new_uuid,
         )
@@ -249,7 +272,7 @@ class MercuryLink:
     def reconnect_in(self, delay: float) -> list[LinkOutput]:
         """Attempt again after ``delay`` seconds (:class:`ReconnectDue` then)."""
         if delay <= 0:
-            return [*self._timers.cancel(_RECONNECT), ReconnectDue()]
+            return [*self._timers.cancel(_RECONNECT), _RECONNECT_DUE]
         return list(self._timers.start(_RECONNECT, delay))
 
     def move(self) -> list[LinkOutput]:
@@ -268,7 +291,7 @@ class MercuryLink:
         socket = self._socket
         if socket is not None and socket.opened:
             return output + self._run(socket, socket.protocol.close(code, reason))
-        return [*output, *self.drop(), Stopped()]
+        return [*output, *self.drop(), _STOPPED]
 
     def drop(self) -> list[LinkOutput]:
         """Abandon everything now: no close handshake, no notice, no reconnect."""
@@ -323,7 +346,7 @@ class MercuryLink:
         if key is None:
             return None
         if key == _RECONNECT:
-            return [ReconnectDue()]
+            return [_RECONNECT_DUE]
         socket = self._socket
         assert socket is not None  # releasing a socket disarms its timers
         assert isinstance(key, MercuryTimer)
@@ -359,7 +382,7 @@ class MercuryLink:
     def _online(self, socket: _Socket, _: Online) -> list[LinkOutput]:
         self._failures = 0
         self._online_since_connect = True
-        return [Connected()]
+        return [_CONNECTED]
 
     def _deliver(self, socket: _Socket, action: Deliver) -> list[LinkOutput]:
         event_id = action.event.id
@@ -369,20 +392,22 @@ class MercuryLink:
             if event_id in self._recent_ids:
                 log.debug("dropping a redelivered event %s", event_id)
                 return []
-            self._recent_ids[event_id] = None
-            if len(self._recent_ids) > RECENT_EVENT_IDS:
-                self._recent_ids.popitem(last=False)
+            recent = self._recent_ids
+            recent[event_id] = None
+            if len(recent) > RECENT_EVENT_IDS:
+                del recent[next(iter(recent))]
         return [EmitEvent(action.event)]
 
     def _closed(self, socket: _Socket, closed: Closed) -> list[LinkOutput]:
         output = self._release(socket)
-        log.debug("mercury closed: %d %r -> %s", closed.code, closed.reason, closed.action.name)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("mercury closed: %d %r -> %s", closed.code, closed.reason, closed.action.name)
         action = closed.action
         if self._move_after_close:
             self._move_after_close = False
             action = CloseAction.RECONNECT
         if self._stopping:
-            return [*output, Stopped()]
+            return [*output, _STOPPED]
         if closed.authorized:
             return output + self._lost(closed, action)
         step = "mercury.buffer_state" if socket.opened else "mercury.connect"
@@ -391,7 +416,7 @@ class MercuryLink:
 
     def _release(self, socket: _Socket) -> list[LinkOutput]:
         output: list[LinkOutput] = []
-        for timer in MercuryTimer:
+        for timer in _SOCKET_TIMERS:
             output += self._timers.cancel(timer)
         if self._socket is socket:
             self._socket = None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import threading
-import weakref
 from collections import deque
 from typing import Final
 
@@ -112,13 +111,13 @@ class Secret:
     'abc'
     """
 
-    __slots__ = ("__weakref__", "_registered", "_value")
+    __slots__ = ("_registered", "_value")
 
     def __init__(self, value: str) -> None:
+        self._registered = False
         if not isinstance(value, str):
             raise TypeError("a secret must be a str")
         self._value = value
-        self._registered = False
         register_secret(self)
 
     def reveal(self) -> str:
@@ -143,6 +142,12 @@ class Secret:
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("secrets are not picklable")
 
+    def __del__(self) -> None:
+        # Collected: forget the value later, under the lock (the collector may run inside
+        # a locked section, so only the atomic, lock-free append happens here).
+        if self._registered:
+            _collected.append(self._value)
+
 
 def register_secret(secret: Secret) -> None:
     """Make :func:`redact` mask this exact value wherever it appears, for as long as some
@@ -152,11 +157,12 @@ def register_secret(secret: Secret) -> None:
         if secret._registered or len(value) < _MIN_LENGTH:
             return
         secret._registered = True
-        _forget_collected()
-        _live[value] = _live.get(value, 0) + 1
-        if _live[value] == 1:
+        if _collected:
+            _forget_collected()
+        count = _live.get(value, 0) + 1
+        _live[value] = count
+        if count == 1:
             _reindex(value, add=True)
-    weakref.finalize(secret, _collected.append, value)
 
 
 _collected: deque[str] = deque()

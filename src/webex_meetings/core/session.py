@@ -50,6 +50,7 @@ a transient close (``network:disconnected`` then ``network:connected``).
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import logging
 import random
@@ -102,7 +103,7 @@ from .inputs import (
     WebSocketRejected,
     WebSocketTextReceived,
 )
-from .lifecycle import Lifecycle, State, Trigger
+from .lifecycle import Lifecycle, State, Trigger, moves
 from .mercury_link import (
     Connected,
     GaveUp,
@@ -136,6 +137,15 @@ _SETTLED_AT_SHUTDOWN: Final = {
 """Where ``Shutdown`` leaves a session caught in the middle of a command."""
 
 _GONE: Final = frozenset({404, 410})
+
+_STATE_CHANGED: Final = {
+    (source, trigger): EmitEvent(StateChanged(source.value, dest.value, trigger.value))
+    for (source, trigger), dest in moves().items()
+}
+"""The ``state:changed`` effect of every allowed move, built once: events are immutable."""
+_READY: Final = EmitEvent(MeetingsReady())
+_NETWORK_CONNECTED: Final = EmitEvent(NetworkConnected())
+_UNREGISTERED: Final = EmitEvent(MeetingsUnregistered())
 
 
 # -- the registration in progress ----------------------------------------------------------
@@ -286,11 +296,38 @@ class _TokenBeforeReconnect:
     delay: float
 
 
+_REGION: Final = _Region()
+_MEETING_PREFERENCES: Final = _MeetingPreferences()
+_DELETE_FOR_UNREGISTER: Final = _DeleteForUnregister()
+
+
 class MeetingsSession:
     """The sans-IO meetings session. See the module docstring for the protocol it runs.
 
     Not thread-safe: feed it from one task or thread at a time.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_catalog",
+        "_commands",
+        "_config",
+        "_device",
+        "_http",
+        "_lifecycle",
+        "_link",
+        "_now",
+        "_out",
+        "_recreation_waiters",
+        "_registration",
+        "_rng",
+        "_shut_down",
+        "_timers",
+        "geo_hint",
+        "person",
+        "preferred_site",
+        "session_id",
+    )
 
     def __init__(
         self,
@@ -300,20 +337,17 @@ class MeetingsSession:
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
-        self._rng = rng if rng is not None else random.Random()
+        self._rng = rng = rng if rng is not None else random.Random()
         self._now = 0.0
         self._out: list[Effect] = []
         new_id = itertools.count(1).__next__
-        self.session_id = f"{config.tracking_id_prefix}_{self._new_uuid()}"
-        self._http = HttpClient(
-            config, credentials, session_id=self.session_id, new_id=new_id, rng=self._rng
-        )
+        # No part holds a method of the session (no reference cycle): refcounting alone
+        # frees a session that is dropped.
+        new_uuid = functools.partial(random_uuid4, rng)
+        self.session_id = session_id = f"{config.tracking_id_prefix}_{new_uuid()}"
+        self._http = HttpClient(config, credentials, session_id=session_id, new_id=new_id, rng=rng)
         self._link = MercuryLink(
-            config,
-            session_id=self.session_id,
-            new_id=new_id,
-            new_uuid=self._new_uuid,
-            rng=self._rng,
+            config, session_id=session_id, new_id=new_id, new_uuid=new_uuid, rng=rng
         )
         self._timers: TimerSet[str] = TimerSet(new_id)
         self._lifecycle = Lifecycle()
@@ -404,12 +438,13 @@ class MeetingsSession:
                 _NOTICE_HANDLERS[type(item)](self, item)
 
     def _run_deferred(self) -> None:
-        while output := self._http.take_deferred():
-            self._take(output)
+        http = self._http
+        while http.has_deferred:
+            self._take(http.take_deferred())
 
     def _fire(self, trigger: Trigger) -> None:
-        source, dest = self._lifecycle.fire(trigger)
-        self._emit(StateChanged(source.value, dest.value, trigger.value))
+        source, _ = self._lifecycle.fire(trigger)
+        self._out.append(_STATE_CHANGED[source, trigger])
 
     def _emit(self, event: Event) -> None:
         self._out.append(EmitEvent(event))
@@ -428,7 +463,7 @@ class MeetingsSession:
             raise InvalidTransitionError(Trigger.INITIALIZE.value, self.state.value)
         self._fire(Trigger.INITIALIZE)
         self._take(self._http.schedule_refresh(self._now))
-        self._emit(MeetingsReady())
+        self._out.append(_READY)
 
     def _on_register(self, event: Register) -> None:
         self._enqueue(CommandKind.REGISTER, event.command_id)
@@ -591,8 +626,7 @@ class MeetingsSession:
             if reply.error is not None:
                 raise reply.error
             assert reply.response is not None
-            body = reply.response.json(step=step)
-            return catalog_protocol.ServiceCatalog.parse(body, step=step)
+            return catalog_protocol.parse_catalog(reply.response.body, step=step)
         except WebexError as error:
             self._fail_registration(error)
             return None
@@ -624,10 +658,10 @@ class MeetingsSession:
         region = self._config.discovery.region
         if region is not None and self.geo_hint is None:
             request = HttpRequest("GET", region, step="region", timeout=5.0)
-            self._send(request, _Region(), authorize=False)
+            self._send(request, _REGION, authorize=False)
         if self._config.fetch_meeting_preferences and self.preferred_site is None:
             request = catalog_protocol.meeting_preferences_request(self._hydra_url())
-            self._send(request, _MeetingPreferences())
+            self._send(request, _MEETING_PREFERENCES)
 
     def _on_region(self, _: _Region, reply: Reply) -> None:
         try:
@@ -796,7 +830,7 @@ class MeetingsSession:
             self._finish_command(None)
         elif self.state is State.RECONNECTING:
             self._fire(Trigger.RECONNECTED)
-            self._emit(NetworkConnected())
+            self._out.append(_NETWORK_CONNECTED)
 
     def _on_gave_up(self, notice: GaveUp) -> None:
         if self.state is State.REGISTERING:
@@ -1107,7 +1141,7 @@ class MeetingsSession:
         if device is None:
             self._unregistered(None)
         else:
-            self._send_delete(device.url, _DeleteForUnregister())
+            self._send_delete(device.url, _DELETE_FOR_UNREGISTER)
 
     def _on_deleted_for_unregister(self, _: _DeleteForUnregister, reply: Reply) -> None:
         if reply.error is None:
@@ -1119,7 +1153,7 @@ class MeetingsSession:
             self._fire(Trigger.UNREGISTRATION_FAILED)
         else:
             self._fire(Trigger.UNREGISTRATION_COMPLETED)
-            self._emit(MeetingsUnregistered())
+            self._out.append(_UNREGISTERED)
         self._finish_command(error)
 
     # -- requests, timers and what the world did ---------------------------------------------

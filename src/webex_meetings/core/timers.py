@@ -36,9 +36,9 @@ class TimerSet(Generic[K]):
 
     def start(self, key: K, delay: float) -> list[Effect]:
         """Arm ``key`` to fire after ``delay`` seconds, replacing a timer armed for it."""
-        replaced = self._by_key.get(key)
-        timer_id = self._new_id()
-        self._by_key[key] = timer_id
+        by_key = self._by_key
+        replaced = by_key.get(key)
+        timer_id = by_key[key] = self._new_id()
         self._by_id[timer_id] = key
         start = StartTimer(timer_id, delay if delay > 0.0 else 0.0)
         if replaced is None:
