@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .errors import WebexError
 from .events import Event
+from .fast_init import faster_init
 from .http import HttpRequest
 from .redaction import redact
 
@@ -108,3 +109,16 @@ class CompleteCommand(Effect):
 
     command_id: int
     error: WebexError | None = None
+
+
+faster_init(
+    SendHttpRequest,
+    OpenWebSocket,
+    SendWebSocketText,
+    CloseWebSocket,
+    AbortWebSocket,
+    StartTimer,
+    CancelTimer,
+    EmitEvent,
+    CompleteCommand,
+)

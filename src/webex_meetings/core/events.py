@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from .fast_init import faster_init
 
 __all__ = [
     "ConnectionFailed",
@@ -28,9 +31,9 @@ __all__ = [
 class DeviceInfo:
     """The WDM device this session registered.
 
-    ``url`` is the device's identity (used for refresh and delete), ``web_socket_url`` the
-    Mercury endpoint, ``user_id`` the owner, ``features`` the parsed feature toggles by kind
-    (``developer``, ``entitlement``, ``user``) and key.
+    ``url`` is the device's identity (used for refresh and delete), :attr:`id` the last part
+    of it, ``web_socket_url`` the Mercury endpoint, ``user_id`` the owner, ``features`` the
+    parsed feature toggles by kind (``developer``, ``entitlement``, ``user``) and key.
     """
 
     url: str
@@ -40,6 +43,14 @@ class DeviceInfo:
     name: str | None = None
     modification_time: str | None = None
     features: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+
+    @property
+    def id(self) -> str:
+        """The WDM device id: the last segment of :attr:`url`'s path
+        (``https://wdm-a.wbx2.com/wdm/api/v1/devices/<id>``), what WDM's and the emulator's
+        admin API name a device by."""
+        path = urlsplit(self.url).path
+        return path.rstrip("/").rpartition("/")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +152,14 @@ class TokenRefreshed(Event):
 
     name: ClassVar[str] = "credentials:refreshed"
     expires_in: float | None
+
+
+faster_init(
+    DeviceInfo,
+    MeetingsRegistered,
+    NetworkDisconnected,
+    ConnectionFailed,
+    MercuryEvent,
+    StateChanged,
+    TokenRefreshed,
+)

@@ -19,6 +19,7 @@ from .errors import (
     RateLimitedError,
     RemoteProtocolError,
 )
+from .fast_init import faster_init
 from .redaction import REDACTED, redact
 
 __all__ = [
@@ -227,3 +228,6 @@ def error_for_status(request: HttpRequest, response: HttpResponse) -> HttpStatus
     elif message and EXCESSIVE_DEVICES_MESSAGE.lower() in message.lower():
         cls = DeviceLimitError
     return cls(response.status, **kwargs)
+
+
+faster_init(HttpRequest, HttpResponse)

@@ -50,6 +50,7 @@ from .errors import (
     WebexError,
 )
 from .events import TokenRefreshed
+from .fast_init import faster_init
 from .http import Headers, HttpRequest, HttpResponse, error_for_status, parse_retry_after
 from .inputs import FailureKind
 from .redaction import redact
@@ -469,3 +470,6 @@ class HttpClient:
 @dataclass(frozen=True, slots=True)
 class _TokenGrant:
     """The purpose of the refresh_token grant itself (handled inside the client)."""
+
+
+faster_init(Reply)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from .fast_init import faster_init
 from .http import HttpResponse
 
 __all__ = [
@@ -177,3 +178,17 @@ class TimerFired(Input):
     """The timer started by ``StartTimer(timer_id, ...)`` ran out."""
 
     timer_id: int
+
+
+faster_init(
+    Register,
+    Unregister,
+    Cancel,
+    HttpResponseReceived,
+    HttpRequestFailed,
+    WebSocketOpened,
+    WebSocketRejected,
+    WebSocketTextReceived,
+    WebSocketClosed,
+    TimerFired,
+)

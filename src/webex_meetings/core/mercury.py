@@ -56,6 +56,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from .config import BackoffConfig, MercuryConfig
 from .errors import LocalProtocolError
 from .events import MercuryEvent
+from .fast_init import faster_init
 from .redaction import Secret, redact
 
 __all__ = [
@@ -521,6 +522,7 @@ class MercuryProtocol:
 
     __slots__ = (
         "_armed",
+        "_arms",
         "_authorization",
         "_config",
         "_early",
@@ -551,6 +553,7 @@ class MercuryProtocol:
         self.state = MercuryState.CONNECTING
         self.authorized = False
         self._armed: set[MercuryTimer] = set()
+        self._arms = _arm_actions(config)
         self._outstanding_ping: str | None = None
         self._ping_sent_at: float | None = None
         self._expected_sequence: int | None = None
@@ -651,10 +654,10 @@ class MercuryProtocol:
 
     def _arm(self, timer: MercuryTimer) -> ArmTimer:
         self._armed.add(timer)
-        return ArmTimer(timer, self._TIMER_DELAYS[timer](self._config))
+        return self._arms[timer]
 
     def _disarm_all(self) -> list[MercuryAction]:
-        actions: list[MercuryAction] = [DisarmTimer(t) for t in _TIMERS if t in self._armed]
+        actions: list[MercuryAction] = [_DISARM[t] for t in _TIMERS if t in self._armed]
         self._armed.clear()
         return actions
 
@@ -697,7 +700,7 @@ class MercuryProtocol:
         self._armed.discard(MercuryTimer.AUTHORIZATION)
         early, self._early = self._early, []
         return [
-            DisarmTimer(MercuryTimer.AUTHORIZATION),
+            _DISARM[MercuryTimer.AUTHORIZATION],
             Online(event_type, frame),
             *(Deliver(event) for event in early),
             *self._ping(now),
@@ -721,7 +724,7 @@ class MercuryProtocol:
         self._outstanding_ping = self._ping_sent_at = None
         self._armed.discard(MercuryTimer.PONG)
         return [
-            DisarmTimer(MercuryTimer.PONG),
+            _DISARM[MercuryTimer.PONG],
             PongReceived(ping_id, latency),
             self._arm(MercuryTimer.PING),
         ]
@@ -772,9 +775,34 @@ class MercuryProtocol:
         MercuryTimer.FORCE_CLOSE: _force_close,
     }
 
-    _TIMER_DELAYS: Final[dict[MercuryTimer, Callable[[MercuryConfig], float]]] = {
-        MercuryTimer.AUTHORIZATION: lambda config: config.authorization_timeout,
-        MercuryTimer.PING: lambda config: config.ping_interval,
-        MercuryTimer.PONG: lambda config: config.pong_timeout,
-        MercuryTimer.FORCE_CLOSE: lambda config: config.force_close_delay,
-    }
+
+_TIMER_DELAYS: Final[dict[MercuryTimer, Callable[[MercuryConfig], float]]] = {
+    MercuryTimer.AUTHORIZATION: lambda config: config.authorization_timeout,
+    MercuryTimer.PING: lambda config: config.ping_interval,
+    MercuryTimer.PONG: lambda config: config.pong_timeout,
+    MercuryTimer.FORCE_CLOSE: lambda config: config.force_close_delay,
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _arm_actions(config: MercuryConfig) -> dict[MercuryTimer, ArmTimer]:
+    """The :class:`ArmTimer` of each timer under ``config``: immutable, so built once."""
+    return {timer: ArmTimer(timer, delay(config)) for timer, delay in _TIMER_DELAYS.items()}
+
+
+_DISARM: Final = {timer: DisarmTimer(timer) for timer in MercuryTimer}
+"""The :class:`DisarmTimer` of each timer, built once."""
+
+
+faster_init(
+    SendText,
+    ArmTimer,
+    DisarmTimer,
+    CloseSocket,
+    Online,
+    Deliver,
+    PongReceived,
+    Closed,
+    ProtocolViolation,
+    SequenceMismatch,
+)

@@ -44,6 +44,7 @@ from .effects import (
 )
 from .errors import HandshakeRejectedError, MercuryClosedError, TokenWithheldError, WebexError
 from .events import ConnectionFailed, NetworkDisconnected
+from .fast_init import faster_init
 from .http_client import MAX_RETRY_AFTER
 from .mercury import (
     AbortSocket,
@@ -481,3 +482,6 @@ _ACTIONS: Final[dict[type[MercuryAction], _ActionHandler]] = {
     Closed: MercuryLink._closed,
 }
 """What each Mercury action turns into; the rest (pongs, violations) is only logged."""
+
+
+faster_init(Lost, GaveUp, RefreshTokenFirst, RefreshDeviceFirst)
