@@ -30,6 +30,7 @@ from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .errors import RemoteProtocolError
+from .fast_init import faster_init
 from .http import HttpRequest, decode_json
 
 __all__ = [
@@ -323,6 +324,9 @@ class Person:
     type: str | None
 
 
+faster_init(Person)
+
+
 def parse_person(body: Any) -> Person:
     """The person in a decoded ``people/me`` answer; ill-typed optional fields read as absent.
 
@@ -331,15 +335,15 @@ def parse_person(body: Any) -> Person:
     if not isinstance(body, dict):
         raise RemoteProtocolError("the people/me answer is not a JSON object", step="people/me")
     emails = body.get("emails")
-
-    def text(key: str) -> str | None:
-        value = body.get(key)
-        return value if isinstance(value, str) else None
-
     return Person(
-        id=text("id"),
-        display_name=text("displayName"),
+        id=_text(body, "id"),
+        display_name=_text(body, "displayName"),
         emails=tuple(e for e in emails if isinstance(e, str)) if isinstance(emails, list) else (),
-        org_id=text("orgId"),
-        type=text("type"),
+        org_id=_text(body, "orgId"),
+        type=_text(body, "type"),
     )
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) else None

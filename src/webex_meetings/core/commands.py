@@ -49,6 +49,12 @@ class CommandQueue:
         else:
             self._queue.append(Command(kind, [command_id]))
 
+    @property
+    def startable(self) -> bool:
+        """True when :meth:`start_next` would start a command: none is active and one is
+        queued."""
+        return self.active is None and bool(self._queue)
+
     def start_next(self) -> Command | None:
         """Make the next queued command the active one and return it; ``None`` while one is
         active or when none is queued."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -194,6 +196,36 @@ class SessionConfig:
 def _config_for_cloud(base_url: str) -> SessionConfig:
     """:meth:`SessionConfig.for_cloud` without changes, remembered (configs are immutable)."""
     return SessionConfig()._placed(base_url)
+
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+_PER_CONFIG_MAXSIZE = 64
+
+
+def per_config(build: Callable[[C], R]) -> Callable[[C], R]:
+    """Remember ``build(config)`` for each configuration value, by identity.
+
+    For what the protocol derives from a configuration once and reuses on every request or
+    connection (timer actions, an encoded body). ``functools.lru_cache`` would hash the frozen
+    dataclass, field by field, on every call: more than the work it saves. A configuration
+    is immutable and a process has a handful of them, so each is looked up by ``id``; the
+    entry keeps the value alive, so its id cannot be reused while remembered. Past
+    :data:`_PER_CONFIG_MAXSIZE` values everything is forgotten and built again.
+    """
+    remembered: dict[int, tuple[C, R]] = {}
+
+    @functools.wraps(build)
+    def lookup(config: C) -> R:
+        entry = remembered.get(id(config))  # an entry keeps its config: the same object
+        if entry is None:
+            if len(remembered) >= _PER_CONFIG_MAXSIZE:
+                remembered.clear()
+            entry = remembered[id(config)] = (config, build(config))
+        return entry[1]
+
+    return lookup
 
 
 @functools.lru_cache(maxsize=64)

@@ -34,9 +34,10 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from .catalog import join_url
-from .config import DeviceConfig
+from .config import DeviceConfig, per_config
 from .errors import ConfigurationError, RemoteProtocolError
 from .events import DeviceInfo
+from .fast_init import faster_init
 from .http import EXCESSIVE_DEVICES_MESSAGE, Headers, HttpRequest, HttpResponse
 
 __all__ = [
@@ -92,6 +93,9 @@ class DeviceRegistration:
     def web_socket_url(self) -> str:
         """Where Mercury is."""
         return self.info.web_socket_url
+
+
+faster_init(DeviceRegistration)
 
 
 def _feature_value(value: Any) -> Any:
@@ -203,7 +207,7 @@ def _registration_bytes(config: DeviceConfig, marker: str | None) -> bytes:
 _PLAIN_MARKER = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
-@functools.lru_cache(maxsize=16)
+@per_config
 def _body_around_marker(config: DeviceConfig) -> tuple[bytes, bytes]:
     """The encoded body without ``extra_body``, around the marker's value (without the
     marker field at all when ``config.mark_registrations`` is off: then ``tail`` is

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from .config import BackoffConfig, MercuryConfig
+from .config import BackoffConfig, MercuryConfig, per_config
 from .errors import LocalProtocolError
 from .events import MercuryEvent
 from .fast_init import faster_init
@@ -616,10 +616,12 @@ class MercuryProtocol:
         actions = self._acknowledge(frame)
         actions += self._check_sequence(frame)
         if frame.get("type") == "shutdown":
-            return actions + self._close(1000, "Shutdown", CloseAction.RECONNECT)
-        if self.state is MercuryState.AUTHORIZING:
-            return actions + self._received_authorizing(frame, now)
-        return actions + self._received_online(frame, now)
+            actions += self._close(1000, "Shutdown", CloseAction.RECONNECT)
+        elif self.state is MercuryState.AUTHORIZING:
+            actions += self._received_authorizing(frame, now)
+        else:
+            actions += self._received_online(frame, now)
+        return actions
 
     def timer_fired(self, timer: MercuryTimer, *, now: float) -> list[MercuryAction]:
         """``timer`` ran out. A timer that is not armed (a late or stale one) is ignored."""
@@ -784,7 +786,7 @@ _TIMER_DELAYS: Final[dict[MercuryTimer, Callable[[MercuryConfig], float]]] = {
 }
 
 
-@functools.lru_cache(maxsize=16)
+@per_config
 def _arm_actions(config: MercuryConfig) -> dict[MercuryTimer, ArmTimer]:
     """The :class:`ArmTimer` of each timer under ``config``: immutable, so built once."""
     return {timer: ArmTimer(timer, delay(config)) for timer, delay in _TIMER_DELAYS.items()}

@@ -416,9 +416,7 @@ class MercuryLink:
         return output + self._attempt_failed(action, error)
 
     def _release(self, socket: _Socket) -> list[LinkOutput]:
-        output: list[LinkOutput] = []
-        for timer in _SOCKET_TIMERS:
-            output += self._timers.cancel(timer)
+        output: list[LinkOutput] = list(self._timers.cancel_each(_SOCKET_TIMERS))
         if self._socket is socket:
             self._socket = None
         return output

@@ -183,7 +183,14 @@ def _forget_collected() -> None:
 def _reindex(value: str, *, add: bool) -> None:
     """Add ``value`` to, or drop it from, its prefix's bucket (called under the lock)."""
     prefix = value[:_MIN_LENGTH]
-    others = tuple(v for v in _by_prefix.get(prefix, ()) if v != value)
+    bucket = _by_prefix.get(prefix)
+    if bucket is None or bucket == (value,):  # the usual case: no other value shares it
+        if add:
+            _by_prefix[prefix] = (value,)
+        else:
+            del _by_prefix[prefix]
+        return
+    others = tuple(v for v in bucket if v != value)
     bucket = tuple(sorted((*others, value), key=len, reverse=True)) if add else others
     if bucket:
         _by_prefix[prefix] = bucket

@@ -86,6 +86,7 @@ from .events import (
     NetworkConnected,
     StateChanged,
 )
+from .fast_init import faster_init
 from .http import HttpRequest, HttpResponse
 from .http_client import CREATE, IDEMPOTENT, NO_RETRY, HttpClient, Reply, RetryPolicy
 from .inputs import (
@@ -296,6 +297,10 @@ class _TokenBeforeReconnect:
     delay: float
 
 
+faster_init(_LimitedCatalog, _Catalog, _Person, _PostDevice, _ListForPruning, _DeletePruned)
+faster_init(_Sweep, _CleanUp, _RefreshDevice, _RecreateDevice, _TokenBeforeRegister)
+faster_init(_TokenBeforeReconnect)
+
 _REGION: Final = _Region()
 _MEETING_PREFERENCES: Final = _MeetingPreferences()
 _DELETE_FOR_UNREGISTER: Final = _DeleteForUnregister()
@@ -419,9 +424,10 @@ class MeetingsSession:
             # it never runs in the middle of another step (an unregister's close frame
             # between a registration's own last actions, say). Failures decided on the spot
             # (a refused destination) run first, and may finish the command in progress.
-            self._run_deferred()
-            while self._next_command():
+            if self._http.has_deferred or self._commands.startable:
                 self._run_deferred()
+                while self._next_command():
+                    self._run_deferred()
         except BaseException:
             self._out.clear()
             raise
@@ -430,10 +436,12 @@ class MeetingsSession:
 
     def _take(self, output: list[Any]) -> None:
         """Run what a part returned, in order: effects go out, notices and replies are
-        handled here."""
+        handled here. (A :class:`~.timers.TimerSet` returns effects only: those go
+        straight to ``self._out``.)"""
+        out = self._out  # handlers append to the same list
         for item in output:
             if isinstance(item, Effect):
-                self._out.append(item)
+                out.append(item)
             else:
                 _NOTICE_HANDLERS[type(item)](self, item)
 
@@ -503,7 +511,7 @@ class MeetingsSession:
     def _on_shutdown(self, _: Shutdown) -> None:
         self._out += self._commands.cancel_all(CancelledCommandError("the session was shut down"))
         self._take(self._http.forget_all())
-        self._take(self._timers.cancel_all())
+        self._out += self._timers.cancel_all()
         self._take(self._link.drop())
         self._shut_down = True
         settle = _SETTLED_AT_SHUTDOWN.get(self.state)
@@ -527,7 +535,7 @@ class MeetingsSession:
         else:
             self._fire(Trigger.REGISTER)
             run = self._registration = Registration(marker=self._new_marker())
-            self._take(self._timers.start(_DEADLINE, self._config.register_timeout))
+            self._out += self._timers.start(_DEADLINE, self._config.register_timeout)
             if self._device is not None:  # reviving a disconnected device
                 run.step = "device.refresh"
                 self._refresh_device(After.REVIVE, run=run)
@@ -741,7 +749,7 @@ class MeetingsSession:
         retry_after = getattr(error, "retry_after", None)
         delay = CREATE.delay(run.attempt, retry_after)
         log.info("device POST failed (%s); trying again in %.1f s", error, delay)
-        self._take(self._timers.start(_POST_AGAIN, delay))
+        self._out += self._timers.start(_POST_AGAIN, delay)
 
     def _note_created(self, run: Registration, reply: Reply) -> None:
         """What a POST answer (or its absence) says about a device left to delete."""
@@ -805,7 +813,7 @@ class MeetingsSession:
     def _forget_device(self) -> None:
         self._device = None
         self._http.device_url = None
-        self._take(self._timers.cancel(_DEVICE_REFRESH))
+        self._out += self._timers.cancel(_DEVICE_REFRESH)
 
     def _holds(self, device: DeviceRegistration) -> bool:
         """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
@@ -823,7 +831,7 @@ class MeetingsSession:
     def _on_connected(self, _: Connected) -> None:
         if self.state is State.REGISTERING:
             self._registration = None
-            self._take(self._timers.cancel(_DEADLINE))
+            self._out += self._timers.cancel(_DEADLINE)
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
             self._emit(MeetingsRegistered(self._device.info))
@@ -849,8 +857,8 @@ class MeetingsSession:
         run.failure = error
         log.info("register() failed: %s", error)
         self._take(self._link.drop())
-        self._take(self._timers.cancel(_POST_AGAIN))
-        self._take(self._timers.cancel(_DEADLINE))
+        self._out += self._timers.cancel(_POST_AGAIN)
+        self._out += self._timers.cancel(_DEADLINE)
         if self._device is not None:
             run.orphans.add(self._device.url)
             self._forget_device()
@@ -983,9 +991,9 @@ class MeetingsSession:
     def _arm_device_refresh(self) -> None:
         if self._config.device.ephemeral:
             delay = self._config.device.refresh_interval
-            self._take(self._timers.start(_DEVICE_REFRESH, delay))
+            self._out += self._timers.start(_DEVICE_REFRESH, delay)
         else:
-            self._take(self._timers.cancel(_DEVICE_REFRESH))
+            self._out += self._timers.cancel(_DEVICE_REFRESH)
 
     def _refresh_device(
         self, after: After, *, run: Registration | None = None, delay: float = 0.0
@@ -1130,7 +1138,7 @@ class MeetingsSession:
             self._finish_command(None)
             return
         self._fire(Trigger.UNREGISTER)
-        self._take(self._timers.cancel(_DEVICE_REFRESH))
+        self._out += self._timers.cancel(_DEVICE_REFRESH)
         self._take(self._link.stop(UNREGISTER_CLOSE_CODE, UNREGISTER_CLOSE_REASON))
 
     def _on_stopped(self, _: Stopped) -> None:
