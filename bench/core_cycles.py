@@ -25,6 +25,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from webex_meetings.core.config import SessionConfig
+from webex_meetings.core.credentials import Credentials
+from webex_meetings.core.session import MeetingsSession
+
 HARNESS = Path(__file__).resolve().parents[1] / "tests" / "helpers" / "session_harness.py"
 
 
@@ -144,10 +148,6 @@ def record_lifecycle() -> list[tuple[Any, float]]:
 def face_session() -> Any:
     """A session as the library's faces build it: the process's shared configuration (one
     value per cloud) and random generator, and credentials of its own."""
-    from webex_meetings.core.config import SessionConfig
-    from webex_meetings.core.credentials import Credentials
-    from webex_meetings.core.session import MeetingsSession
-
     return MeetingsSession(
         SessionConfig.for_cloud(harness.BASE), Credentials(harness.TOKEN), rng=_SHARED_RNG
     )

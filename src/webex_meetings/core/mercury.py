@@ -659,8 +659,12 @@ class MercuryProtocol:
         return self._arms[timer]
 
     def _disarm_all(self) -> list[MercuryAction]:
-        actions: list[MercuryAction] = [_DISARM[t] for t in _TIMERS if t in self._armed]
-        self._armed.clear()
+        armed = self._armed
+        if len(armed) > 1:
+            actions: list[MercuryAction] = [_DISARM[t] for t in _TIMERS if t in armed]
+        else:  # the usual case (one timer, or none): no order to keep
+            actions = [_DISARM[t] for t in armed]
+        armed.clear()
         return actions
 
     def _acknowledge(self, frame: dict[str, Any]) -> list[MercuryAction]:
@@ -700,13 +704,15 @@ class MercuryProtocol:
         self.state = MercuryState.ONLINE
         self.authorized = True
         self._armed.discard(MercuryTimer.AUTHORIZATION)
-        early, self._early = self._early, []
-        return [
+        actions: list[MercuryAction] = [
             _DISARM[MercuryTimer.AUTHORIZATION],
             Online(event_type, frame),
-            *(Deliver(event) for event in early),
-            *self._ping(now),
         ]
+        if self._early:
+            actions += [Deliver(event) for event in self._early]
+            self._early = []
+        actions += self._ping(now)
+        return actions
 
     def _received_online(self, frame: dict[str, Any], now: float) -> list[MercuryAction]:
         if frame.get("type") == "pong":
