@@ -30,7 +30,7 @@ from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .errors import RemoteProtocolError
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .http import HttpRequest, decode_json
 
 __all__ = [
@@ -313,6 +313,7 @@ def parse_preferred_site(body: Any) -> str | None:
     return urls[0][1] if urls else None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Person:
     """The ``people/me`` fields this library uses; each is ``None`` when absent."""
@@ -322,9 +323,6 @@ class Person:
     emails: tuple[str, ...]
     org_id: str | None
     type: str | None
-
-
-faster_init(Person)
 
 
 def parse_person(body: Any) -> Person:

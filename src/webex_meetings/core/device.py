@@ -37,7 +37,7 @@ from .catalog import join_url
 from .config import DeviceConfig, per_config
 from .errors import ConfigurationError, RemoteProtocolError
 from .events import DeviceInfo
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .http import EXCESSIVE_DEVICES_MESSAGE, Headers, HttpRequest, HttpResponse
 
 __all__ = [
@@ -71,6 +71,7 @@ _JSON_HEADERS: Final[Headers] = (("content-type", "application/json"),)
 # -- the registered device -------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceRegistration:
     """A device WDM registered for us: its public :class:`~.events.DeviceInfo`, plus what
@@ -93,9 +94,6 @@ class DeviceRegistration:
     def web_socket_url(self) -> str:
         """Where Mercury is."""
         return self.info.web_socket_url
-
-
-faster_init(DeviceRegistration)
 
 
 def _feature_value(value: Any) -> Any:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import WebexError
 from .events import Event
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .http import HttpRequest
 from .redaction import redact
 
@@ -34,6 +34,7 @@ class Effect:
     """Base class of every effect."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendHttpRequest(Effect):
     """Send ``request``; answer with ``HttpResponseReceived`` or ``HttpRequestFailed``."""
@@ -42,6 +43,7 @@ class SendHttpRequest(Effect):
     request: HttpRequest
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OpenWebSocket(Effect):
     """Open a websocket to ``url`` (ws:// or wss://, no subprotocol, no auth header); answer
@@ -54,6 +56,7 @@ class OpenWebSocket(Effect):
         return f"OpenWebSocket(socket_id={self.socket_id}, url={redact(self.url)!r})"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendWebSocketText(Effect):
     """Send one text message on an open websocket."""
@@ -65,6 +68,7 @@ class SendWebSocketText(Effect):
         return f"SendWebSocketText(socket_id={self.socket_id}, text={redact(self.text)!r})"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CloseWebSocket(Effect):
     """Start the close handshake; answer with ``WebSocketClosed`` once it completes."""
@@ -74,6 +78,7 @@ class CloseWebSocket(Effect):
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AbortWebSocket(Effect):
     """Drop the connection now, without a close handshake; no further input is expected."""
@@ -81,6 +86,7 @@ class AbortWebSocket(Effect):
     socket_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StartTimer(Effect):
     """Feed ``TimerFired(timer_id)`` after ``delay`` seconds, unless cancelled first."""
@@ -89,6 +95,7 @@ class StartTimer(Effect):
     delay: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelTimer(Effect):
     """Forget a timer; a ``TimerFired`` that races with this is ignored by the core."""
@@ -96,6 +103,7 @@ class CancelTimer(Effect):
     timer_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EmitEvent(Effect):
     """Deliver ``event`` to the user's listeners."""
@@ -103,22 +111,10 @@ class EmitEvent(Effect):
     event: Event
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CompleteCommand(Effect):
     """The user command ``command_id`` finished: successfully when ``error`` is ``None``."""
 
     command_id: int
     error: WebexError | None = None
-
-
-faster_init(
-    SendHttpRequest,
-    OpenWebSocket,
-    SendWebSocketText,
-    CloseWebSocket,
-    AbortWebSocket,
-    StartTimer,
-    CancelTimer,
-    EmitEvent,
-    CompleteCommand,
-)

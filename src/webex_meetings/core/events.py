@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from .fast_init import faster_init
+from .fast_init import fast_init
 
 __all__ = [
     "ConnectionFailed",
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """The WDM device this session registered.
@@ -67,6 +68,7 @@ class MeetingsReady(Event):
     name: ClassVar[str] = "meetings:ready"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MeetingsRegistered(Event):
     """``meetings:registered``: the device is registered and Mercury is online."""
@@ -82,6 +84,7 @@ class MeetingsUnregistered(Event):
     name: ClassVar[str] = "meetings:unregistered"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NetworkDisconnected(Event):
     """``network:disconnected``: Mercury went offline after being online.
@@ -103,6 +106,7 @@ class NetworkConnected(Event):
     name: ClassVar[str] = "network:connected"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ConnectionFailed(Event):
     """``mercury:connection_failed``: one connection attempt failed; another will follow
@@ -114,6 +118,7 @@ class ConnectionFailed(Event):
     retry_in: float | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MercuryEvent(Event):
     """``event``: one Mercury event envelope (already acknowledged).
@@ -136,6 +141,7 @@ class MercuryEvent(Event):
         return self.event_type.split(".", 1)[0]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StateChanged(Event):
     """``state:changed``: the lifecycle moved from ``source`` to ``dest`` on ``trigger``."""
@@ -146,20 +152,10 @@ class StateChanged(Event):
     trigger: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TokenRefreshed(Event):
     """``credentials:refreshed``: a new access token was obtained (never carried here)."""
 
     name: ClassVar[str] = "credentials:refreshed"
     expires_in: float | None
-
-
-faster_init(
-    DeviceInfo,
-    MeetingsRegistered,
-    NetworkDisconnected,
-    ConnectionFailed,
-    MercuryEvent,
-    StateChanged,
-    TokenRefreshed,
-)

@@ -3,32 +3,37 @@
 Theory of operation
 -------------------
 Inputs, effects, requests and the protocol objects' actions are small frozen dataclasses,
-and a session makes about seventy of them per registration cycle. A frozen dataclass's
-generated ``__init__`` sets each field with ``object.__setattr__(self, name, value)``, which
-looks the field up on the type again for every field of every instance: that lookup is a
-tenth of the core's time. :func:`faster_init` gives such a class an ``__init__`` that sets
-each field through its slot's own descriptor instead (found once, when the class is made).
-Nothing else changes: the class is the same dataclass (``fields``, ``replace``, ``repr``,
-equality, hashing, immutability), with the same parameters, defaults and default factories.
+and a session makes about fifty of them in a lifecycle (init, register, unregister). A frozen
+dataclass's generated ``__init__`` sets each field with ``object.__setattr__(self, name,
+value)``, which looks the field up on the type again for every field of every instance: a
+tenth of a lifecycle's time (``bench/core_cycles.py``). :func:`fast_init`, a class decorator
+placed above ``@dataclass``, gives such a class an ``__init__`` that sets each field through
+its slot's own descriptor instead (found once, when the class is made). Nothing else
+changes: the class is the same dataclass (``fields``, ``replace``, ``repr``, equality,
+hashing, immutability), with the same parameters, defaults and default factories.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import inspect
+from typing import Any, TypeVar
 
-__all__ = ["faster_init"]
+__all__ = ["fast_init"]
+
+_C = TypeVar("_C", bound=type)
 
 
-def faster_init(*classes: type[Any]) -> None:
-    """Replace the generated ``__init__`` of each frozen, slotted dataclass in ``classes``.
+def fast_init(cls: _C) -> _C:
+    """Class decorator (above ``@dataclass``): give the frozen, slotted dataclass ``cls``
+    the faster ``__init__``; returns ``cls``.
 
-    :raises TypeError: a class is not a frozen, slotted dataclass, or has what the faster
+    :raises TypeError: ``cls`` is not a frozen, slotted dataclass, or has what the faster
         ``__init__`` does not reproduce (``__post_init__``, ``InitVar``, fields left out of
         ``__init__`` or keyword-only).
     """
-    for cls in classes:
-        _replace_init(cls)
+    _replace_init(cls)
+    return cls
 
 
 def _replace_init(cls: type[Any]) -> None:
@@ -36,7 +41,9 @@ def _replace_init(cls: type[Any]) -> None:
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} is not a frozen, slotted dataclass")
     fields = dataclasses.fields(cls)
-    if hasattr(cls, "__post_init__") or any(not f.init or f.kw_only for f in fields):
+    parameters = list(inspect.signature(cls.__init__).parameters)[1:]  # InitVars included
+    plain = all(f.init and not f.kw_only for f in fields)
+    if hasattr(cls, "__post_init__") or not plain or parameters != [f.name for f in fields]:
         raise TypeError(f"{cls.__name__}: only plain fields get a faster __init__")
     namespace: dict[str, Any] = {"_MISSING": dataclasses.MISSING}
     signature, body = [], []

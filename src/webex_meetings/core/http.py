@@ -19,7 +19,7 @@ from .errors import (
     RateLimitedError,
     RemoteProtocolError,
 )
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .redaction import REDACTED, redact
 
 __all__ = [
@@ -52,6 +52,7 @@ def _redacted_headers(headers: Headers) -> Headers:
     return tuple((k, REDACTED if k.lower() in _SECRET_HEADERS else redact(v)) for k, v in headers)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """One HTTP request the core wants sent.
@@ -89,6 +90,7 @@ class HttpRequest:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """One HTTP response, as the transport received it."""
@@ -228,6 +230,3 @@ def error_for_status(request: HttpRequest, response: HttpResponse) -> HttpStatus
     elif message and EXCESSIVE_DEVICES_MESSAGE.lower() in message.lower():
         cls = DeviceLimitError
     return cls(response.status, **kwargs)
-
-
-faster_init(HttpRequest, HttpResponse)

@@ -50,7 +50,7 @@ from .errors import (
     WebexError,
 )
 from .events import TokenRefreshed
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .http import Headers, HttpRequest, HttpResponse, error_for_status, parse_retry_after
 from .inputs import FailureKind
 from .redaction import redact
@@ -169,6 +169,7 @@ def _client_headers(app_name: str | None, app_version: str | None) -> Headers:
     )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A request sent for ``purpose`` is finished: ``response`` is the usable answer, or
@@ -470,6 +471,3 @@ class HttpClient:
 @dataclass(frozen=True, slots=True)
 class _TokenGrant:
     """The purpose of the refresh_token grant itself (handled inside the client)."""
-
-
-faster_init(Reply)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .http import HttpResponse
 
 __all__ = [
@@ -45,6 +45,7 @@ class Initialize(Input):
     """``Webex.init``: check the credentials and become ready (emits ``meetings:ready``)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Register(Input):
     """``meetings.register()``. Completed by a ``CompleteCommand`` with the same id."""
@@ -52,6 +53,7 @@ class Register(Input):
     command_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Unregister(Input):
     """``meetings.unregister()``. Completed by a ``CompleteCommand`` with the same id."""
@@ -59,6 +61,7 @@ class Unregister(Input):
     command_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Cancel(Input):
     """The caller of ``Register(command_id)`` gave up waiting (a cancelled ``register()``).
@@ -87,6 +90,7 @@ class Shutdown(Input):
 # -- HTTP ---------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpResponseReceived(Input):
     """The response to ``SendHttpRequest(request_id, ...)``, whatever its status."""
@@ -114,6 +118,7 @@ class FailureKind(enum.Enum):
         return self in (FailureKind.CONNECTION, FailureKind.TIMEOUT)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpRequestFailed(Input):
     """The request got no response: connection refused, reset, TLS failure, timeout, or an
@@ -135,6 +140,7 @@ class HttpRequestFailed(Input):
 # -- websocket ----------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketOpened(Input):
     """The websocket asked for by ``OpenWebSocket(socket_id, ...)`` completed its upgrade."""
@@ -142,6 +148,7 @@ class WebSocketOpened(Input):
     socket_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketRejected(Input):
     """The upgrade was answered with a plain HTTP response (e.g. 404, 429) instead of 101."""
@@ -151,6 +158,7 @@ class WebSocketRejected(Input):
     retry_after: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketTextReceived(Input):
     """One complete text message arrived."""
@@ -159,6 +167,7 @@ class WebSocketTextReceived(Input):
     text: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketClosed(Input):
     """The websocket is closed: by the peer's close frame (its code and reason), after our
@@ -173,22 +182,9 @@ class WebSocketClosed(Input):
 # -- time ---------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TimerFired(Input):
     """The timer started by ``StartTimer(timer_id, ...)`` ran out."""
 
     timer_id: int
-
-
-faster_init(
-    Register,
-    Unregister,
-    Cancel,
-    HttpResponseReceived,
-    HttpRequestFailed,
-    WebSocketOpened,
-    WebSocketRejected,
-    WebSocketTextReceived,
-    WebSocketClosed,
-    TimerFired,
-)

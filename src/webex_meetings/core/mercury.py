@@ -56,7 +56,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from .config import BackoffConfig, MercuryConfig, per_config
 from .errors import LocalProtocolError
 from .events import MercuryEvent
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .redaction import Secret, redact
 
 __all__ = [
@@ -136,6 +136,7 @@ class MercuryAction:
     """Base class of everything :class:`MercuryProtocol` asks its owner to do or know."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendText(MercuryAction):
     """Send ``text`` as one text frame. Its ``repr`` is redacted (the auth frame has a token)."""
@@ -146,6 +147,7 @@ class SendText(MercuryAction):
         return f"SendText(text={redact(self.text)!r})"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ArmTimer(MercuryAction):
     """Call ``timer_fired(timer)`` after ``delay`` seconds (it was not armed before this)."""
@@ -154,6 +156,7 @@ class ArmTimer(MercuryAction):
     delay: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DisarmTimer(MercuryAction):
     """Cancel ``timer`` (it is armed now); a late ``timer_fired`` for it is ignored anyway."""
@@ -161,6 +164,7 @@ class DisarmTimer(MercuryAction):
     timer: MercuryTimer
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CloseSocket(MercuryAction):
     """Start the websocket close handshake with ``code`` and ``reason``."""
@@ -177,6 +181,7 @@ class AbortSocket(MercuryAction):
 _ABORT: Final = AbortSocket()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Online(MercuryAction):
     """The server accepted the authorization: ``event_type`` is ``mercury.buffer_state`` or
@@ -186,6 +191,7 @@ class Online(MercuryAction):
     envelope: dict[str, Any] = field(repr=False)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Deliver(MercuryAction):
     """An event for the session's listeners (already acknowledged)."""
@@ -193,6 +199,7 @@ class Deliver(MercuryAction):
     event: MercuryEvent
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PongReceived(MercuryAction):
     """The server answered ping ``ping_id``, ``latency`` seconds after it was sent."""
@@ -201,6 +208,7 @@ class PongReceived(MercuryAction):
     latency: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Closed(MercuryAction):
     """The connection is over (emitted once). ``authorized``: it had reached ``ONLINE``;
@@ -220,6 +228,7 @@ class Closed(MercuryAction):
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProtocolViolation(MercuryAction):
     """The server sent something the protocol does not allow; informational only."""
@@ -227,6 +236,7 @@ class ProtocolViolation(MercuryAction):
     description: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SequenceMismatch(MercuryAction):
     """A frame's ``sequenceNumber`` was not the one expected: a message may have been lost."""
@@ -800,17 +810,3 @@ def _arm_actions(config: MercuryConfig) -> dict[MercuryTimer, ArmTimer]:
 
 _DISARM: Final = {timer: DisarmTimer(timer) for timer in MercuryTimer}
 """The :class:`DisarmTimer` of each timer, built once."""
-
-
-faster_init(
-    SendText,
-    ArmTimer,
-    DisarmTimer,
-    CloseSocket,
-    Online,
-    Deliver,
-    PongReceived,
-    Closed,
-    ProtocolViolation,
-    SequenceMismatch,
-)

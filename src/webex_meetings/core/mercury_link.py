@@ -44,7 +44,7 @@ from .effects import (
 )
 from .errors import HandshakeRejectedError, MercuryClosedError, TokenWithheldError, WebexError
 from .events import ConnectionFailed, NetworkDisconnected
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .http_client import MAX_RETRY_AFTER
 from .mercury import (
     AbortSocket,
@@ -114,6 +114,7 @@ class Connected(LinkNotice):
     """Mercury is online: the server sent ``buffer_state``."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lost(LinkNotice):
     """A connection that was online closed (``network:disconnected`` is already emitted)."""
@@ -121,6 +122,7 @@ class Lost(LinkNotice):
     will_reconnect: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GaveUp(LinkNotice):
     """No further attempt will be made: ``error`` says why."""
@@ -133,6 +135,7 @@ class ReconnectDue(LinkNotice):
     """Time for the next attempt: the session calls :meth:`MercuryLink.open`."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RefreshTokenFirst(LinkNotice):
     """Refresh the token, then call :meth:`MercuryLink.reconnect_in` with ``delay``."""
@@ -140,6 +143,7 @@ class RefreshTokenFirst(LinkNotice):
     delay: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RefreshDeviceFirst(LinkNotice):
     """Refresh (or re-create) the device, then call :meth:`MercuryLink.reconnect_in`."""
@@ -480,6 +484,3 @@ _ACTIONS: Final[dict[type[MercuryAction], _ActionHandler]] = {
     Closed: MercuryLink._closed,
 }
 """What each Mercury action turns into; the rest (pongs, violations) is only logged."""
-
-
-faster_init(Lost, GaveUp, RefreshTokenFirst, RefreshDeviceFirst)

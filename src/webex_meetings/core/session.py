@@ -86,7 +86,7 @@ from .events import (
     NetworkConnected,
     StateChanged,
 )
-from .fast_init import faster_init
+from .fast_init import fast_init
 from .http import HttpRequest, HttpResponse
 from .http_client import CREATE, IDEMPOTENT, NO_RETRY, HttpClient, Reply, RetryPolicy
 from .inputs import (
@@ -206,17 +206,20 @@ class After(enum.Enum):
     """Mercury's upgrade said the device is gone: reconnect after ``delay`` either way."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _LimitedCatalog:
     run: Registration
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _Catalog:
     run: Registration
     limited: catalog_protocol.ServiceCatalog | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _Person:
     run: Registration
@@ -232,23 +235,27 @@ class _MeetingPreferences:
     pass
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _PostDevice:
     run: Registration
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _ListForPruning:
     run: Registration
     limit_error: DeviceLimitError
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _DeletePruned:
     run: Registration
     url: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _Sweep:
     """List the user's devices to delete those carrying ``marker``."""
@@ -257,6 +264,7 @@ class _Sweep:
     run: Registration | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _CleanUp:
     """Delete a device created but not kept (``run``: the registration waiting for it)."""
@@ -270,6 +278,7 @@ class _DeleteForUnregister:
     pass
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _RefreshDevice:
     device: DeviceRegistration
@@ -279,6 +288,7 @@ class _RefreshDevice:
     old_socket_url: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _RecreateDevice:
     replacing: DeviceRegistration
@@ -287,19 +297,17 @@ class _RecreateDevice:
     """The registration this POST is part of (reviving a device the server forgot)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _TokenBeforeRegister:
     run: Registration
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _TokenBeforeReconnect:
     delay: float
 
-
-faster_init(_LimitedCatalog, _Catalog, _Person, _PostDevice, _ListForPruning, _DeletePruned)
-faster_init(_Sweep, _CleanUp, _RefreshDevice, _RecreateDevice, _TokenBeforeRegister)
-faster_init(_TokenBeforeReconnect)
 
 _REGION: Final = _Region()
 _MEETING_PREFERENCES: Final = _MeetingPreferences()
@@ -436,8 +444,7 @@ class MeetingsSession:
 
     def _take(self, output: list[Any]) -> None:
         """Run what a part returned, in order: effects go out, notices and replies are
-        handled here. (A :class:`~.timers.TimerSet` returns effects only: those go
-        straight to ``self._out``.)"""
+        handled here."""
         out = self._out  # handlers append to the same list
         for item in output:
             if isinstance(item, Effect):
@@ -511,7 +518,7 @@ class MeetingsSession:
     def _on_shutdown(self, _: Shutdown) -> None:
         self._out += self._commands.cancel_all(CancelledCommandError("the session was shut down"))
         self._take(self._http.forget_all())
-        self._out += self._timers.cancel_all()
+        self._take(self._timers.cancel_all())
         self._take(self._link.drop())
         self._shut_down = True
         settle = _SETTLED_AT_SHUTDOWN.get(self.state)
@@ -535,7 +542,7 @@ class MeetingsSession:
         else:
             self._fire(Trigger.REGISTER)
             run = self._registration = Registration(marker=self._new_marker())
-            self._out += self._timers.start(_DEADLINE, self._config.register_timeout)
+            self._take(self._timers.start(_DEADLINE, self._config.register_timeout))
             if self._device is not None:  # reviving a disconnected device
                 run.step = "device.refresh"
                 self._refresh_device(After.REVIVE, run=run)
@@ -749,7 +756,7 @@ class MeetingsSession:
         retry_after = getattr(error, "retry_after", None)
         delay = CREATE.delay(run.attempt, retry_after)
         log.info("device POST failed (%s); trying again in %.1f s", error, delay)
-        self._out += self._timers.start(_POST_AGAIN, delay)
+        self._take(self._timers.start(_POST_AGAIN, delay))
 
     def _note_created(self, run: Registration, reply: Reply) -> None:
         """What a POST answer (or its absence) says about a device left to delete."""
@@ -813,7 +820,7 @@ class MeetingsSession:
     def _forget_device(self) -> None:
         self._device = None
         self._http.device_url = None
-        self._out += self._timers.cancel(_DEVICE_REFRESH)
+        self._take(self._timers.cancel(_DEVICE_REFRESH))
 
     def _holds(self, device: DeviceRegistration) -> bool:
         """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
@@ -831,7 +838,7 @@ class MeetingsSession:
     def _on_connected(self, _: Connected) -> None:
         if self.state is State.REGISTERING:
             self._registration = None
-            self._out += self._timers.cancel(_DEADLINE)
+            self._take(self._timers.cancel(_DEADLINE))
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
             self._emit(MeetingsRegistered(self._device.info))
@@ -857,8 +864,8 @@ class MeetingsSession:
         run.failure = error
         log.info("register() failed: %s", error)
         self._take(self._link.drop())
-        self._out += self._timers.cancel(_POST_AGAIN)
-        self._out += self._timers.cancel(_DEADLINE)
+        self._take(self._timers.cancel(_POST_AGAIN))
+        self._take(self._timers.cancel(_DEADLINE))
         if self._device is not None:
             run.orphans.add(self._device.url)
             self._forget_device()
@@ -991,9 +998,9 @@ class MeetingsSession:
     def _arm_device_refresh(self) -> None:
         if self._config.device.ephemeral:
             delay = self._config.device.refresh_interval
-            self._out += self._timers.start(_DEVICE_REFRESH, delay)
+            self._take(self._timers.start(_DEVICE_REFRESH, delay))
         else:
-            self._out += self._timers.cancel(_DEVICE_REFRESH)
+            self._take(self._timers.cancel(_DEVICE_REFRESH))
 
     def _refresh_device(
         self, after: After, *, run: Registration | None = None, delay: float = 0.0
@@ -1138,7 +1145,7 @@ class MeetingsSession:
             self._finish_command(None)
             return
         self._fire(Trigger.UNREGISTER)
-        self._out += self._timers.cancel(_DEVICE_REFRESH)
+        self._take(self._timers.cancel(_DEVICE_REFRESH))
         self._take(self._link.stop(UNREGISTER_CLOSE_CODE, UNREGISTER_CLOSE_REASON))
 
     def _on_stopped(self, _: Stopped) -> None:
