@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -364,47 +364,49 @@ class MercuryLink:
         for action in actions:
             handler = _ACTIONS.get(type(action))
             if handler is not None:
-                output += handler(self, socket, action)
+                handler(self, socket, action, output)
             else:
                 log.debug("mercury: %r", action)
         return output
 
-    def _send(self, socket: _Socket, action: SendText) -> list[LinkOutput]:
-        return [SendWebSocketText(socket.socket_id, action.text)]
+    # Each handler adds what its action turns into to ``output``.
 
-    def _arm(self, socket: _Socket, action: ArmTimer) -> Sequence[LinkOutput]:
-        return self._timers.start(action.timer, action.delay)
+    def _send(self, socket: _Socket, action: SendText, output: list[LinkOutput]) -> None:
+        output.append(SendWebSocketText(socket.socket_id, action.text))
 
-    def _disarm(self, socket: _Socket, action: DisarmTimer) -> Sequence[LinkOutput]:
-        return self._timers.cancel(action.timer)
+    def _arm(self, socket: _Socket, action: ArmTimer, output: list[LinkOutput]) -> None:
+        output += self._timers.start(action.timer, action.delay)
 
-    def _close(self, socket: _Socket, action: CloseSocket) -> list[LinkOutput]:
-        return [CloseWebSocket(socket.socket_id, action.code, action.reason)]
+    def _disarm(self, socket: _Socket, action: DisarmTimer, output: list[LinkOutput]) -> None:
+        output += self._timers.cancel(action.timer)
 
-    def _abort(self, socket: _Socket, _: AbortSocket) -> list[LinkOutput]:
-        return [AbortWebSocket(socket.socket_id)]
+    def _close(self, socket: _Socket, action: CloseSocket, output: list[LinkOutput]) -> None:
+        output.append(CloseWebSocket(socket.socket_id, action.code, action.reason))
 
-    def _online(self, socket: _Socket, _: Online) -> list[LinkOutput]:
+    def _abort(self, socket: _Socket, _: AbortSocket, output: list[LinkOutput]) -> None:
+        output.append(AbortWebSocket(socket.socket_id))
+
+    def _online(self, socket: _Socket, _: Online, output: list[LinkOutput]) -> None:
         self._failures = 0
         self._online_since_connect = True
-        return [_CONNECTED]
+        output.append(_CONNECTED)
 
-    def _deliver(self, socket: _Socket, action: Deliver) -> list[LinkOutput]:
+    def _deliver(self, socket: _Socket, action: Deliver, output: list[LinkOutput]) -> None:
         event_id = action.event.id
         if event_id is not None:
             # Mercury redelivers what it thinks unacked (an ack lost with a dropped socket):
             # the frame is acked again, but the application sees each event once.
             if event_id in self._recent_ids:
                 log.debug("dropping a redelivered event %s", event_id)
-                return []
+                return
             recent = self._recent_ids
             recent[event_id] = None
             if len(recent) > RECENT_EVENT_IDS:
                 del recent[next(iter(recent))]
-        return [EmitEvent(action.event)]
+        output.append(EmitEvent(action.event))
 
-    def _closed(self, socket: _Socket, closed: Closed) -> list[LinkOutput]:
-        output = self._release(socket)
+    def _closed(self, socket: _Socket, closed: Closed, output: list[LinkOutput]) -> None:
+        output += self._release(socket)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("mercury closed: %d %r -> %s", closed.code, closed.reason, closed.action.name)
         action = closed.action
@@ -412,12 +414,13 @@ class MercuryLink:
             self._move_after_close = False
             action = CloseAction.RECONNECT
         if self._stopping:
-            return [*output, _STOPPED]
-        if closed.authorized:
-            return output + self._lost(closed, action)
-        step = "mercury.buffer_state" if socket.opened else "mercury.connect"
-        error = MercuryClosedError(closed.code, closed.reason, by_us=closed.by_us, step=step)
-        return output + self._attempt_failed(action, error)
+            output.append(_STOPPED)
+        elif closed.authorized:
+            output += self._lost(closed, action)
+        else:
+            step = "mercury.buffer_state" if socket.opened else "mercury.connect"
+            error = MercuryClosedError(closed.code, closed.reason, by_us=closed.by_us, step=step)
+            output += self._attempt_failed(action, error)
 
     def _release(self, socket: _Socket) -> list[LinkOutput]:
         output: list[LinkOutput] = list(self._timers.cancel_each(_SOCKET_TIMERS))
@@ -472,7 +475,7 @@ class MercuryLink:
         return output
 
 
-_ActionHandler = Callable[[MercuryLink, _Socket, Any], Sequence[LinkOutput]]
+_ActionHandler = Callable[[MercuryLink, _Socket, Any, list[LinkOutput]], None]
 _ACTIONS: Final[dict[type[MercuryAction], _ActionHandler]] = {
     SendText: MercuryLink._send,
     ArmTimer: MercuryLink._arm,
