@@ -562,13 +562,14 @@ class MercuryProtocol:
         self._new_id = new_id
         self.state = MercuryState.CONNECTING
         self.authorized = False
-        self._armed: set[MercuryTimer] = set()
+        self._armed = 0
+        """The armed timers, one bit each (:data:`_BIT`): an int, where a set is 216 bytes."""
         self._arms = _arm_actions(config)
         self._outstanding_ping: str | None = None
         self._ping_sent_at: float | None = None
         self._expected_sequence: int | None = None
         self._our_close: CloseAction | None = None
-        self._early: list[MercuryEvent] = []
+        self._early: tuple[MercuryEvent, ...] = ()  # rare: no list held for them
 
     def __repr__(self) -> str:
         return f"<MercuryProtocol state={self.state.name} authorized={self.authorized}>"
@@ -576,7 +577,7 @@ class MercuryProtocol:
     @property
     def armed_timers(self) -> frozenset[MercuryTimer]:
         """The timers armed now (as told by the actions returned so far)."""
-        return frozenset(self._armed)
+        return frozenset(timer for timer in _TIMERS if self._armed & _BIT[timer])
 
     @property
     def outstanding_ping(self) -> str | None:
@@ -635,9 +636,9 @@ class MercuryProtocol:
 
     def timer_fired(self, timer: MercuryTimer, *, now: float) -> list[MercuryAction]:
         """``timer`` ran out. A timer that is not armed (a late or stale one) is ignored."""
-        if timer not in self._armed:
+        if not self._armed & _BIT[timer]:
             return []
-        self._armed.discard(timer)
+        self._armed &= ~_BIT[timer]
         return self._TIMER_HANDLERS[timer](self, now)
 
     def close(self, code: int = 1000, reason: str = "Done") -> list[MercuryAction]:
@@ -665,16 +666,16 @@ class MercuryProtocol:
     # -- helpers ----------------------------------------------------------------------------
 
     def _arm(self, timer: MercuryTimer) -> ArmTimer:
-        self._armed.add(timer)
+        self._armed |= _BIT[timer]
         return self._arms[timer]
 
+    def _disarm(self, timer: MercuryTimer) -> DisarmTimer:
+        self._armed &= ~_BIT[timer]
+        return _DISARM[timer]
+
     def _disarm_all(self) -> list[MercuryAction]:
-        armed = self._armed
-        if len(armed) > 1:
-            actions: list[MercuryAction] = [_DISARM[t] for t in _TIMERS if t in armed]
-        else:  # the usual case (one timer, or none): no order to keep
-            actions = [_DISARM[t] for t in armed]
-        armed.clear()
+        actions: list[MercuryAction] = [*_DISARM_ALL[self._armed]]
+        self._armed = 0
         return actions
 
     def _acknowledge(self, frame: dict[str, Any]) -> list[MercuryAction]:
@@ -709,18 +710,17 @@ class MercuryProtocol:
             return [ProtocolViolation("first frame after authorization is not buffer_state")]
         if event_type not in _UNLOCKING_EVENT_TYPES:
             # An event ahead of buffer_state (acked already): delivered once online, in order.
-            self._early.append(_event(frame, event_type))
+            self._early += (_event(frame, event_type),)
             return []
         self.state = MercuryState.ONLINE
         self.authorized = True
-        self._armed.discard(MercuryTimer.AUTHORIZATION)
         actions: list[MercuryAction] = [
-            _DISARM[MercuryTimer.AUTHORIZATION],
+            self._disarm(MercuryTimer.AUTHORIZATION),
             Online(event_type, frame),
         ]
         if self._early:
             actions += [Deliver(event) for event in self._early]
-            self._early = []
+            self._early = ()
         actions += self._ping(now)
         return actions
 
@@ -740,9 +740,8 @@ class MercuryProtocol:
             return self._close(1000, "Pong mismatch", CloseAction.RECONNECT)
         latency = None if self._ping_sent_at is None else now - self._ping_sent_at
         self._outstanding_ping = self._ping_sent_at = None
-        self._armed.discard(MercuryTimer.PONG)
         return [
-            _DISARM[MercuryTimer.PONG],
+            self._disarm(MercuryTimer.PONG),
             PongReceived(ping_id, latency),
             self._arm(MercuryTimer.PING),
         ]
@@ -810,3 +809,12 @@ def _arm_actions(config: MercuryConfig) -> dict[MercuryTimer, ArmTimer]:
 
 _DISARM: Final = {timer: DisarmTimer(timer) for timer in MercuryTimer}
 """The :class:`DisarmTimer` of each timer, built once."""
+
+_BIT: Final = {timer: 1 << index for index, timer in enumerate(_TIMERS)}
+"""Each timer's bit in :attr:`MercuryProtocol._armed`."""
+
+_DISARM_ALL: Final = tuple(
+    tuple(_DISARM[timer] for timer in _TIMERS if armed & _BIT[timer])
+    for armed in range(1 << len(_TIMERS))
+)
+"""The :class:`DisarmTimer` actions for every set of armed timers (by its bits), in order."""
