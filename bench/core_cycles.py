@@ -14,11 +14,13 @@ keeps; 1/ratio is how many times the JSON work the whole cycle costs.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import random
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,14 +226,67 @@ def ping_cycle_us(cycles: int) -> float:
     return total / cycles * 1e6
 
 
+# -- what a registered session holds -------------------------------------------------------
+
+
+def registered_sessions(count: int) -> list[Any]:
+    """``count`` sessions built as the faces build them, each fed init, register and the
+    answer to its first ping (the recorded cycle up to its unregister)."""
+    from webex_meetings.core.inputs import Unregister, WebSocketTextReceived
+
+    fed = record_lifecycle()
+    [stop] = [i for i, (e, _) in enumerate(fed) if isinstance(e, Unregister)]
+    sessions = []
+    for _ in range(count):
+        session = face_session()
+        answer = None
+        for event, now in fed[:stop]:
+            if '"pong"' in getattr(event, "text", ""):
+                assert answer is not None
+                event = WebSocketTextReceived(event.socket_id, answer)
+            answer = _pong_for(session.handle(event, now=now)) or answer
+        if not session.registered:
+            raise RuntimeError("core benchmark: the replayed registration failed")
+        sessions.append(session)
+    return sessions
+
+
+def session_footprint(count: int = 500) -> tuple[float, float]:
+    """What one registered session holds, averaged over ``count`` held at once: objects the
+    garbage collector tracks, and bytes allocated (``tracemalloc``; config, catalog and
+    caches shared by every session are built first and not counted)."""
+    registered_sessions(1)  # the shared config, catalog and caches
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        held = registered_sessions(count)
+        objects = (len(gc.get_objects()) - before - 1) / count  # not the list holding them
+        del held
+        gc.collect()
+        tracemalloc.start()
+        try:
+            start = tracemalloc.get_traced_memory()[0]
+            held = registered_sessions(count)
+            allocated = tracemalloc.get_traced_memory()[0] - start - sys.getsizeof(held)
+        finally:
+            tracemalloc.stop()
+    finally:
+        gc.enable()
+    return objects, allocated / count
+
+
 def main() -> None:
-    """Print the core's cost per lifecycle and per ping cycle (best of five runs)."""
+    """Print the core's cost per lifecycle and per ping cycle (best of five runs), and what
+    a registered session holds."""
     lifecycle = min(lifecycle_us(2000) for _ in range(5))
     seeded = min(lifecycle_us(2000, harness.make_session) for _ in range(5))
     ping = min(ping_cycle_us(20000) for _ in range(5))
+    objects, allocated = session_footprint()
     print(f"core lifecycle (new session, init, register, unregister): {lifecycle:.1f} us")
     print(f"  the same with a freshly seeded random generator per session: {seeded:.1f} us")
     print(f"core ping cycle (ping timer, pong): {ping:.2f} us")
+    print(f"a registered session holds: {objects:.0f} gc-tracked objects, {allocated:.0f} bytes")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class CommandQueue:
 
     def __init__(self) -> None:
         self.active: Command | None = None
-        self._queue: list[Command] = []  # a few at most: a deque costs 10 times the memory
+        self._queue: tuple[Command, ...] = ()  # a few at most, mostly none: no list held
 
     def add(self, kind: CommandKind, command_id: int) -> None:
         """Queue a command (or join the one it coalesces with)."""
@@ -47,7 +47,7 @@ class CommandQueue:
         elif self._queue and self._queue[-1].kind is kind:
             self._queue[-1].waiters.append(command_id)
         else:
-            self._queue.append(Command(kind, [command_id]))
+            self._queue += (Command(kind, [command_id]),)
 
     @property
     def startable(self) -> bool:
@@ -60,7 +60,7 @@ class CommandQueue:
         active or when none is queued."""
         if self.active is not None or not self._queue:
             return None
-        self.active = self._queue.pop(0)
+        self.active, self._queue = self._queue[0], self._queue[1:]
         return self.active
 
     def cancel(self, command_id: int, kind: CommandKind) -> bool | list[Effect]:
@@ -79,7 +79,7 @@ class CommandQueue:
             if command.kind is kind and command_id in command.waiters:
                 command.waiters.remove(command_id)
                 if not command.waiters:
-                    self._queue.remove(command)
+                    self._queue = tuple(other for other in self._queue if other is not command)
                 return complete([command_id], error)
         return []
 
@@ -92,7 +92,7 @@ class CommandQueue:
         """Fail the active command and every queued one with ``error``."""
         pending = ([self.active] if self.active else []) + list(self._queue)
         self.active = None
-        self._queue.clear()
+        self._queue = ()
         return [effect for command in pending for effect in complete(command.waiters, error)]
 
 
