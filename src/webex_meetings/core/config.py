@@ -198,13 +198,13 @@ def _config_for_cloud(base_url: str) -> SessionConfig:
     return SessionConfig()._placed(base_url)
 
 
-C = TypeVar("C")
-R = TypeVar("R")
+_C = TypeVar("_C")
+_R = TypeVar("_R")
 
 _PER_CONFIG_MAXSIZE = 64
 
 
-def per_config(build: Callable[[C], R]) -> Callable[[C], R]:
+def per_config(build: Callable[[_C], _R]) -> Callable[[_C], _R]:
     """Remember ``build(config)`` for each configuration value, by identity.
 
     For what the protocol derives from a configuration once and reuses on every request or
@@ -214,10 +214,10 @@ def per_config(build: Callable[[C], R]) -> Callable[[C], R]:
     entry keeps the value alive, so its id cannot be reused while remembered. Past
     :data:`_PER_CONFIG_MAXSIZE` values everything is forgotten and built again.
     """
-    remembered: dict[int, tuple[C, R]] = {}
+    remembered: dict[int, tuple[_C, _R]] = {}
 
     @functools.wraps(build)
-    def lookup(config: C) -> R:
+    def lookup(config: _C) -> _R:
         entry = remembered.get(id(config))  # an entry keeps its config: the same object
         if entry is None:
             if len(remembered) >= _PER_CONFIG_MAXSIZE:
