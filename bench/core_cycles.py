@@ -14,14 +14,22 @@ keeps; 1/ratio is how many times the JSON work the whole cycle costs.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
+import random
 import sys
 import time
+import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from webex_meetings.core.config import SessionConfig
+from webex_meetings.core.credentials import Credentials
+from webex_meetings.core.session import MeetingsSession
 
 HARNESS = Path(__file__).resolve().parents[1] / "tests" / "helpers" / "session_harness.py"
 
@@ -114,33 +122,76 @@ def measure(cycles: int, runs: int) -> tuple[list[float], list[float], int]:
 # -- the core alone: time spent inside handle() --------------------------------------------
 
 
+class _Recording:
+    """A session that also records every (input, now) it is fed."""
+
+    def __init__(self, session: Any, fed: list[tuple[Any, float]]) -> None:
+        self._session = session
+        self._fed = fed
+
+    def handle(self, event: Any, *, now: float) -> Any:
+        self._fed.append((event, now))
+        return self._session.handle(event, now=now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
 def record_lifecycle() -> list[tuple[Any, float]]:
     """Every (input, now) one init+register+unregister cycle feeds the session, in order."""
     fed: list[tuple[Any, float]] = []
-    pump = harness.Pump(harness.make_session(), harness.FakeCloud())
-    handle = pump.session.handle
-
-    def recording(event: Any, *, now: float) -> Any:
-        fed.append((event, now))
-        return handle(event, now=now)
-
-    pump.session.handle = recording
+    pump = harness.Pump(_Recording(harness.make_session(), fed), harness.FakeCloud())
     pump.init()
     pump.result(pump.register())
     pump.result(pump.unregister())
     return fed
 
 
-def lifecycle_us(cycles: int) -> float:
-    """Median-free mean µs of one whole lifecycle inside the core: a new session and every
-    ``handle`` call of init, register and unregister, replayed from a recorded cycle (the
-    session is deterministic for a seeded rng, so the ids match)."""
+def face_session() -> Any:
+    """A session as the library's faces build it: the process's shared configuration (one
+    value per cloud) and random generator, and credentials of its own."""
+    return MeetingsSession(
+        SessionConfig.for_cloud(harness.BASE), Credentials(harness.TOKEN), rng=_SHARED_RNG
+    )
+
+
+_SHARED_RNG = random.Random(7)
+
+
+def _pong_for(effects: list[Any]) -> str | None:
+    """The pong answering the ping among ``effects``, if one was sent."""
+    for effect in effects:
+        text = getattr(effect, "text", "")
+        if '"type":"ping"' in text:
+            return '{"type":"pong","id":' + json.dumps(json.loads(text)["id"]) + "}"
+    return None
+
+
+def lifecycle_us(cycles: int, new_session: Callable[[], Any] = face_session) -> float:
+    """Mean µs of one whole lifecycle inside the core: a new session (``new_session``) and
+    every ``handle`` call of init, register and unregister, replayed from a recorded cycle
+    (request, socket and timer ids come from the session's own counter, so they match; the
+    pong is rewritten to answer the session's own ping, off the clock: that JSON work is the
+    benchmark's, not the core's)."""
+    from webex_meetings.core.inputs import WebSocketTextReceived
+
     fed = record_lifecycle()
+    [at] = [i for i, (e, _) in enumerate(fed) if '"pong"' in getattr(e, "text", "")]
+    before, ping, pong, after = fed[: at - 1], fed[at - 1], fed[at], fed[at + 1 :]
     total = 0.0
     for _ in range(cycles):
         started = time.perf_counter()
-        session = harness.make_session()
-        for event, now in fed:
+        session = new_session()
+        for event, now in before:
+            session.handle(event, now=now)
+        effects = session.handle(ping[0], now=ping[1])
+        paused = time.perf_counter()
+        answer = _pong_for(effects)
+        assert answer is not None
+        rewritten = WebSocketTextReceived(pong[0].socket_id, answer)
+        started += time.perf_counter() - paused
+        session.handle(rewritten, now=pong[1])
+        for event, now in after:
             session.handle(event, now=now)
         total += time.perf_counter() - started
     return total / cycles * 1e6
@@ -175,12 +226,67 @@ def ping_cycle_us(cycles: int) -> float:
     return total / cycles * 1e6
 
 
+# -- what a registered session holds -------------------------------------------------------
+
+
+def registered_sessions(count: int) -> list[Any]:
+    """``count`` sessions built as the faces build them, each fed init, register and the
+    answer to its first ping (the recorded cycle up to its unregister)."""
+    from webex_meetings.core.inputs import Unregister, WebSocketTextReceived
+
+    fed = record_lifecycle()
+    [stop] = [i for i, (e, _) in enumerate(fed) if isinstance(e, Unregister)]
+    sessions = []
+    for _ in range(count):
+        session = face_session()
+        answer = None
+        for event, now in fed[:stop]:
+            if '"pong"' in getattr(event, "text", ""):
+                assert answer is not None
+                event = WebSocketTextReceived(event.socket_id, answer)
+            answer = _pong_for(session.handle(event, now=now)) or answer
+        if not session.registered:
+            raise RuntimeError("core benchmark: the replayed registration failed")
+        sessions.append(session)
+    return sessions
+
+
+def session_footprint(count: int = 500) -> tuple[float, float]:
+    """What one registered session holds, averaged over ``count`` held at once: objects the
+    garbage collector tracks, and bytes allocated (``tracemalloc``; config, catalog and
+    caches shared by every session are built first and not counted)."""
+    registered_sessions(1)  # the shared config, catalog and caches
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        held = registered_sessions(count)
+        objects = (len(gc.get_objects()) - before - 1) / count  # not the list holding them
+        del held
+        gc.collect()
+        tracemalloc.start()
+        try:
+            start = tracemalloc.get_traced_memory()[0]
+            held = registered_sessions(count)
+            allocated = tracemalloc.get_traced_memory()[0] - start - sys.getsizeof(held)
+        finally:
+            tracemalloc.stop()
+    finally:
+        gc.enable()
+    return objects, allocated / count
+
+
 def main() -> None:
-    """Print the core's cost per lifecycle and per ping cycle (best of five runs)."""
+    """Print the core's cost per lifecycle and per ping cycle (best of five runs), and what
+    a registered session holds."""
     lifecycle = min(lifecycle_us(2000) for _ in range(5))
+    seeded = min(lifecycle_us(2000, harness.make_session) for _ in range(5))
     ping = min(ping_cycle_us(20000) for _ in range(5))
+    objects, allocated = session_footprint()
     print(f"core lifecycle (new session, init, register, unregister): {lifecycle:.1f} us")
+    print(f"  the same with a freshly seeded random generator per session: {seeded:.1f} us")
     print(f"core ping cycle (ping timer, pong): {ping:.2f} us")
+    print(f"a registered session holds: {objects:.0f} gc-tracked objects, {allocated:.0f} bytes")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webex_meetings.core.config import SessionConfig
+from webex_meetings.core import config as config_module
+from webex_meetings.core.config import MercuryConfig, SessionConfig, per_config
 from webex_meetings.core.errors import ConfigurationError
 
 
@@ -28,3 +29,22 @@ def test_for_cloud_points_every_service_at_the_base_and_names_its_host() -> None
 def test_for_cloud_refuses_an_unusable_base_url(url: str, words: str) -> None:
     with pytest.raises(ConfigurationError, match=words.replace("(", r"\(").replace(")", r"\)")):
         SessionConfig.for_cloud(url)
+
+
+def test_per_config_builds_once_per_value_and_tells_equal_values_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[MercuryConfig] = []
+
+    @per_config
+    def build(config: MercuryConfig) -> float:
+        built.append(config)
+        return config.ping_interval
+
+    first, equal, other = MercuryConfig(), MercuryConfig(), MercuryConfig(ping_interval=3.0)
+    assert [build(first), build(first), build(equal), build(other)] == [15.0, 15.0, 15.0, 3.0]
+    assert [id(config) for config in built] == [id(first), id(equal), id(other)]
+    monkeypatch.setattr(config_module, "_PER_CONFIG_MAXSIZE", 3)
+    assert build(MercuryConfig(ping_interval=4.0)) == 4.0  # full: everything forgotten
+    assert build(first) == 15.0
+    assert len(built) == 5

@@ -440,3 +440,16 @@ def test_fuzz_devices_to_prune(response, keep):
 @given(RESPONSES)
 def test_fuzz_is_device_limit(response):
     assert is_device_limit(response) in (True, False)
+
+
+@pytest.mark.parametrize(
+    ("url", "device_id"),
+    [
+        (DEVICE_URL, "2fc36726-992f-421f-9325-d352399d1d4a"),
+        ("http://127.0.0.1:9999/wdm/api/v1/devices/dev1", "dev1"),
+        ("https://wdm-a.wbx2.com/wdm/api/v1/devices/abc/", "abc"),
+        ("https://wdm-a.wbx2.com/wdm/api/v1/devices/abc?x=1#y", "abc"),
+    ],
+)
+def test_device_id_is_the_last_segment_of_its_url(url: str, device_id: str) -> None:
+    assert DeviceInfo(url=url, web_socket_url=WS_URL).id == device_id

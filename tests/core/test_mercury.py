@@ -761,7 +761,9 @@ def test_the_token_shows_only_inside_the_auth_frame_text() -> None:
         assert TOKEN not in repr(action)
         assert TOKEN not in str(action)
     assert TOKEN not in repr(harness.protocol)
-    assert TOKEN not in repr(vars(harness.protocol))
+    protocol = harness.protocol
+    held = {name: getattr(protocol, name) for name in type(protocol).__slots__}
+    assert TOKEN not in repr(held)
 
 
 # -- fuzzing --------------------------------------------------------------------------------
@@ -1031,3 +1033,60 @@ def test_events_before_buffer_state_are_acked_kept_and_delivered_once_online() -
     assert kinds.index("Online") < kinds.index("Deliver")
     delivered = [a.event.id for a in actions if isinstance(a, Deliver)]
     assert delivered == ["early-1", "early-2"]
+
+
+def _reference_url(web_socket_url: str, *, now_ms: int, ephemeral: bool) -> str:
+    """``Mercury._prepareUrl`` written the plain way (no caching): the reference."""
+    from urllib.parse import quote, unquote, urlunsplit
+
+    parts = urlsplit(web_socket_url)
+    query = []
+    for item in parts.query.split("&"):
+        if item:
+            key, _, value = item.partition("=")
+            query.append((unquote(key.replace("+", " ")), unquote(value.replace("+", " "))))
+    ours = [("outboundWireFormat", "text"), ("bufferStates", "true"), ("aliasHttpStatus", "true")]
+    if ephemeral:
+        ours.append(("multipleConnections", "true"))
+    ours.append(("clientTimestamp", str(now_ms)))
+    for key, value in ours:
+        if all(existing != key for existing, _ in query):
+            query.append((key, value))
+            continue
+        kept: list[tuple[str, str]] = []
+        for existing, old in query:
+            if existing != key:
+                kept.append((existing, old))
+            elif all(k != key for k, _ in kept):
+                kept.append((key, value))
+        query = kept
+    safe = "!~*'()"
+    text = "&".join(f"{quote(k, safe=safe)}={quote(v, safe=safe)}" for k, v in query)
+    return urlunsplit(parts._replace(query=text))
+
+
+_PARAM_NAMES = st.sampled_from(
+    ["clientTimestamp", "bufferStates", "a", "multipleConnections", "z z", "outboundWireFormat"]
+)
+
+
+@given(
+    params=st.lists(st.tuples(_PARAM_NAMES, st.text(max_size=5)), max_size=6),
+    fragment=st.sampled_from(["", "frag", "x=1&y"]),
+    now_ms=st.integers(min_value=0, max_value=2**45),
+    ephemeral=st.booleans(),
+)
+def test_the_url_is_the_reference_url_whatever_the_device_url_holds(
+    params: list[tuple[str, str]], fragment: str, now_ms: int, ephemeral: bool
+) -> None:
+    from urllib.parse import quote
+
+    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in params)
+    url = "wss://m.example:443/v1/messages" + (f"?{query}" if query else "")
+    url += f"#{fragment}" if fragment else ""
+    expected = _reference_url(url, now_ms=now_ms, ephemeral=ephemeral)
+    assert mercury_url(url, now_ms=now_ms, ephemeral=ephemeral) == expected
+    # and again, from what was remembered of the first call
+    assert mercury_url(url, now_ms=now_ms + 1, ephemeral=ephemeral) == _reference_url(
+        url, now_ms=now_ms + 1, ephemeral=ephemeral
+    )

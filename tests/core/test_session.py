@@ -61,6 +61,7 @@ def test_register_runs_catalog_and_people_me_in_parallel_then_device_then_mercur
     registered = pump.events[-1]
     assert isinstance(registered, MeetingsRegistered)
     assert registered.device.url.startswith(f"{BASE}/wdm/api/v1/devices/")
+    assert registered.device.id == "dev1"  # what the cloud's device list names it by
     assert pump.session.person is not None
     assert pump.session.person.display_name == "Ada"
 

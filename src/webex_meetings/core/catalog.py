@@ -21,6 +21,7 @@ With no usable host the link is used as is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .errors import RemoteProtocolError
-from .http import HttpRequest
+from .fast_init import fast_init
+from .http import HttpRequest, decode_json
 
 __all__ = [
     "HostEntry",
@@ -39,6 +41,7 @@ __all__ = [
     "join_url",
     "limited_catalog_request",
     "meeting_preferences_request",
+    "parse_catalog",
     "parse_person",
     "parse_preferred_site",
     "people_me_request",
@@ -116,6 +119,10 @@ class ServiceCatalog:
 
     service_links: Mapping[str, str] = field(default_factory=lambda: _EMPTY_LINKS)
     host_catalog: Mapping[str, tuple[HostEntry, ...]] = field(default_factory=lambda: _EMPTY_HOSTS)
+    _urls: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    """Service URLs already resolved (a pure function of the fields above)."""
 
     @classmethod
     def parse(cls, body: Any, *, step: str = "catalog") -> ServiceCatalog:
@@ -148,13 +155,18 @@ class ServiceCatalog:
 
     def url(self, name: str) -> str | None:
         """The URL of service ``name`` at its priority host, or ``None`` if unknown."""
+        try:
+            return self._urls[name]
+        except KeyError:
+            pass
         link = self.service_links.get(name)
-        if link is None:
-            return None
-        netloc = _http_url_netloc(link)
-        entries = self.host_catalog.get(netloc or "", ())
-        best = _priority_host(entries)
-        return link if best is None else _with_host(link, best.host)
+        url = None
+        if link is not None:
+            netloc = _http_url_netloc(link)
+            best = _priority_host(self.host_catalog.get(netloc or "", ()))
+            url = link if best is None else _with_host(link, best.host)
+        self._urls[name] = url
+        return url
 
     def require(self, name: str, *, step: str) -> str:
         """The URL of service ``name``.
@@ -174,6 +186,28 @@ class ServiceCatalog:
             service_links=MappingProxyType({**self.service_links, **other.service_links}),
             host_catalog=MappingProxyType({**self.host_catalog, **other.host_catalog}),
         )
+
+
+def parse_catalog(body: bytes, *, step: str = "catalog") -> ServiceCatalog:
+    """The catalog in the raw body of a U2C answer (:meth:`ServiceCatalog.parse` of its JSON).
+
+    Sessions of one cloud all get the same catalog: the few bodies seen last are remembered
+    with what they parse to, so a thousand sessions hold one catalog, parsed once.
+
+    :raises RemoteProtocolError: the body is not JSON, or not a catalog.
+    """
+    return _parse_catalog_body(body, step)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_catalog_body(body: bytes, step: str) -> ServiceCatalog:
+    try:
+        decoded = decode_json(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RemoteProtocolError(
+            f"the server's answer is not valid JSON ({type(exc).__name__})", step=step
+        ) from None
+    return ServiceCatalog.parse(decoded, step=step)
 
 
 def _object_field(body: dict[str, Any], name: str, *, step: str) -> dict[Any, Any]:
@@ -222,6 +256,7 @@ def _with_host(link: str, host: str) -> str:
 
 
 # -- requests --------------------------------------------------------------------------------
+# Requests are immutable values: those that depend only on a URL are built once per URL.
 
 
 def limited_catalog_request(u2c_url: str, *, org_id: str) -> HttpRequest:
@@ -237,6 +272,7 @@ def limited_catalog_request(u2c_url: str, *, org_id: str) -> HttpRequest:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def catalog_request(u2c_url: str) -> HttpRequest:
     """``GET {u2c}/catalog?format=hostmap``: the post-auth catalog."""
     return HttpRequest(
@@ -244,11 +280,13 @@ def catalog_request(u2c_url: str) -> HttpRequest:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def people_me_request(hydra_url: str) -> HttpRequest:
     """``GET {hydra}/people/me``: validates the token and names its user."""
     return HttpRequest(method="GET", url=join_url(hydra_url, "people/me"), step="people/me")
 
 
+@functools.lru_cache(maxsize=64)
 def meeting_preferences_request(hydra_url: str) -> HttpRequest:
     """``GET {hydra}/meetingPreferences``: the user's Webex sites."""
     return HttpRequest(
@@ -275,6 +313,7 @@ def parse_preferred_site(body: Any) -> str | None:
     return urls[0][1] if urls else None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Person:
     """The ``people/me`` fields this library uses; each is ``None`` when absent."""
@@ -294,15 +333,15 @@ def parse_person(body: Any) -> Person:
     if not isinstance(body, dict):
         raise RemoteProtocolError("the people/me answer is not a JSON object", step="people/me")
     emails = body.get("emails")
-
-    def text(key: str) -> str | None:
-        value = body.get(key)
-        return value if isinstance(value, str) else None
-
     return Person(
-        id=text("id"),
-        display_name=text("displayName"),
+        id=_text(body, "id"),
+        display_name=_text(body, "displayName"),
         emails=tuple(e for e in emails if isinstance(e, str)) if isinstance(emails, list) else (),
-        org_id=text("orgId"),
-        type=text("type"),
+        org_id=_text(body, "orgId"),
+        type=_text(body, "type"),
     )
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) else None

@@ -8,7 +8,6 @@ overlapping ``register()`` calls make one registration and both complete with it
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass
 
 from .effects import CompleteCommand, Effect
@@ -39,7 +38,7 @@ class CommandQueue:
 
     def __init__(self) -> None:
         self.active: Command | None = None
-        self._queue: deque[Command] = deque()
+        self._queue: tuple[Command, ...] = ()  # a few at most, mostly none: no list held
 
     def add(self, kind: CommandKind, command_id: int) -> None:
         """Queue a command (or join the one it coalesces with)."""
@@ -48,14 +47,20 @@ class CommandQueue:
         elif self._queue and self._queue[-1].kind is kind:
             self._queue[-1].waiters.append(command_id)
         else:
-            self._queue.append(Command(kind, [command_id]))
+            self._queue += (Command(kind, [command_id]),)
+
+    @property
+    def startable(self) -> bool:
+        """True when :meth:`start_next` would start a command: none is active and one is
+        queued."""
+        return self.active is None and bool(self._queue)
 
     def start_next(self) -> Command | None:
         """Make the next queued command the active one and return it; ``None`` while one is
         active or when none is queued."""
         if self.active is not None or not self._queue:
             return None
-        self.active = self._queue.popleft()
+        self.active, self._queue = self._queue[0], self._queue[1:]
         return self.active
 
     def cancel(self, command_id: int, kind: CommandKind) -> bool | list[Effect]:
@@ -74,7 +79,7 @@ class CommandQueue:
             if command.kind is kind and command_id in command.waiters:
                 command.waiters.remove(command_id)
                 if not command.waiters:
-                    self._queue.remove(command)
+                    self._queue = tuple(other for other in self._queue if other is not command)
                 return complete([command_id], error)
         return []
 
@@ -87,7 +92,7 @@ class CommandQueue:
         """Fail the active command and every queued one with ``error``."""
         pending = ([self.active] if self.active else []) + list(self._queue)
         self.active = None
-        self._queue.clear()
+        self._queue = ()
         return [effect for command in pending for effect in complete(command.waiters, error)]
 
 

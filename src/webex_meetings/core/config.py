@@ -8,8 +8,11 @@ URL (the emulator's, or any Webex-compatible cloud).
 
 from __future__ import annotations
 
+import functools
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -153,17 +156,23 @@ class SessionConfig:
     @property
     def spark_user_agent(self) -> str:
         """``spark-user-agent``: ``webex-meetings/<version> (python <x.y>)[ app/ver]``."""
-        agent = f"webex-meetings/{VERSION} (python {platform.python_version()})"
-        if self.app_name:
-            agent += f" {self.app_name}/{self.app_version or '0.0'}"
-        return agent
+        return _spark_user_agent(self.app_name, self.app_version)
 
     @classmethod
     def for_cloud(cls, base_url: str, **changes: object) -> SessionConfig:
         """A config whose every service lives under ``base_url`` (an emulator, a proxy).
 
-        The base URL's host gets the Authorization header even over plain http.
+        The base URL's host gets the Authorization header even over plain http. Configs
+        are immutable, so every call for the same ``base_url`` (and no changes) returns the
+        same shared value: a thousand sessions of one cloud hold one config.
         """
+        if cls is not SessionConfig:
+            return replace(cls()._placed(base_url), **changes)  # type: ignore[arg-type]
+        config = _config_for_cloud(base_url)
+        return replace(config, **changes) if changes else config  # type: ignore[arg-type]
+
+    def _placed(self, base_url: str) -> SessionConfig:
+        """This config with every service under ``base_url`` (see :meth:`for_cloud`)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"not an http(s) base URL: {base_url!r}")
@@ -172,7 +181,8 @@ class SessionConfig:
         except ValueError:
             raise ConfigurationError(f"the port of {base_url!r} is not 0 to 65535") from None
         base = base_url.rstrip("/")
-        config = cls(
+        return replace(
+            self,
             discovery=DiscoveryConfig(
                 u2c=f"{base}/u2c/api/v1",
                 hydra=f"{base}/hydra/v1",
@@ -180,4 +190,47 @@ class SessionConfig:
             ),
             extra_authorized_hosts=(parts.netloc,),
         )
-        return replace(config, **changes)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=64)
+def _config_for_cloud(base_url: str) -> SessionConfig:
+    """:meth:`SessionConfig.for_cloud` without changes, remembered (configs are immutable)."""
+    return SessionConfig()._placed(base_url)
+
+
+_C = TypeVar("_C")
+_R = TypeVar("_R")
+
+_PER_CONFIG_MAXSIZE = 64
+
+
+def per_config(build: Callable[[_C], _R]) -> Callable[[_C], _R]:
+    """Remember ``build(config)`` for each configuration value, by identity.
+
+    For what the protocol derives from a configuration once and reuses on every request or
+    connection (timer actions, an encoded body). ``functools.lru_cache`` would hash the frozen
+    dataclass, field by field, on every call: more than the work it saves. A configuration
+    is immutable and a process has a handful of them, so each is looked up by ``id``; the
+    entry keeps the value alive, so its id cannot be reused while remembered. Past
+    :data:`_PER_CONFIG_MAXSIZE` values everything is forgotten and built again.
+    """
+    remembered: dict[int, tuple[_C, _R]] = {}
+
+    @functools.wraps(build)
+    def lookup(config: _C) -> _R:
+        entry = remembered.get(id(config))  # an entry keeps its config: the same object
+        if entry is None:
+            if len(remembered) >= _PER_CONFIG_MAXSIZE:
+                remembered.clear()
+            entry = remembered[id(config)] = (config, build(config))
+        return entry[1]
+
+    return lookup
+
+
+@functools.lru_cache(maxsize=64)
+def _spark_user_agent(app_name: str | None, app_version: str | None) -> str:
+    agent = f"webex-meetings/{VERSION} (python {platform.python_version()})"
+    if app_name:
+        agent += f" {app_name}/{app_version or '0.0'}"
+    return agent

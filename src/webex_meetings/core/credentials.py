@@ -113,6 +113,9 @@ def _split_token(text: str, token_type: str) -> tuple[str, str]:
     Whitespace collapses to single spaces, ``Bearer<x>`` becomes ``Bearer <x>``, and a
     ``"<type> <token>"`` value is split into its type and token.
     """
+    plain = text.isascii() and text.isprintable() and " " not in text
+    if plain and text and text[:6].lower() != "bearer":
+        return token_type, text  # the usual case: one printable word, nothing to clean
     cleaned = " ".join(text.split())
     cleaned = _BEARER_GLUED.sub("Bearer ", cleaned, count=1)
     if not cleaned:
@@ -130,6 +133,8 @@ def _split_token(text: str, token_type: str) -> tuple[str, str]:
 
 
 def _normal_token_type(token_type: str) -> str:
+    if token_type == "Bearer":
+        return token_type
     if not token_type:
         return "Bearer"
     if not _TOKEN_TYPE.fullmatch(token_type):
@@ -231,26 +236,27 @@ class Credentials:
             kind, token = "Bearer", ""  # no token yet: the first comes from the source
         else:
             kind, token = _split_token(raw, token_type)
-        fields: dict[str, object] = {
-            "_access_token": Secret(token),
-            "_jwt": jwt_secret,
-            "token_provider": token_provider,
-            "_superseded": (),
-            "token_type": _normal_token_type(kind),
-            "_refresh_token": _as_secret(refresh_token, "refresh token"),
-            "_client_secret": _as_secret(client_secret, "client secret"),
-            "expires_at": _optional_time(expires_at, "expires_at"),
-            "refresh_token_expires_at": _optional_time(
-                refresh_token_expires_at, "refresh_token_expires_at"
-            ),
-        }
-        texts = zip(_OPTIONAL_TEXT_FIELDS, (client_id, redirect_uri, scope), strict=True)
-        for name, text in texts:
+        texts = (client_id, redirect_uri, scope)
+        for name, text in zip(_OPTIONAL_TEXT_FIELDS, texts, strict=True):
             if text is not None and not isinstance(text, str):
                 raise ConfigurationError(f"{name} must be a string")
-            fields[name] = text or None
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+        put = object.__setattr__
+        put(self, "_access_token", Secret(token))
+        put(self, "_jwt", jwt_secret)
+        put(self, "token_provider", token_provider)
+        put(self, "_superseded", ())
+        put(self, "token_type", _normal_token_type(kind))
+        put(self, "_refresh_token", _as_secret(refresh_token, "refresh token"))
+        put(self, "_client_secret", _as_secret(client_secret, "client secret"))
+        put(self, "expires_at", _optional_time(expires_at, "expires_at"))
+        put(
+            self,
+            "refresh_token_expires_at",
+            _optional_time(refresh_token_expires_at, "refresh_token_expires_at"),
+        )
+        put(self, "client_id", client_id or None)
+        put(self, "redirect_uri", redirect_uri or None)
+        put(self, "scope", scope or None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Credentials are immutable; cannot set {name!r}")
@@ -744,7 +750,10 @@ def check_token_destination(
     :raises TokenWithheldError: ``url`` breaks :data:`TOKEN_RULE`; the error names the
         host, the reason and the rule.
     """
-    refusal = token_refusal(url, allowed_domains=allowed_domains, extra_hosts=extra_hosts)
+    if isinstance(url, str):
+        refusal = _token_refusal(url, tuple(allowed_domains), tuple(extra_hosts))
+    else:
+        refusal = token_refusal(url, allowed_domains=allowed_domains, extra_hosts=extra_hosts)
     if refusal is not None:
         raise TokenWithheldError(url, refusal, rule=TOKEN_RULE, step=step)
 

@@ -23,6 +23,7 @@ Everything here builds requests or reads answers; the session decides when.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -33,9 +34,10 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from .catalog import join_url
-from .config import DeviceConfig
+from .config import DeviceConfig, per_config
 from .errors import ConfigurationError, RemoteProtocolError
 from .events import DeviceInfo
+from .fast_init import fast_init
 from .http import EXCESSIVE_DEVICES_MESSAGE, Headers, HttpRequest, HttpResponse
 
 __all__ = [
@@ -69,6 +71,7 @@ _JSON_HEADERS: Final[Headers] = (("content-type", "application/json"),)
 # -- the registered device -------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceRegistration:
     """A device WDM registered for us: its public :class:`~.events.DeviceInfo`, plus what
@@ -153,19 +156,23 @@ def registration_body(config: DeviceConfig, *, marker: str | None = None) -> dic
     return body
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Built once: ``json.dumps`` with options builds a new encoder on every call."""
+
+
 def _encode_json(body: dict[str, Any]) -> bytes:
     try:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-            "utf-8"
-        )
+        return _ENCODER.encode(body).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"the device body is not JSON ({type(exc).__name__})") from None
 
 
-def _with_upstream_query(url: str, config: DeviceConfig) -> str:
+@functools.lru_cache(maxsize=1024)
+def _with_upstream_query(url: str, services: str) -> str:
+    """``url`` with ``includeUpstreamServices=<services>`` (a pure function, remembered: the
+    same device and WDM URLs come back all the time)."""
     separator = "&" if urlsplit(url).query else "?"
-    value = quote(config.include_upstream_services, safe=",")
-    return f"{url}{separator}includeUpstreamServices={value}"
+    return f"{url}{separator}includeUpstreamServices={quote(services, safe=',')}"
 
 
 def register_request(
@@ -177,11 +184,36 @@ def register_request(
     """
     return HttpRequest(
         method="POST",
-        url=_with_upstream_query(join_url(wdm_url, "devices"), config),
+        url=_with_upstream_query(join_url(wdm_url, "devices"), config.include_upstream_services),
         headers=_JSON_HEADERS,
-        body=_encode_json(registration_body(config, marker=marker)),
+        body=_registration_bytes(config, marker),
         step="device.register",
     )
+
+
+def _registration_bytes(config: DeviceConfig, marker: str | None) -> bytes:
+    """:func:`registration_body` encoded. The body is the same for every registration of a
+    config but for the marker, so it is encoded once and the marker (a uuid: nothing to
+    escape) spliced in; with ``extra_body`` (whose keys may come after it) it is encoded
+    afresh."""
+    if config.extra_body or marker is None or not _PLAIN_MARKER.fullmatch(marker):
+        return _encode_json(registration_body(config, marker=marker))
+    head, tail = _body_around_marker(config)
+    return head + marker.encode("ascii") + tail if config.mark_registrations else head + tail
+
+
+_PLAIN_MARKER = re.compile(r"[0-9A-Za-z-]{1,64}")
+
+
+@per_config
+def _body_around_marker(config: DeviceConfig) -> tuple[bytes, bytes]:
+    """The encoded body without ``extra_body``, around the marker's value (without the
+    marker field at all when ``config.mark_registrations`` is off: then ``tail`` is
+    empty)."""
+    if not config.mark_registrations:
+        return _encode_json(registration_body(config)), b""
+    body = _encode_json(registration_body(config))
+    return body[:-1] + b',"' + MARKER_FIELD.encode() + b'":"', b'"}'
 
 
 def refresh_request(device: DeviceRegistration, config: DeviceConfig) -> HttpRequest:
@@ -200,7 +232,7 @@ def refresh_request(device: DeviceRegistration, config: DeviceConfig) -> HttpReq
         headers += (("If-None-Match", device.etag),)
     return HttpRequest(
         method="PUT",
-        url=_with_upstream_query(device.url, config),
+        url=_with_upstream_query(device.url, config.include_upstream_services),
         headers=headers,
         body=_encode_json(body),
         step="device.refresh",
@@ -212,6 +244,7 @@ def delete_request(device_url: str) -> HttpRequest:
     return HttpRequest(method="DELETE", url=device_url, step="device.unregister")
 
 
+@functools.lru_cache(maxsize=64)
 def list_request(wdm_url: str) -> HttpRequest:
     """``GET {wdm}/devices``: every device of the user."""
     return HttpRequest(method="GET", url=join_url(wdm_url, "devices"), step="device.list")
@@ -258,21 +291,23 @@ def parse_registration(
     if previous is not None and etag is not None and etag == previous.etag:
         features = _features_for_same_etag(previous.info.features, features, body)
 
-    def text(key: str) -> str | None:
-        value = body.get(key)
-        return value if isinstance(value, str) else None
-
     info = DeviceInfo(
-        url=url,
-        web_socket_url=web_socket_url,
-        user_id=text("userId"),
-        device_type=text("deviceType"),
-        name=text("name"),
-        modification_time=text("modificationTime"),
-        features=features,
+        url,
+        web_socket_url,
+        _text(body, "userId"),
+        _text(body, "deviceType"),
+        _text(body, "name"),
+        _text(body, "modificationTime"),
+        features,
     )
-    raw = {key: value for key, value in body.items() if key not in _DROPPED_FROM_RAW}
-    return DeviceRegistration(info, etag=etag, raw=raw)
+    for key in _DROPPED_FROM_RAW:  # the decoded body is ours: trimmed, not copied
+        body.pop(key, None)
+    return DeviceRegistration(info, etag, body)
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) else None
 
 
 def _features_for_same_etag(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .errors import WebexError
 from .events import Event
+from .fast_init import fast_init
 from .http import HttpRequest
 from .redaction import redact
 
@@ -39,6 +40,7 @@ class Effect:
     """Base class of every effect."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendHttpRequest(Effect):
     """Send ``request``; answer with ``HttpResponseReceived`` or ``HttpRequestFailed``."""
@@ -47,6 +49,7 @@ class SendHttpRequest(Effect):
     request: HttpRequest
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OpenWebSocket(Effect):
     """Open a websocket to ``url`` (ws:// or wss://, no subprotocol, no auth header); answer
@@ -59,6 +62,7 @@ class OpenWebSocket(Effect):
         return f"OpenWebSocket(socket_id={self.socket_id}, url={redact(self.url)!r})"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendWebSocketText(Effect):
     """Send one text message on an open websocket."""
@@ -70,6 +74,7 @@ class SendWebSocketText(Effect):
         return f"SendWebSocketText(socket_id={self.socket_id}, text={redact(self.text)!r})"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CloseWebSocket(Effect):
     """Start the close handshake; answer with ``WebSocketClosed`` once it completes."""
@@ -79,6 +84,7 @@ class CloseWebSocket(Effect):
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AbortWebSocket(Effect):
     """Drop the connection now, without a close handshake; no further input is expected."""
@@ -86,6 +92,7 @@ class AbortWebSocket(Effect):
     socket_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StartTimer(Effect):
     """Feed ``TimerFired(timer_id)`` after ``delay`` seconds, unless cancelled first."""
@@ -94,6 +101,7 @@ class StartTimer(Effect):
     delay: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelTimer(Effect):
     """Forget a timer; a ``TimerFired`` that races with this is ignored by the core."""
@@ -101,6 +109,7 @@ class CancelTimer(Effect):
     timer_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EmitEvent(Effect):
     """Deliver ``event`` to the user's listeners."""
@@ -108,6 +117,7 @@ class EmitEvent(Effect):
     event: Event
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestToken(Effect):
     """Ask the app's token provider for a new access token, giving up after ``timeout``

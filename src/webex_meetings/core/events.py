@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from .fast_init import fast_init
 
 __all__ = [
     "ConnectionFailed",
@@ -24,13 +27,14 @@ __all__ = [
 ]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """The WDM device this session registered.
 
-    ``url`` is the device's identity (used for refresh and delete), ``web_socket_url`` the
-    Mercury endpoint, ``user_id`` the owner, ``features`` the parsed feature toggles by kind
-    (``developer``, ``entitlement``, ``user``) and key.
+    ``url`` is the device's identity (used for refresh and delete), :attr:`id` the last part
+    of it, ``web_socket_url`` the Mercury endpoint, ``user_id`` the owner, ``features`` the
+    parsed feature toggles by kind (``developer``, ``entitlement``, ``user``) and key.
     """
 
     url: str
@@ -40,6 +44,14 @@ class DeviceInfo:
     name: str | None = None
     modification_time: str | None = None
     features: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+
+    @property
+    def id(self) -> str:
+        """The WDM device id: the last segment of :attr:`url`'s path
+        (``https://wdm-a.wbx2.com/wdm/api/v1/devices/<id>``), what WDM's and the emulator's
+        admin API name a device by."""
+        path = urlsplit(self.url).path
+        return path.rstrip("/").rpartition("/")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,7 @@ class MeetingsReady(Event):
     name: ClassVar[str] = "meetings:ready"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MeetingsRegistered(Event):
     """``meetings:registered``: the device is registered and Mercury is online."""
@@ -71,6 +84,7 @@ class MeetingsUnregistered(Event):
     name: ClassVar[str] = "meetings:unregistered"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NetworkDisconnected(Event):
     """``network:disconnected``: Mercury went offline after being online.
@@ -92,6 +106,7 @@ class NetworkConnected(Event):
     name: ClassVar[str] = "network:connected"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ConnectionFailed(Event):
     """``mercury:connection_failed``: one connection attempt failed; another will follow
@@ -103,6 +118,7 @@ class ConnectionFailed(Event):
     retry_in: float | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MercuryEvent(Event):
     """``event``: one Mercury event envelope (already acknowledged).
@@ -125,6 +141,7 @@ class MercuryEvent(Event):
         return self.event_type.split(".", 1)[0]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StateChanged(Event):
     """``state:changed``: the lifecycle moved from ``source`` to ``dest`` on ``trigger``."""
@@ -135,6 +152,7 @@ class StateChanged(Event):
     trigger: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TokenRefreshed(Event):
     """``credentials:refreshed``: a new access token was obtained (never carried here)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from .errors import (
@@ -19,12 +19,14 @@ from .errors import (
     RateLimitedError,
     RemoteProtocolError,
 )
+from .fast_init import fast_init
 from .redaction import REDACTED, redact
 
 __all__ = [
     "Headers",
     "HttpRequest",
     "HttpResponse",
+    "decode_json",
     "error_for_status",
     "header_value",
     "parse_retry_after",
@@ -50,6 +52,7 @@ def _redacted_headers(headers: Headers) -> Headers:
     return tuple((k, REDACTED if k.lower() in _SECRET_HEADERS else redact(v)) for k, v in headers)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """One HTTP request the core wants sent.
@@ -87,6 +90,7 @@ class HttpRequest:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """One HTTP response, as the transport received it."""
@@ -106,7 +110,7 @@ class HttpResponse:
         :raises RemoteProtocolError: the body is not valid UTF-8 JSON.
         """
         try:
-            return json.loads(self.body.decode("utf-8"))
+            return decode_json(self.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # too deeply nested
             raise RemoteProtocolError(
                 f"the server's answer is not valid JSON ({type(exc).__name__})", step=step
@@ -135,6 +139,26 @@ class HttpResponse:
             f"HttpResponse(status={self.status}, headers={_redacted_headers(self.headers)!r}, "
             f"body={body!r})"
         )
+
+
+_DECODER: Final = json.JSONDecoder()
+_SCAN: Final = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def decode_json(text: str) -> Any:
+    """``json.loads(text)``, through the decoder's scanner directly when the text has no
+    surrounding whitespace (the usual case: two Python frames and two regex matches less).
+
+    :raises ValueError: ``text`` is not JSON.
+    :raises RecursionError: it is nested too deeply.
+    """
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        return _DECODER.decode(text)  # leading whitespace, or nothing: the full rules
+    if end != len(text):
+        return _DECODER.decode(text)
+    return value
 
 
 def parse_retry_after(value: str | None) -> float | None:

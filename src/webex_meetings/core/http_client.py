@@ -38,9 +38,9 @@ failure is replied to its waiters as a typed error, never retried in a loop.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -59,7 +59,8 @@ from .errors import (
     WebexError,
 )
 from .events import TokenRefreshed
-from .http import HttpRequest, HttpResponse, error_for_status, parse_retry_after
+from .fast_init import fast_init
+from .http import Headers, HttpRequest, HttpResponse, error_for_status, parse_retry_after
 from .inputs import FailureKind
 from .redaction import Secret, redact
 from .timers import TimerSet
@@ -146,9 +147,9 @@ def decorate_request(
     :raises TokenWithheldError: ``authorization`` is given and ``request.url`` breaks the
         token rule (:func:`~.credentials.token_refusal`).
     """
-    headers: list[tuple[str, str]] = [("trackingid", tracking_id)]
+    headers: Headers = (("trackingid", tracking_id),)
     if client_headers:
-        headers += _client_headers(config)
+        headers += _client_headers(config.app_name, config.app_version)
     if authorization is not None:
         check_token_destination(
             request.url,
@@ -156,25 +157,28 @@ def decorate_request(
             extra_hosts=config.extra_authorized_hosts,
             step=request.step or None,
         )
-        headers.append(("authorization", authorization))
+        headers += (("authorization", authorization),)
         if device_url is not None:
-            headers.append(("cisco-device-url", device_url))
-    headers += request.headers
+            headers += (("cisco-device-url", device_url),)
     timeout = request.timeout if request.timeout is not None else config.http_timeout
     return HttpRequest(
-        request.method, request.url, tuple(headers), request.body, timeout, request.step
+        request.method, request.url, headers + request.headers, request.body, timeout, request.step
     )
 
 
-def _client_headers(config: SessionConfig) -> list[tuple[str, str]]:
-    return [
-        ("spark-user-agent", config.spark_user_agent),
+@functools.lru_cache(maxsize=64)
+def _client_headers(app_name: str | None, app_version: str | None) -> Headers:
+    """The Webex client headers, the same for every request of an app (built once)."""
+    agent = SessionConfig(app_name=app_name, app_version=app_version).spark_user_agent
+    return (
+        ("spark-user-agent", agent),
         ("user-agent", f"webex-meetings/{VERSION}"),
         ("cisco-no-http-redirect", "true"),
         ("accept", "application/json"),
-    ]
+    )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A request sent for ``purpose`` is finished: ``response`` is the usable answer, or
@@ -224,6 +228,23 @@ class HttpClient:
     when a token is refreshed within ``config.refresh_margin``.
     """
 
+    __slots__ = (
+        "_deferred",
+        "_new_id",
+        "_pending",
+        "_provider_request",
+        "_refresh_waiters",
+        "_rng",
+        "_sequence",
+        "_session_id",
+        "_timers",
+        "config",
+        "credentials",
+        "device_url",
+        "hydra_url",
+        "token_url",
+    )
+
     def __init__(
         self,
         config: SessionConfig,
@@ -248,7 +269,7 @@ class HttpClient:
         self._pending: dict[int, _Exchange] = {}
         self._timers: TimerSet[_Exchange | str] = TimerSet(new_id)
         self._refresh_waiters: list[object] = []
-        self._deferred: deque[tuple[object, WebexError]] = deque()
+        self._deferred: list[tuple[object, WebexError]] = []
         self._provider_request: int | None = None
         """The id of the ``RequestToken`` awaiting the token provider's answer."""
 
@@ -296,13 +317,18 @@ class HttpClient:
         self._pending[request_id] = exchange
         return [SendHttpRequest(request_id, exchange.sent)]
 
+    @property
+    def has_deferred(self) -> bool:
+        """True when :meth:`take_deferred` has something to hand over."""
+        return bool(self._deferred)
+
     def take_deferred(self) -> list[HttpOutput]:
         """The failures decided on the spot (refused destinations), in order, and what they
         cause; the session takes them once the current input is handled, until none is
         left."""
         output: list[HttpOutput] = []
         while self._deferred:
-            output += self._finish(*self._deferred.popleft())
+            output += self._finish(*self._deferred.pop(0))
         return output
 
     def _check_destination(self, request: HttpRequest) -> None:

@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .fast_init import fast_init
 from .http import HttpResponse
 from .redaction import Secret
 
@@ -52,6 +53,7 @@ class Initialize(Input):
     """``Webex.init``: check the credentials and become ready (emits ``meetings:ready``)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Register(Input):
     """``meetings.register()``. Completed by a ``CompleteCommand`` with the same id."""
@@ -59,6 +61,7 @@ class Register(Input):
     command_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Unregister(Input):
     """``meetings.unregister()``. Completed by a ``CompleteCommand`` with the same id.
@@ -82,6 +85,7 @@ class DeviceRecordLoaded(Input):
     record: DeviceRecord | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Cancel(Input):
     """The caller of ``Register(command_id)`` gave up waiting (a cancelled ``register()``).
@@ -110,6 +114,7 @@ class Shutdown(Input):
 # -- HTTP ---------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpResponseReceived(Input):
     """The response to ``SendHttpRequest(request_id, ...)``, whatever its status."""
@@ -137,6 +142,7 @@ class FailureKind(enum.Enum):
         return self in (FailureKind.CONNECTION, FailureKind.TIMEOUT)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpRequestFailed(Input):
     """The request got no response: connection refused, reset, TLS failure, timeout, or an
@@ -158,6 +164,7 @@ class HttpRequestFailed(Input):
 # -- websocket ----------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketOpened(Input):
     """The websocket asked for by ``OpenWebSocket(socket_id, ...)`` completed its upgrade."""
@@ -165,6 +172,7 @@ class WebSocketOpened(Input):
     socket_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketRejected(Input):
     """The upgrade was answered with a plain HTTP response (e.g. 404, 429) instead of 101."""
@@ -174,6 +182,7 @@ class WebSocketRejected(Input):
     retry_after: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketTextReceived(Input):
     """One complete text message arrived."""
@@ -182,6 +191,7 @@ class WebSocketTextReceived(Input):
     text: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WebSocketClosed(Input):
     """The websocket is closed: by the peer's close frame (its code and reason), after our
@@ -221,6 +231,7 @@ class TokenProviderFailed(Input):
 # -- time ---------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TimerFired(Input):
     """The timer started by ``StartTimer(timer_id, ...)`` ran out."""

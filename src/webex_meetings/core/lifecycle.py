@@ -48,6 +48,7 @@ __all__ = [
     "Transition",
     "Trigger",
     "allowed_triggers",
+    "moves",
     "next_state",
     "spec_document",
 ]
@@ -224,6 +225,11 @@ def _read_moves(machine: Machine) -> dict[tuple[State, Trigger], State]:
 
 _MOVES: Final = _read_moves(MACHINE)
 """``(state, trigger) -> dest``, read once from :data:`MACHINE`."""
+
+
+def moves() -> dict[tuple[State, Trigger], State]:
+    """Every allowed move, ``(state, trigger) -> dest`` (a copy)."""
+    return dict(_MOVES)
 
 
 def next_state(state: State, trigger: Trigger) -> State | None:

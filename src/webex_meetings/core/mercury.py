@@ -43,23 +43,27 @@ dispatching (``Mercury._applyOverrides``); events are delivered as received.
 from __future__ import annotations
 
 import enum
+import functools
 import json
+import json.encoder
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from .config import BackoffConfig, MercuryConfig
+from .config import BackoffConfig, MercuryConfig, per_config
 from .errors import LocalProtocolError
 from .events import MercuryEvent
+from .fast_init import fast_init
 from .redaction import Secret, redact
 
 __all__ = [
     "MAX_EARLY_EVENTS",
     "AbortSocket",
     "ArmTimer",
+    "AuthorizationSource",
     "CloseAction",
     "CloseSocket",
     "Closed",
@@ -91,6 +95,10 @@ class MercuryTimer(enum.Enum):
     PING = "ping"
     PONG = "pong"
     FORCE_CLOSE = "force_close"
+
+
+_TIMERS: Final = tuple(MercuryTimer)
+"""Every timer, in order (iterating the enum itself is slow Python)."""
 
 
 class MercuryState(enum.Enum):
@@ -128,6 +136,7 @@ class MercuryAction:
     """Base class of everything :class:`MercuryProtocol` asks its owner to do or know."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendText(MercuryAction):
     """Send ``text`` as one text frame. Its ``repr`` is redacted (the auth frame has a token)."""
@@ -138,6 +147,7 @@ class SendText(MercuryAction):
         return f"SendText(text={redact(self.text)!r})"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ArmTimer(MercuryAction):
     """Call ``timer_fired(timer)`` after ``delay`` seconds (it was not armed before this)."""
@@ -146,6 +156,7 @@ class ArmTimer(MercuryAction):
     delay: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DisarmTimer(MercuryAction):
     """Cancel ``timer`` (it is armed now); a late ``timer_fired`` for it is ignored anyway."""
@@ -153,6 +164,7 @@ class DisarmTimer(MercuryAction):
     timer: MercuryTimer
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CloseSocket(MercuryAction):
     """Start the websocket close handshake with ``code`` and ``reason``."""
@@ -166,6 +178,10 @@ class AbortSocket(MercuryAction):
     """Drop the socket now, without waiting for the close handshake."""
 
 
+_ABORT: Final = AbortSocket()
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Online(MercuryAction):
     """The server accepted the authorization: ``event_type`` is ``mercury.buffer_state`` or
@@ -175,6 +191,7 @@ class Online(MercuryAction):
     envelope: dict[str, Any] = field(repr=False)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Deliver(MercuryAction):
     """An event for the session's listeners (already acknowledged)."""
@@ -182,6 +199,7 @@ class Deliver(MercuryAction):
     event: MercuryEvent
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PongReceived(MercuryAction):
     """The server answered ping ``ping_id``, ``latency`` seconds after it was sent."""
@@ -190,6 +208,7 @@ class PongReceived(MercuryAction):
     latency: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Closed(MercuryAction):
     """The connection is over (emitted once). ``authorized``: it had reached ``ONLINE``;
@@ -209,6 +228,7 @@ class Closed(MercuryAction):
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProtocolViolation(MercuryAction):
     """The server sent something the protocol does not allow; informational only."""
@@ -216,6 +236,7 @@ class ProtocolViolation(MercuryAction):
     description: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SequenceMismatch(MercuryAction):
     """A frame's ``sequenceNumber`` was not the one expected: a message may have been lost."""
@@ -235,16 +256,31 @@ def mercury_url(web_socket_url: str, *, now_ms: int, ephemeral: bool) -> str:
     Query parameters already present are kept in place (ours win on a clash); ours follow in
     the JS SDK's order. The token is never part of the URL.
     """
+    head, tail = _mercury_url_around_stamp(web_socket_url, ephemeral)
+    return f"{head}{now_ms}{tail}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _mercury_url_around_stamp(web_socket_url: str, ephemeral: bool) -> tuple[str, str]:
+    """The URL :func:`mercury_url` builds, as the text before and after the value of
+    ``clientTimestamp`` (the only part that changes from one attempt to the next)."""
     parts = urlsplit(web_socket_url)
     query = _parse_query(parts.query)
     ours = [("outboundWireFormat", "text"), ("bufferStates", "true"), ("aliasHttpStatus", "true")]
     if ephemeral:
         ours.append(("multipleConnections", "true"))
-    ours.append(("clientTimestamp", str(now_ms)))
+    ours.append((_STAMP, ""))
     for key, value in ours:
         query = _assign(query, key, value)
-    text = "&".join(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in query)
-    return urlunsplit(parts._replace(query=text))
+    encoded = [f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in query]
+    stamp = next(index for index, (key, _) in enumerate(query) if key == _STAMP)
+    before, after = "&".join(encoded[: stamp + 1]), "&".join(encoded[stamp + 1 :])
+    head = urlunsplit(parts._replace(query="", fragment="")) + "?" + before
+    tail = ("&" + after if after else "") + ("#" + parts.fragment if parts.fragment else "")
+    return head, tail
+
+
+_STAMP: Final = "clientTimestamp"
 
 
 def _parse_query(query: str) -> list[tuple[str, str]]:
@@ -387,13 +423,39 @@ _DECODER: Final = json.JSONDecoder(parse_float=_finite_float, parse_constant=_re
 """Built once: ``json.loads`` with hooks builds a new decoder on every call."""
 
 
+_SCAN: Final = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
 def _parse(text: str) -> dict[str, Any] | None:
     """The frame as a JSON object, or ``None`` when it is anything else."""
     try:
-        value = _DECODER.decode(text)
+        # The decoder's own scanner first (frames are compact: no surrounding whitespace);
+        # anything else goes through the full decode, which also strips whitespace.
+        value, end = _SCAN(text, 0)
+        if end != len(text):
+            value = _DECODER.decode(text)
+    except StopIteration:
+        try:
+            value = _DECODER.decode(text)
+        except (ValueError, RecursionError):
+            return None
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+_quoted: Final = json.encoder.encode_basestring_ascii
+"""A JSON string literal, ASCII-escaped (the C function behind :data:`_ENCODER`)."""
+
+
+def _ack(message_id: object) -> str:
+    """``{"messageId": <id>, "type": "ack"}``, compact.
+
+    :raises ValueError: the id cannot be written as JSON (NaN, infinity).
+    :raises RecursionError: it is nested too deeply.
+    """
+    text = _quoted(message_id) if type(message_id) is str else _encode(message_id)
+    return f'{{"messageId":{text},"type":"ack"}}'
 
 
 def _sequence_number(frame: dict[str, Any]) -> int | None:
@@ -434,37 +496,80 @@ MAX_EARLY_EVENTS: Final = 256
 
 _TimerHandler = Callable[["MercuryProtocol", float], "list[MercuryAction]"]
 
+
+class AuthorizationSource(Protocol):
+    """What holds the ``Authorization`` value for the authorization frame: the session's
+    :class:`~.credentials.Credentials` (whose token is a registered secret already)."""
+
+    @property
+    def authorization(self) -> str: ...
+
+
+class _Authorization:
+    """An ``Authorization`` value given as text, kept as a :class:`~.redaction.Secret`."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, value: str) -> None:
+        self._secret = Secret(value)
+
+    @property
+    def authorization(self) -> str:
+        return self._secret.reveal()
+
+
 # -- the protocol object --------------------------------------------------------------------
 
 
 class MercuryProtocol:
     """One Mercury websocket connection, sans-IO. See the module docstring.
 
-    ``authorization`` is the ``Authorization`` header value (``"Bearer <token>"``); it goes
-    only into the authorization frame and never into a ``repr``. ``tracking_id`` is
+    ``authorization`` is the ``Authorization`` header value (``"Bearer <token>"``), or what
+    holds it (the session's credentials); it goes only into the authorization frame and never
+    into a ``repr``. ``tracking_id`` is
     ``"<sessionId>_<epoch ms>"``; ``new_id`` returns a fresh uuid4 string for each frame id.
     """
+
+    __slots__ = (
+        "_armed",
+        "_arms",
+        "_authorization",
+        "_config",
+        "_early",
+        "_expected_sequence",
+        "_new_id",
+        "_our_close",
+        "_outstanding_ping",
+        "_ping_sent_at",
+        "_tracking_id",
+        "authorized",
+        "state",
+    )
 
     def __init__(
         self,
         config: MercuryConfig,
         *,
-        authorization: str,
+        authorization: str | AuthorizationSource,
         tracking_id: str,
         new_id: Callable[[], str],
     ) -> None:
         self._config = config
-        self._authorization = Secret(authorization)
+        self._authorization: AuthorizationSource = (
+            _Authorization(authorization) if isinstance(authorization, str) else authorization
+        )
         self._tracking_id = tracking_id
         self._new_id = new_id
         self.state = MercuryState.CONNECTING
         self.authorized = False
-        self._armed: set[MercuryTimer] = set()
+        self._armed = 0
+        """The armed timers, one bit each (:data:`_BIT`): an int, where a set is 216 bytes."""
+        self._arms = _arm_actions(config)
         self._outstanding_ping: str | None = None
         self._ping_sent_at: float | None = None
         self._expected_sequence: int | None = None
         self._our_close: CloseAction | None = None
-        self._early: list[MercuryEvent] = []
+        self._early: tuple[MercuryEvent, ...] = ()  # rare: no list held for them
 
     def __repr__(self) -> str:
         return f"<MercuryProtocol state={self.state.name} authorized={self.authorized}>"
@@ -472,7 +577,7 @@ class MercuryProtocol:
     @property
     def armed_timers(self) -> frozenset[MercuryTimer]:
         """The timers armed now (as told by the actions returned so far)."""
-        return frozenset(self._armed)
+        return frozenset(timer for timer in _TIMERS if self._armed & _BIT[timer])
 
     @property
     def outstanding_ping(self) -> str | None:
@@ -492,13 +597,12 @@ class MercuryProtocol:
         if self.state is not MercuryState.CONNECTING:
             raise LocalProtocolError("opened() called twice on one Mercury connection")
         self.state = MercuryState.AUTHORIZING
-        frame = {
-            "id": self._new_id(),
-            "type": "authorization",
-            "data": {"token": self._authorization.reveal()},
-            "trackingId": self._tracking_id,
-        }
-        return [SendText(_encode(frame)), self._arm(MercuryTimer.AUTHORIZATION)]
+        frame = (
+            f'{{"id":{_quoted(self._new_id())},"type":"authorization",'
+            f'"data":{{"token":{_quoted(self._authorization.authorization)}}},'
+            f'"trackingId":{_quoted(self._tracking_id)}}}'
+        )
+        return [SendText(frame), self._arm(MercuryTimer.AUTHORIZATION)]
 
     def received(self, text: str, *, now: float) -> list[MercuryAction]:
         """One text frame arrived. Never raises on what the server sent.
@@ -523,16 +627,18 @@ class MercuryProtocol:
         actions = self._acknowledge(frame)
         actions += self._check_sequence(frame)
         if frame.get("type") == "shutdown":
-            return actions + self._close(1000, "Shutdown", CloseAction.RECONNECT)
-        if self.state is MercuryState.AUTHORIZING:
-            return actions + self._received_authorizing(frame, now)
-        return actions + self._received_online(frame, now)
+            actions += self._close(1000, "Shutdown", CloseAction.RECONNECT)
+        elif self.state is MercuryState.AUTHORIZING:
+            actions += self._received_authorizing(frame, now)
+        else:
+            actions += self._received_online(frame, now)
+        return actions
 
     def timer_fired(self, timer: MercuryTimer, *, now: float) -> list[MercuryAction]:
         """``timer`` ran out. A timer that is not armed (a late or stale one) is ignored."""
-        if timer not in self._armed:
+        if not self._armed & _BIT[timer]:
             return []
-        self._armed.discard(timer)
+        self._armed &= ~_BIT[timer]
         return self._TIMER_HANDLERS[timer](self, now)
 
     def close(self, code: int = 1000, reason: str = "Done") -> list[MercuryAction]:
@@ -560,19 +666,23 @@ class MercuryProtocol:
     # -- helpers ----------------------------------------------------------------------------
 
     def _arm(self, timer: MercuryTimer) -> ArmTimer:
-        self._armed.add(timer)
-        return ArmTimer(timer, self._TIMER_DELAYS[timer](self._config))
+        self._armed |= _BIT[timer]
+        return self._arms[timer]
+
+    def _disarm(self, timer: MercuryTimer) -> DisarmTimer:
+        self._armed &= ~_BIT[timer]
+        return _DISARM[timer]
 
     def _disarm_all(self) -> list[MercuryAction]:
-        actions: list[MercuryAction] = [DisarmTimer(t) for t in MercuryTimer if t in self._armed]
-        self._armed.clear()
+        actions: list[MercuryAction] = [*_DISARM_ALL[self._armed]]
+        self._armed = 0
         return actions
 
     def _acknowledge(self, frame: dict[str, Any]) -> list[MercuryAction]:
         if "id" not in frame:
             return [ProtocolViolation("frame has no id (not acknowledged)")]
         try:
-            return [SendText(_encode({"messageId": frame["id"], "type": "ack"}))]
+            return [SendText(_ack(frame["id"]))]
         except (ValueError, RecursionError):
             return [ProtocolViolation("frame id cannot be echoed (not acknowledged)")]
 
@@ -600,18 +710,19 @@ class MercuryProtocol:
             return [ProtocolViolation("first frame after authorization is not buffer_state")]
         if event_type not in _UNLOCKING_EVENT_TYPES:
             # An event ahead of buffer_state (acked already): delivered once online, in order.
-            self._early.append(_event(frame, event_type))
+            self._early += (_event(frame, event_type),)
             return []
         self.state = MercuryState.ONLINE
         self.authorized = True
-        self._armed.discard(MercuryTimer.AUTHORIZATION)
-        early, self._early = self._early, []
-        return [
-            DisarmTimer(MercuryTimer.AUTHORIZATION),
+        actions: list[MercuryAction] = [
+            self._disarm(MercuryTimer.AUTHORIZATION),
             Online(event_type, frame),
-            *(Deliver(event) for event in early),
-            *self._ping(now),
         ]
+        if self._early:
+            actions += [Deliver(event) for event in self._early]
+            self._early = ()
+        actions += self._ping(now)
+        return actions
 
     def _received_online(self, frame: dict[str, Any], now: float) -> list[MercuryAction]:
         if frame.get("type") == "pong":
@@ -629,9 +740,8 @@ class MercuryProtocol:
             return self._close(1000, "Pong mismatch", CloseAction.RECONNECT)
         latency = None if self._ping_sent_at is None else now - self._ping_sent_at
         self._outstanding_ping = self._ping_sent_at = None
-        self._armed.discard(MercuryTimer.PONG)
         return [
-            DisarmTimer(MercuryTimer.PONG),
+            self._disarm(MercuryTimer.PONG),
             PongReceived(ping_id, latency),
             self._arm(MercuryTimer.PING),
         ]
@@ -639,7 +749,7 @@ class MercuryProtocol:
     def _ping(self, now: float) -> list[MercuryAction]:
         self._outstanding_ping = self._new_id()
         self._ping_sent_at = now
-        ping = SendText(_encode({"id": self._outstanding_ping, "type": "ping"}))
+        ping = SendText(f'{{"id":{_quoted(self._outstanding_ping)},"type":"ping"}}')
         return [ping, self._arm(MercuryTimer.PONG)]
 
     def _close(self, code: int, reason: str, action: CloseAction) -> list[MercuryAction]:
@@ -647,7 +757,7 @@ class MercuryProtocol:
             return []
         self._our_close = action
         if self.state is MercuryState.CONNECTING:
-            return [AbortSocket(), *self._finish(code, reason, action)]
+            return [_ABORT, *self._finish(code, reason, action)]
         self.state = MercuryState.CLOSING
         self._outstanding_ping = self._ping_sent_at = None
         actions = self._disarm_all()
@@ -673,7 +783,7 @@ class MercuryProtocol:
 
     def _force_close(self, now: float) -> list[MercuryAction]:
         assert self._our_close is not None
-        return [AbortSocket(), *self._finish(1000, "Done (forced)", self._our_close)]
+        return [_ABORT, *self._finish(1000, "Done (forced)", self._our_close)]
 
     _TIMER_HANDLERS: Final[dict[MercuryTimer, _TimerHandler]] = {
         MercuryTimer.AUTHORIZATION: _authorization_timed_out,
@@ -682,9 +792,29 @@ class MercuryProtocol:
         MercuryTimer.FORCE_CLOSE: _force_close,
     }
 
-    _TIMER_DELAYS: Final[dict[MercuryTimer, Callable[[MercuryConfig], float]]] = {
-        MercuryTimer.AUTHORIZATION: lambda config: config.authorization_timeout,
-        MercuryTimer.PING: lambda config: config.ping_interval,
-        MercuryTimer.PONG: lambda config: config.pong_timeout,
-        MercuryTimer.FORCE_CLOSE: lambda config: config.force_close_delay,
-    }
+
+_TIMER_DELAYS: Final[dict[MercuryTimer, Callable[[MercuryConfig], float]]] = {
+    MercuryTimer.AUTHORIZATION: lambda config: config.authorization_timeout,
+    MercuryTimer.PING: lambda config: config.ping_interval,
+    MercuryTimer.PONG: lambda config: config.pong_timeout,
+    MercuryTimer.FORCE_CLOSE: lambda config: config.force_close_delay,
+}
+
+
+@per_config
+def _arm_actions(config: MercuryConfig) -> dict[MercuryTimer, ArmTimer]:
+    """The :class:`ArmTimer` of each timer under ``config``: immutable, so built once."""
+    return {timer: ArmTimer(timer, delay(config)) for timer, delay in _TIMER_DELAYS.items()}
+
+
+_DISARM: Final = {timer: DisarmTimer(timer) for timer in MercuryTimer}
+"""The :class:`DisarmTimer` of each timer, built once."""
+
+_BIT: Final = {timer: 1 << index for index, timer in enumerate(_TIMERS)}
+"""Each timer's bit in :attr:`MercuryProtocol._armed`."""
+
+_DISARM_ALL: Final = tuple(
+    tuple(_DISARM[timer] for timer in _TIMERS if armed & _BIT[timer])
+    for armed in range(1 << len(_TIMERS))
+)
+"""The :class:`DisarmTimer` actions for every set of armed timers (by its bits), in order."""

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -45,6 +44,7 @@ from .effects import (
 )
 from .errors import HandshakeRejectedError, MercuryClosedError, TokenWithheldError, WebexError
 from .events import ConnectionFailed, NetworkDisconnected
+from .fast_init import fast_init
 from .http_client import MAX_RETRY_AFTER
 from .mercury import (
     AbortSocket,
@@ -94,6 +94,9 @@ _REJECTIONS: Final[dict[int, CloseAction]] = {
 }
 """What a refused websocket upgrade means, by status; any other status: reconnect."""
 
+_SOCKET_TIMERS: Final = tuple(MercuryTimer)
+"""A connection's timers (iterating the enum itself is slow Python)."""
+
 _RECONNECT: Final = "reconnect"
 """The timer key of the next connection attempt."""
 
@@ -111,6 +114,7 @@ class Connected(LinkNotice):
     """Mercury is online: the server sent ``buffer_state``."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lost(LinkNotice):
     """A connection that was online closed (``network:disconnected`` is already emitted)."""
@@ -118,6 +122,7 @@ class Lost(LinkNotice):
     will_reconnect: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GaveUp(LinkNotice):
     """No further attempt will be made: ``error`` says why."""
@@ -130,6 +135,7 @@ class ReconnectDue(LinkNotice):
     """Time for the next attempt: the session calls :meth:`MercuryLink.open`."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RefreshTokenFirst(LinkNotice):
     """Refresh the token, then call :meth:`MercuryLink.reconnect_in` with ``delay``."""
@@ -137,6 +143,7 @@ class RefreshTokenFirst(LinkNotice):
     delay: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RefreshDeviceFirst(LinkNotice):
     """Refresh (or re-create) the device, then call :meth:`MercuryLink.reconnect_in`."""
@@ -148,6 +155,10 @@ class RefreshDeviceFirst(LinkNotice):
 class Stopped(LinkNotice):
     """The connection asked to stop is closed (or there was none)."""
 
+
+_CONNECTED: Final = Connected()
+_RECONNECT_DUE: Final = ReconnectDue()
+_STOPPED: Final = Stopped()
 
 LinkOutput = Effect | LinkNotice
 """What the link's methods return, in order."""
@@ -168,6 +179,22 @@ class MercuryLink:
     ``new_id`` allocates socket and timer ids (the session's one allocator), ``new_uuid``
     frame ids; ``rng`` jitters the backoff.
     """
+
+    __slots__ = (
+        "_can_refresh_token",
+        "_config",
+        "_failures",
+        "_move_after_close",
+        "_new_id",
+        "_new_uuid",
+        "_online_since_connect",
+        "_recent_ids",
+        "_rng",
+        "_session_id",
+        "_socket",
+        "_stopping",
+        "_timers",
+    )
 
     def __init__(
         self,
@@ -190,7 +217,8 @@ class MercuryLink:
         self._can_refresh_token = False
         self._stopping = False
         self._move_after_close = False
-        self._recent_ids: OrderedDict[str, None] = OrderedDict()
+        self._recent_ids: dict[str, None] = {}
+        """Delivered event ids, oldest first (a dict keeps insertion order)."""
 
     def __repr__(self) -> str:
         socket = self._socket
@@ -242,7 +270,7 @@ class MercuryLink:
         now_ms = int(now * 1000)
         protocol = MercuryProtocol(
             self._config.mercury,
-            authorization=credentials.authorization,
+            authorization=credentials,
             tracking_id=f"{self._session_id}_{now_ms}",
             new_id=self._new_uuid,
         )
@@ -255,7 +283,7 @@ class MercuryLink:
     def reconnect_in(self, delay: float) -> list[LinkOutput]:
         """Attempt again after ``delay`` seconds (:class:`ReconnectDue` then)."""
         if delay <= 0:
-            return [*self._timers.cancel(_RECONNECT), ReconnectDue()]
+            return [*self._timers.cancel(_RECONNECT), _RECONNECT_DUE]
         return list(self._timers.start(_RECONNECT, delay))
 
     def move(self) -> list[LinkOutput]:
@@ -274,7 +302,7 @@ class MercuryLink:
         socket = self._socket
         if socket is not None and socket.opened:
             return output + self._run(socket, socket.protocol.close(code, reason))
-        return [*output, *self.drop(), Stopped()]
+        return [*output, *self.drop(), _STOPPED]
 
     def drop(self) -> list[LinkOutput]:
         """Abandon everything now: no close handshake, no notice, no reconnect."""
@@ -329,7 +357,7 @@ class MercuryLink:
         if key is None:
             return None
         if key == _RECONNECT:
-            return [ReconnectDue()]
+            return [_RECONNECT_DUE]
         socket = self._socket
         assert socket is not None  # releasing a socket disarms its timers
         assert isinstance(key, MercuryTimer)
@@ -342,63 +370,66 @@ class MercuryLink:
         for action in actions:
             handler = _ACTIONS.get(type(action))
             if handler is not None:
-                output += handler(self, socket, action)
+                handler(self, socket, action, output)
             else:
                 log.debug("mercury: %r", action)
         return output
 
-    def _send(self, socket: _Socket, action: SendText) -> list[LinkOutput]:
-        return [SendWebSocketText(socket.socket_id, action.text)]
+    # Each handler adds what its action turns into to ``output``.
 
-    def _arm(self, socket: _Socket, action: ArmTimer) -> Sequence[LinkOutput]:
-        return self._timers.start(action.timer, action.delay)
+    def _send(self, socket: _Socket, action: SendText, output: list[LinkOutput]) -> None:
+        output.append(SendWebSocketText(socket.socket_id, action.text))
 
-    def _disarm(self, socket: _Socket, action: DisarmTimer) -> Sequence[LinkOutput]:
-        return self._timers.cancel(action.timer)
+    def _arm(self, socket: _Socket, action: ArmTimer, output: list[LinkOutput]) -> None:
+        output += self._timers.start(action.timer, action.delay)
 
-    def _close(self, socket: _Socket, action: CloseSocket) -> list[LinkOutput]:
-        return [CloseWebSocket(socket.socket_id, action.code, action.reason)]
+    def _disarm(self, socket: _Socket, action: DisarmTimer, output: list[LinkOutput]) -> None:
+        output += self._timers.cancel(action.timer)
 
-    def _abort(self, socket: _Socket, _: AbortSocket) -> list[LinkOutput]:
-        return [AbortWebSocket(socket.socket_id)]
+    def _close(self, socket: _Socket, action: CloseSocket, output: list[LinkOutput]) -> None:
+        output.append(CloseWebSocket(socket.socket_id, action.code, action.reason))
 
-    def _online(self, socket: _Socket, _: Online) -> list[LinkOutput]:
+    def _abort(self, socket: _Socket, _: AbortSocket, output: list[LinkOutput]) -> None:
+        output.append(AbortWebSocket(socket.socket_id))
+
+    def _online(self, socket: _Socket, _: Online, output: list[LinkOutput]) -> None:
         self._failures = 0
         self._online_since_connect = True
-        return [Connected()]
+        output.append(_CONNECTED)
 
-    def _deliver(self, socket: _Socket, action: Deliver) -> list[LinkOutput]:
+    def _deliver(self, socket: _Socket, action: Deliver, output: list[LinkOutput]) -> None:
         event_id = action.event.id
         if event_id is not None:
             # Mercury redelivers what it thinks unacked (an ack lost with a dropped socket):
             # the frame is acked again, but the application sees each event once.
             if event_id in self._recent_ids:
                 log.debug("dropping a redelivered event %s", event_id)
-                return []
-            self._recent_ids[event_id] = None
-            if len(self._recent_ids) > RECENT_EVENT_IDS:
-                self._recent_ids.popitem(last=False)
-        return [EmitEvent(action.event)]
+                return
+            recent = self._recent_ids
+            recent[event_id] = None
+            if len(recent) > RECENT_EVENT_IDS:
+                del recent[next(iter(recent))]
+        output.append(EmitEvent(action.event))
 
-    def _closed(self, socket: _Socket, closed: Closed) -> list[LinkOutput]:
-        output = self._release(socket)
-        log.debug("mercury closed: %d %r -> %s", closed.code, closed.reason, closed.action.name)
+    def _closed(self, socket: _Socket, closed: Closed, output: list[LinkOutput]) -> None:
+        output += self._release(socket)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("mercury closed: %d %r -> %s", closed.code, closed.reason, closed.action.name)
         action = closed.action
         if self._move_after_close:
             self._move_after_close = False
             action = CloseAction.RECONNECT
         if self._stopping:
-            return [*output, Stopped()]
-        if closed.authorized:
-            return output + self._lost(closed, action)
-        step = "mercury.buffer_state" if socket.opened else "mercury.connect"
-        error = MercuryClosedError(closed.code, closed.reason, by_us=closed.by_us, step=step)
-        return output + self._attempt_failed(action, error)
+            output.append(_STOPPED)
+        elif closed.authorized:
+            output += self._lost(closed, action)
+        else:
+            step = "mercury.buffer_state" if socket.opened else "mercury.connect"
+            error = MercuryClosedError(closed.code, closed.reason, by_us=closed.by_us, step=step)
+            output += self._attempt_failed(action, error)
 
     def _release(self, socket: _Socket) -> list[LinkOutput]:
-        output: list[LinkOutput] = []
-        for timer in MercuryTimer:
-            output += self._timers.cancel(timer)
+        output: list[LinkOutput] = list(self._timers.cancel_each(_SOCKET_TIMERS))
         if self._socket is socket:
             self._socket = None
         return output
@@ -450,7 +481,7 @@ class MercuryLink:
         return output
 
 
-_ActionHandler = Callable[[MercuryLink, _Socket, Any], Sequence[LinkOutput]]
+_ActionHandler = Callable[[MercuryLink, _Socket, Any, list[LinkOutput]], None]
 _ACTIONS: Final[dict[type[MercuryAction], _ActionHandler]] = {
     SendText: MercuryLink._send,
     ArmTimer: MercuryLink._arm,

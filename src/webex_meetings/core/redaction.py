@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import threading
-import weakref
 from collections import deque
 from typing import Final
 
@@ -112,13 +111,13 @@ class Secret:
     'abc'
     """
 
-    __slots__ = ("__weakref__", "_registered", "_value")
+    __slots__ = ("_registered", "_value")
 
     def __init__(self, value: str) -> None:
+        self._registered = False
         if not isinstance(value, str):
             raise TypeError("a secret must be a str")
         self._value = value
-        self._registered = False
         register_secret(self)
 
     def reveal(self) -> str:
@@ -143,6 +142,12 @@ class Secret:
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("secrets are not picklable")
 
+    def __del__(self) -> None:
+        # Collected: forget the value later, under the lock (the collector may run inside
+        # a locked section, so only the atomic, lock-free append happens here).
+        if self._registered:
+            _collected.append(self._value)
+
 
 def register_secret(secret: Secret) -> None:
     """Make :func:`redact` mask this exact value wherever it appears, for as long as some
@@ -152,11 +157,12 @@ def register_secret(secret: Secret) -> None:
         if secret._registered or len(value) < _MIN_LENGTH:
             return
         secret._registered = True
-        _forget_collected()
-        _live[value] = _live.get(value, 0) + 1
-        if _live[value] == 1:
+        if _collected:
+            _forget_collected()
+        count = _live.get(value, 0) + 1
+        _live[value] = count
+        if count == 1:
             _reindex(value, add=True)
-    weakref.finalize(secret, _collected.append, value)
 
 
 _collected: deque[str] = deque()
@@ -177,7 +183,14 @@ def _forget_collected() -> None:
 def _reindex(value: str, *, add: bool) -> None:
     """Add ``value`` to, or drop it from, its prefix's bucket (called under the lock)."""
     prefix = value[:_MIN_LENGTH]
-    others = tuple(v for v in _by_prefix.get(prefix, ()) if v != value)
+    bucket = _by_prefix.get(prefix)
+    if bucket is None or bucket == (value,):  # the usual case: no other value shares it
+        if add:
+            _by_prefix[prefix] = (value,)
+        else:
+            del _by_prefix[prefix]
+        return
+    others = tuple(v for v in bucket if v != value)
     bucket = tuple(sorted((*others, value), key=len, reverse=True)) if add else others
     if bucket:
         _by_prefix[prefix] = bucket

@@ -59,6 +59,7 @@ a transient close (``network:disconnected`` then ``network:connected``).
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import logging
 import random
@@ -95,6 +96,7 @@ from .events import (
     NetworkConnected,
     StateChanged,
 )
+from .fast_init import fast_init
 from .http import HttpRequest, HttpResponse
 from .http_client import CREATE, IDEMPOTENT, NO_RETRY, HttpClient, Reply, RetryPolicy
 from .inputs import (
@@ -115,7 +117,7 @@ from .inputs import (
     WebSocketRejected,
     WebSocketTextReceived,
 )
-from .lifecycle import Lifecycle, State, Trigger
+from .lifecycle import Lifecycle, State, Trigger, moves
 from .mercury_link import (
     Connected,
     GaveUp,
@@ -152,6 +154,15 @@ _GONE: Final = frozenset({404, 410})
 
 _STORED_DEVICE_REFUSED: Final = frozenset({401, 403, 404, 410})
 """Upgrade statuses that end the warm path: the stored device is gone or not ours to use."""
+
+_STATE_CHANGED: Final = {
+    (source, trigger): EmitEvent(StateChanged(source.value, dest.value, trigger.value))
+    for (source, trigger), dest in moves().items()
+}
+"""The ``state:changed`` effect of every allowed move, built once: events are immutable."""
+_READY: Final = EmitEvent(MeetingsReady())
+_NETWORK_CONNECTED: Final = EmitEvent(NetworkConnected())
+_UNREGISTERED: Final = EmitEvent(MeetingsUnregistered())
 
 
 # -- the registration in progress ----------------------------------------------------------
@@ -213,17 +224,20 @@ class After(enum.Enum):
     """Mercury's upgrade said the device is gone: reconnect after ``delay`` either way."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _LimitedCatalog:
     run: Registration
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _Catalog:
     run: Registration
     limited: catalog_protocol.ServiceCatalog | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _Person:
     run: Registration
@@ -244,23 +258,27 @@ class _MeetingPreferences:
     pass
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _PostDevice:
     run: Registration
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _ListForPruning:
     run: Registration
     limit_error: DeviceLimitError
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _DeletePruned:
     run: Registration
     url: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _Sweep:
     """List the user's devices to delete those carrying ``marker``."""
@@ -269,6 +287,7 @@ class _Sweep:
     run: Registration | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _CleanUp:
     """Delete a device created but not kept (``run``: the registration waiting for it)."""
@@ -282,6 +301,7 @@ class _DeleteForUnregister:
     pass
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _RefreshDevice:
     device: DeviceRegistration
@@ -291,6 +311,7 @@ class _RefreshDevice:
     old_socket_url: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _RecreateDevice:
     replacing: DeviceRegistration
@@ -299,14 +320,21 @@ class _RecreateDevice:
     """The registration this POST is part of (reviving a device the server forgot)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _TokenBeforeRegister:
     run: Registration
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class _TokenBeforeReconnect:
     delay: float
+
+
+_REGION: Final = _Region()
+_MEETING_PREFERENCES: Final = _MeetingPreferences()
+_DELETE_FOR_UNREGISTER: Final = _DeleteForUnregister()
 
 
 class MeetingsSession:
@@ -314,6 +342,33 @@ class MeetingsSession:
 
     Not thread-safe: feed it from one task or thread at a time.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_catalog",
+        "_catalog_fetched_at",
+        "_commands",
+        "_config",
+        "_device",
+        "_device_refreshed_at",
+        "_http",
+        "_keeping",
+        "_lifecycle",
+        "_link",
+        "_now",
+        "_offered",
+        "_out",
+        "_recreation_waiters",
+        "_registration",
+        "_rng",
+        "_shut_down",
+        "_stored_services",
+        "_timers",
+        "geo_hint",
+        "person",
+        "preferred_site",
+        "session_id",
+    )
 
     def __init__(
         self,
@@ -323,20 +378,17 @@ class MeetingsSession:
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
-        self._rng = rng if rng is not None else random.Random()
+        self._rng = rng = rng if rng is not None else random.Random()
         self._now = 0.0
         self._out: list[Effect] = []
         new_id = itertools.count(1).__next__
-        self.session_id = f"{config.tracking_id_prefix}_{self._new_uuid()}"
-        self._http = HttpClient(
-            config, credentials, session_id=self.session_id, new_id=new_id, rng=self._rng
-        )
+        # No part holds a method of the session (no reference cycle): refcounting alone
+        # frees a session that is dropped.
+        new_uuid = functools.partial(random_uuid4, rng)
+        self.session_id = session_id = f"{config.tracking_id_prefix}_{new_uuid()}"
+        self._http = HttpClient(config, credentials, session_id=session_id, new_id=new_id, rng=rng)
         self._link = MercuryLink(
-            config,
-            session_id=self.session_id,
-            new_id=new_id,
-            new_uuid=self._new_uuid,
-            rng=self._rng,
+            config, session_id=session_id, new_id=new_id, new_uuid=new_uuid, rng=rng
         )
         self._timers: TimerSet[str] = TimerSet(new_id)
         self._lifecycle = Lifecycle()
@@ -413,9 +465,10 @@ class MeetingsSession:
             # it never runs in the middle of another step (an unregister's close frame
             # between a registration's own last actions, say). Failures decided on the spot
             # (a refused destination) run first, and may finish the command in progress.
-            self._run_deferred()
-            while self._next_command():
+            if self._http.has_deferred or self._commands.startable:
                 self._run_deferred()
+                while self._next_command():
+                    self._run_deferred()
         except BaseException:
             self._out.clear()
             raise
@@ -425,19 +478,21 @@ class MeetingsSession:
     def _take(self, output: list[Any]) -> None:
         """Run what a part returned, in order: effects go out, notices and replies are
         handled here."""
+        out = self._out  # handlers append to the same list
         for item in output:
             if isinstance(item, Effect):
-                self._out.append(item)
+                out.append(item)
             else:
                 _NOTICE_HANDLERS[type(item)](self, item)
 
     def _run_deferred(self) -> None:
-        while output := self._http.take_deferred():
-            self._take(output)
+        http = self._http
+        while http.has_deferred:
+            self._take(http.take_deferred())
 
     def _fire(self, trigger: Trigger) -> None:
-        source, dest = self._lifecycle.fire(trigger)
-        self._emit(StateChanged(source.value, dest.value, trigger.value))
+        source, _ = self._lifecycle.fire(trigger)
+        self._out.append(_STATE_CHANGED[source, trigger])
 
     def _emit(self, event: Event) -> None:
         self._out.append(EmitEvent(event))
@@ -456,7 +511,7 @@ class MeetingsSession:
             raise InvalidTransitionError(Trigger.INITIALIZE.value, self.state.value)
         self._fire(Trigger.INITIALIZE)
         self._take(self._http.schedule_refresh(self._now))
-        self._emit(MeetingsReady())
+        self._out.append(_READY)
 
     def _on_register(self, event: Register) -> None:
         self._enqueue(CommandKind.REGISTER, event.command_id)
@@ -719,8 +774,7 @@ class MeetingsSession:
             if reply.error is not None:
                 raise reply.error
             assert reply.response is not None
-            body = reply.response.json(step=step)
-            return catalog_protocol.ServiceCatalog.parse(body, step=step)
+            return catalog_protocol.parse_catalog(reply.response.body, step=step)
         except WebexError as error:
             self._fail_registration(error)
             return None
@@ -752,10 +806,10 @@ class MeetingsSession:
         region = self._config.discovery.region
         if region is not None and self.geo_hint is None:
             request = HttpRequest("GET", region, step="region", timeout=5.0)
-            self._send(request, _Region(), authorize=False)
+            self._send(request, _REGION, authorize=False)
         if self._config.fetch_meeting_preferences and self.preferred_site is None:
             request = catalog_protocol.meeting_preferences_request(self._hydra_url())
-            self._send(request, _MeetingPreferences())
+            self._send(request, _MEETING_PREFERENCES)
 
     def _on_region(self, _: _Region, reply: Reply) -> None:
         try:
@@ -933,7 +987,7 @@ class MeetingsSession:
             self._finish_command(None)
         elif self.state is State.RECONNECTING:
             self._fire(Trigger.RECONNECTED)
-            self._emit(NetworkConnected())
+            self._out.append(_NETWORK_CONNECTED)
 
     def _on_gave_up(self, notice: GaveUp) -> None:
         warm = self._in_warm_attempt()
@@ -1259,7 +1313,7 @@ class MeetingsSession:
             self._forget_device()
             self._unregistered(None)
         else:
-            self._send_delete(device.url, _DeleteForUnregister())
+            self._send_delete(device.url, _DELETE_FOR_UNREGISTER)
 
     def _keeps_device(self) -> bool:
         """True when every caller of the unregister in progress asked to keep the device."""
@@ -1280,7 +1334,7 @@ class MeetingsSession:
             self._fire(Trigger.UNREGISTRATION_FAILED)
         else:
             self._fire(Trigger.UNREGISTRATION_COMPLETED)
-            self._emit(MeetingsUnregistered())
+            self._out.append(_UNREGISTERED)
         self._finish_command(error)
 
     # -- requests, timers and what the world did ---------------------------------------------

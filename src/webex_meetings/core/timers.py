@@ -14,7 +14,7 @@ a fired id is one of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from .effects import CancelTimer, Effect, StartTimer
@@ -36,9 +36,9 @@ class TimerSet(Generic[K]):
 
     def start(self, key: K, delay: float) -> list[Effect]:
         """Arm ``key`` to fire after ``delay`` seconds, replacing a timer armed for it."""
-        replaced = self._by_key.get(key)
-        timer_id = self._new_id()
-        self._by_key[key] = timer_id
+        by_key = self._by_key
+        replaced = by_key.get(key)
+        timer_id = by_key[key] = self._new_id()
         self._by_id[timer_id] = key
         start = StartTimer(timer_id, delay if delay > 0.0 else 0.0)
         if replaced is None:
@@ -53,6 +53,17 @@ class TimerSet(Generic[K]):
             return []
         del self._by_id[timer_id]
         return [CancelTimer(timer_id)]
+
+    def cancel_each(self, keys: Iterable[K]) -> list[Effect]:
+        """Disarm each of ``keys`` that is armed (nothing for the others)."""
+        by_key, by_id = self._by_key, self._by_id
+        effects: list[Effect] = []
+        for key in keys:
+            timer_id = by_key.pop(key, None)
+            if timer_id is not None:
+                del by_id[timer_id]
+                effects.append(CancelTimer(timer_id))
+        return effects
 
     def fired(self, timer_id: int) -> K | None:
         """The key ``timer_id`` was armed for, now disarmed; ``None`` when it is not one of
