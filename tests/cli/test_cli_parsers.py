@@ -76,8 +76,8 @@ def test_advice_for_a_missing_token_and_a_full_device_list() -> None:
 
 def test_advice_for_a_withheld_token_names_the_host_not_the_token() -> None:
     from webex_meetings.commands.advice import EXIT_USAGE
-    from webex_meetings.core.credentials import TOKEN_RULE
     from webex_meetings.core.errors import TokenWithheldError
+    from webex_meetings.core.token_rule import TOKEN_RULE
 
     error = TokenWithheldError(
         "ws://evil.example:80/mercury", "evil.example is neither ...", rule=TOKEN_RULE

@@ -1,6 +1,6 @@
 """The token goes only where the token rule allows, whatever the cloud's answers point at.
 
-One rule (``credentials.TOKEN_RULE``) covers every channel a secret can take: the
+One rule (``token_rule.TOKEN_RULE``) covers every channel a secret can take: the
 ``Authorization`` header, the Mercury authorization frame and the refresh grant's form. Each
 test poisons one answer (a catalog link, a device's ``webSocketUrl``, the idbroker link, a
 plain-http configuration) and checks, over every effect the session produced, that nothing

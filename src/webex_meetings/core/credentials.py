@@ -1,4 +1,4 @@
-"""OAuth credentials: the access token, how to refresh it, and who may see it.
+"""OAuth credentials: the access token and how to renew it (who may see it: :mod:`.token_rule`).
 
 Theory of operation
 -------------------
@@ -15,9 +15,9 @@ SDK's 60-90 %).
 
 Every secret (access token, refresh token, client secret) is held as a
 :class:`~webex_meetings.core.redaction.Secret`; ``repr`` and ``str`` show only the token type,
-the org id, the expiry and whether a refresh is possible. :func:`token_refusal` is the one
-rule deciding which URLs may receive a secret (:data:`TOKEN_RULE`): the ``Authorization``
-header, the Mercury authorization frame and the refresh grant all go through it.
+the org id, the expiry and whether a refresh is possible. :func:`.token_rule.token_refusal`
+is the one rule deciding which URLs may receive a secret: the ``Authorization`` header, the
+Mercury authorization frame and the refresh grant all go through it.
 
 A token can also come from two other sources (:class:`TokenSource`): a guest-issuer JWT
 exchanged at ``POST {hydra}/jwt/login`` (:meth:`Credentials.from_jwt`,
@@ -26,7 +26,7 @@ exchanged at ``POST {hydra}/jwt/login`` (:meth:`Credentials.from_jwt`,
 (:meth:`Credentials.from_provider`, :meth:`Credentials.provided`). Such a value starts without
 an access token; it can always get a new one, so the session asks for one before the first
 request and again on expiry or a 401, exactly as it runs the refresh grant. The JWT is a
-secret like the others: redacted everywhere and sent only where :data:`TOKEN_RULE` allows.
+secret like the others: redacted everywhere and sent only where :data:`.token_rule.TOKEN_RULE` allows.
 
 A refreshed value keeps its predecessors' secrets alive (the last few), so that
 :func:`~webex_meetings.core.redaction.redact` still masks a superseded token that a server
@@ -38,20 +38,18 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import functools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from .errors import (
     ConfigurationError,
     NotAuthorizedError,
     RemoteProtocolError,
     TokenRefreshError,
-    TokenWithheldError,
 )
 from .http import HttpRequest, HttpResponse
 from .redaction import REDACTED, Secret
@@ -59,11 +57,8 @@ from .redaction import REDACTED, Secret
 __all__ = [
     "JWT_LOGIN_STEP",
     "PROVIDER_STEP",
-    "TOKEN_RULE",
     "Credentials",
     "TokenSource",
-    "check_token_destination",
-    "token_refusal",
 ]
 
 REFRESH_STEP: Final = "credentials.refresh"
@@ -96,12 +91,8 @@ _MS_THRESHOLD: Final = 1e11
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _BEARER_GLUED = re.compile(r"(?i)^bearer(?=[^\s])")
 _TOKEN_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_HOSTNAME = re.compile(r"[a-z0-9.-]+")
-_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 
 _OPTIONAL_TEXT_FIELDS: Final = ("client_id", "redirect_uri", "scope")
-_DEFAULT_PORTS: Final = {"http": 80, "ws": 80, "https": 443, "wss": 443}
-_TOKEN_SCHEMES: Final = frozenset(_DEFAULT_PORTS)
 
 
 # -- token text ----------------------------------------------------------------------------
@@ -683,81 +674,3 @@ def _oauth_error(response: HttpResponse) -> str:
     words = [body.get(key) for key in ("error", "error_description", "message")]
     text = ": ".join(word[:200] for word in words if isinstance(word, str) and word)
     return f": {text}" if text else ""
-
-
-# -- who may see the token -------------------------------------------------------------------
-
-TOKEN_RULE: Final = (
-    "a secret goes only to https/wss URLs of the allowed domains, or to hosts named in "
-    "extra_authorized_hosts"
-)
-"""The one rule for every place a secret can go: the ``Authorization`` header, the Mercury
-authorization frame, the refresh grant's form. Quoted in every refusal."""
-
-
-def token_refusal(
-    url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str]
-) -> str | None:
-    """Why ``url`` may not receive a secret, or ``None`` when it may.
-
-    Allowed: https/wss URLs whose host is an allowed domain or a subdomain of one (a dot
-    boundary, so ``evilwebex.com`` is not ``webex.com``), and http/https/ws/wss URLs whose
-    ``host`` or ``host:port`` is one of ``extra_hosts``. URLs with userinfo, backslashes,
-    whitespace or an unparsable authority never qualify. A pure function, so its answers are
-    remembered (every request asks it; the same few URLs come back all the time).
-    """
-    if not isinstance(url, str):
-        return "the URL has whitespace, control characters or backslashes"
-    return _token_refusal(url, tuple(allowed_domains), tuple(extra_hosts))
-
-
-@functools.lru_cache(maxsize=1024)
-def _token_refusal(
-    url: str, allowed_domains: tuple[str, ...], extra_hosts: tuple[str, ...]
-) -> str | None:
-    """:func:`token_refusal`, uncached."""
-    if _UNSAFE_URL_CHARS.search(url):
-        return "the URL has whitespace, control characters or backslashes"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "the URL cannot be parsed"
-    if "@" in parts.netloc:
-        return "the URL carries user information"
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
-    if scheme not in _TOKEN_SCHEMES or not host:
-        return f"{scheme or 'a URL without a scheme'!s} cannot carry a secret"
-    bracketed = f"[{host}]" if ":" in host else host
-    named = {bracketed, f"{bracketed}:{port or _DEFAULT_PORTS[scheme]}"}
-    if any(extra.lower() in named for extra in extra_hosts):
-        return None
-    allowed = _HOSTNAME.fullmatch(host) and any(
-        _under_domain(host, domain) for domain in allowed_domains
-    )
-    if not allowed:
-        return f"{host} is neither under an allowed domain nor an explicitly authorized host"
-    if scheme not in ("https", "wss"):
-        return f"{scheme}:// is not encrypted"
-    return None
-
-
-def check_token_destination(
-    url: str, *, allowed_domains: Sequence[str], extra_hosts: Sequence[str], step: str | None
-) -> None:
-    """Refuse, before any byte is sent, to hand a secret to ``url``.
-
-    :raises TokenWithheldError: ``url`` breaks :data:`TOKEN_RULE`; the error names the
-        host, the reason and the rule.
-    """
-    if isinstance(url, str):
-        refusal = _token_refusal(url, tuple(allowed_domains), tuple(extra_hosts))
-    else:
-        refusal = token_refusal(url, allowed_domains=allowed_domains, extra_hosts=extra_hosts)
-    if refusal is not None:
-        raise TokenWithheldError(url, refusal, rule=TOKEN_RULE, step=step)
-
-
-def _under_domain(host: str, domain: str) -> bool:
-    domain = domain.lower().strip(".")
-    return bool(domain) and (host == domain or host.endswith("." + domain))

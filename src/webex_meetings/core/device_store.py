@@ -18,7 +18,7 @@ unregistered, a registration failed). ``None`` in that effect forgets the record
 A record never holds a secret: no token, refresh token, JWT or client secret is one of its
 fields, and :func:`holds_no_secret` refuses a record any of whose strings contains one of the
 session's secrets (a server could echo a token inside a URL). Loaded records are untrusted, as any
-cloud answer: every URL in them must pass the token rule (:func:`~.credentials.token_refusal`)
+cloud answer: every URL in them must pass the token rule (:func:`~.token_rule.token_refusal`)
 of the session's configuration, or the record is dropped; a catalog older than
 :data:`CATALOG_MAX_AGE`, or from another cloud, is not used; a device whose ``ttl`` has run
 out since its last refresh is not tried.
@@ -36,9 +36,10 @@ from urllib.parse import urlsplit
 
 from .catalog import ServiceCatalog
 from .config import SessionConfig
-from .credentials import Credentials, token_refusal
+from .credentials import Credentials
 from .device import DeviceRegistration
 from .events import DeviceInfo
+from .token_rule import token_refusal
 
 __all__ = [
     "CATALOG_MAX_AGE",

@@ -13,7 +13,7 @@ or the typed error. The session runs the effects and routes each reply by its pu
    ``<session id>_<n>``, ``spark-user-agent``, ``cisco-no-http-redirect``, ``accept``) and,
    when authorized, the ``authorization`` and ``cisco-device-url`` headers. A request that
    carries a secret (the token header, or a refresh grant's form) to a URL the token rule
-   forbids (:func:`~.credentials.token_refusal`) is never sent: it fails with
+   forbids (:func:`~.token_rule.token_refusal`) is never sent: it fails with
    :class:`~.errors.TokenWithheldError`, a reply that :meth:`HttpClient.take_deferred` hands
    over once the current input is handled (never inside the ``send`` that caused it, so a
    caller never sees its own request fail before it has finished asking).
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .config import VERSION, SessionConfig
-from .credentials import PROVIDER_STEP, Credentials, TokenSource, check_token_destination
+from .credentials import PROVIDER_STEP, Credentials, TokenSource
 from .effects import Effect, EmitEvent, RequestToken, SendHttpRequest
 from .errors import (
     CertificateError,
@@ -64,6 +64,7 @@ from .http import Headers, HttpRequest, HttpResponse, error_for_status, parse_re
 from .inputs import FailureKind
 from .redaction import Secret, redact
 from .timers import TimerSet
+from .token_rule import check_token_destination
 
 __all__ = [
     "CREATE",
@@ -145,7 +146,7 @@ def decorate_request(
     :class:`HttpClient` and ``webex_meetings.device_tools`` both use it.
 
     :raises TokenWithheldError: ``authorization`` is given and ``request.url`` breaks the
-        token rule (:func:`~.credentials.token_refusal`).
+        token rule (:func:`~.token_rule.token_refusal`).
     """
     headers: Headers = (("trackingid", tracking_id),)
     if client_headers:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .config import BackoffConfig, SessionConfig
-from .credentials import Credentials, check_token_destination
+from .credentials import Credentials
 from .effects import (
     AbortWebSocket,
     CloseWebSocket,
@@ -64,6 +64,7 @@ from .mercury import (
     mercury_url,
 )
 from .timers import TimerSet
+from .token_rule import check_token_destination
 
 __all__ = [
     "Connected",
