@@ -13,12 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from webex_meetings.core.config import DEFAULT_ALLOWED_DOMAINS
-from webex_meetings.core.credentials import (
-    TOKEN_RULE,
-    Credentials,
-    check_token_destination,
-    token_refusal,
-)
+from webex_meetings.core.credentials import Credentials
 from webex_meetings.core.errors import (
     ConfigurationError,
     NotAuthorizedError,
@@ -28,6 +23,7 @@ from webex_meetings.core.errors import (
 )
 from webex_meetings.core.http import HttpResponse
 from webex_meetings.core.redaction import Secret
+from webex_meetings.core.token_rule import TOKEN_RULE, check_token_destination, token_refusal
 
 ORG = "1eb65fdf-9643-417f-9974-ad72cae0e10f"
 TOKEN = f"FAKEACCESSTOKENZmFrZS1hY2Nlc3MtdG9rZW4_PF84_{ORG}"
