@@ -26,7 +26,8 @@ exchanged at ``POST {hydra}/jwt/login`` (:meth:`Credentials.from_jwt`,
 (:meth:`Credentials.from_provider`, :meth:`Credentials.provided`). Such a value starts without
 an access token; it can always get a new one, so the session asks for one before the first
 request and again on expiry or a 401, exactly as it runs the refresh grant. The JWT is a
-secret like the others: redacted everywhere and sent only where :data:`.token_rule.TOKEN_RULE` allows.
+secret like the others: redacted everywhere and sent only where
+:data:`.token_rule.TOKEN_RULE` allows.
 
 A refreshed value keeps its predecessors' secrets alive (the last few), so that
 :func:`~webex_meetings.core.redaction.redact` still masks a superseded token that a server
