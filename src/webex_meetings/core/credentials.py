@@ -337,6 +337,13 @@ class Credentials:
         ``JWT_LOGIN``)."""
         return self._jwt
 
+    def every_secret(self) -> tuple[str, ...]:
+        """Every secret this value knows, revealed and non-empty: the access token, the
+        refresh token, the client secret, the JWT and the superseded tokens still kept. For
+        checks that nothing stored or shown contains one; never log the result."""
+        held = (self._access_token, self._refresh_token, self._client_secret, self._jwt)
+        return tuple(s.reveal() for s in (*held, *self._superseded) if s and s.reveal())
+
     @property
     def authorization(self) -> str:
         """The ``Authorization`` header value: ``"Bearer <token>"``."""

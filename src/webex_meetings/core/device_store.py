@@ -315,13 +315,12 @@ def catalog_services(catalog: ServiceCatalog, config: SessionConfig) -> Mapping[
 
 
 def holds_no_secret(record: DeviceRecord, credentials: Credentials) -> bool:
-    """True when no string of ``record`` contains a secret of ``credentials``: the access
-    token (a JWT included), the refresh token or the client secret. A substring search per
+    """True when no string of ``record`` contains a secret of ``credentials``: any of
+    :meth:`~.credentials.Credentials.every_secret` (the access token, the refresh token, the
+    client secret, the guest JWT, the superseded tokens still kept). A substring search per
     secret (a cloud could echo one inside a URL), a few microseconds per record."""
-    secrets = [credentials.access_token]
-    secrets += [s.reveal() for s in (credentials.refresh_token, credentials.client_secret) if s]
     text = "\x00".join(record.strings())
-    return not any(secret and secret in text for secret in secrets)
+    return not any(secret in text for secret in credentials.every_secret())
 
 
 @dataclass(frozen=True, slots=True)
