@@ -131,7 +131,8 @@ class DeviceRecord:
     """What one user's sessions on one cloud leave for the next process: the catalog's
     service URLs (their priority hosts already chosen) and, when one was kept, the device.
 
-    Build it from JSON with :func:`record_from_json`; :meth:`to_json` is its stored form.
+    Build it from JSON with :meth:`from_json`; :meth:`to_json` is its stored form. Public as
+    ``webex_meetings.DeviceStoreRecord`` (what a custom store keeps).
     """
 
     cloud: str
@@ -141,6 +142,14 @@ class DeviceRecord:
     catalog_fetched_at: float
     """When the catalog was fetched (unix seconds)."""
     device: StoredDevice | None = None
+
+    @staticmethod
+    def from_json(value: object) -> DeviceRecord:
+        """:func:`record_from_json`: the record ``value`` holds.
+
+        :raises ValueError: ``value`` is not a record (the message never quotes values).
+        """
+        return record_from_json(value)
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready object (the shape :func:`record_from_json` reads)."""
