@@ -7,8 +7,11 @@ websocket upgrade and to every frame it sends, and measures ``register()`` at L 
 
 * **ours, cold**: a fresh ``Webex`` with an empty store: catalog (people/me alongside), device
   POST, Mercury upgrade, authorization frame;
-* **ours, warm**: a fresh ``Webex`` over a ``FileDeviceStore`` holding the device the previous
-  run kept (``unregister(keep_device=True)``): upgrade and authorization frame only;
+* **ours, warm**: a fresh ``Webex`` over a store holding the device the previous run kept
+  (``unregister(keep_device=True)``): upgrade and authorization frame only;
+
+each with a ``MemoryDeviceStore`` and with a ``FileDeviceStore`` (a new one per cold run, one
+shared by the warm runs), so that every row compares like with like;
 * **the official JS SDK** 3.12.0 (``node register.mjs``, its own register() timing), skipped
   with a message when node/npm are missing.
 
@@ -20,6 +23,7 @@ is loopback only and bounded: a fixed number of runs, each with a timeout.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -36,14 +40,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import interop
 
-from webex_meetings import FileDeviceStore, Webex
+from webex_meetings import FileDeviceStore, MemoryDeviceStore, Webex
 from webex_meetings.emulator import Emulator, EmulatorThread
+from webex_meetings.stores import DeviceStore
 
 LATENCIES_MS = (0, 25, 50)
-COLD, WARM, JS = "cold", "warm", "js"
-COLUMNS = {
-    COLD: ("ours, cold: register()",),
-    WARM: ("ours, warm (FileDeviceStore): register()",),
+STORES: dict[str, Callable[[Path], DeviceStore]] = {
+    "MemoryDeviceStore": lambda _: MemoryDeviceStore(),
+    "FileDeviceStore": lambda folder: FileDeviceStore(folder / "devices.json"),
+}
+"""A new store of each kind (in ``folder``, for the file store)."""
+OURS = tuple((warm, kind) for warm in (False, True) for kind in STORES)
+JS = "js"
+COLUMNS: dict[object, tuple[str, ...]] = {
+    **{
+        (warm, kind): (f"ours, {'warm' if warm else 'cold'} ({kind}): register()",)
+        for warm, kind in OURS
+    },
     JS: (
         "official JS SDK 3.12.0: register() (catalog already fetched)",
         "official JS SDK 3.12.0: init -> register() resolved",
@@ -52,35 +65,52 @@ COLUMNS = {
 RUN_TIMEOUT = 30.0
 
 
-async def _register_ms(base_url: str, token: str, store: FileDeviceStore | None) -> float:
-    """One register() in a fresh Webex, in ms; leaves keeping the device when ``store``."""
+async def _register_ms(base_url: str, token: str, store: DeviceStore, *, keep: bool) -> float:
+    """One register() in a fresh Webex, in ms; leaves keeping the device when ``keep``."""
     with anyio.fail_after(RUN_TIMEOUT):
         async with Webex(access_token=token, cloud=base_url, store=store) as webex:
             started = time.perf_counter()
             await webex.meetings.register()
             elapsed = (time.perf_counter() - started) * 1000
-            if store is not None:
+            if keep:
                 await webex.meetings.unregister(keep_device=True)
     return elapsed
 
 
-def measure_ours(emulator: Emulator, runs: int, *, warm: bool) -> float:
-    """The median register() in ms, cold (no store) or warm (a store with a kept device)."""
+def measure_ours(emulator: Emulator, runs: int, *, warm: bool, kind: str) -> float:
+    """The median register() in ms: cold (a new, empty store each run) or warm (one store,
+    holding the device the previous run kept), with a store of ``kind``."""
     token = emulator.issue_token()
+    times = []
     with tempfile.TemporaryDirectory() as folder:
-        store = FileDeviceStore(Path(folder) / "devices.json") if warm else None
-        if store is not None:  # prime: a device kept for the first timed run
-            anyio.run(_register_ms, emulator.base_url, token, store)
-        times = [anyio.run(_register_ms, emulator.base_url, token, store) for _ in range(runs)]
-        if store is not None:  # the last kept device: delete it
-            anyio.run(_delete_kept, emulator.base_url, token, store)
+        if not warm:
+            for run in range(runs):
+                store = STORES[kind](Path(folder) / str(run))
+                times.append(anyio.run(_cold_ms, emulator.base_url, token, store))
+            return statistics.median(times)
+        store = STORES[kind](Path(folder))
+        anyio.run(_warm_ms, emulator.base_url, token, store)  # prime: a device kept
+        times = [anyio.run(_warm_ms, emulator.base_url, token, store) for _ in range(runs)]
+        anyio.run(_delete_kept, emulator.base_url, token, store)  # the last one kept
     return statistics.median(times)
 
 
-async def _delete_kept(base_url: str, token: str, store: FileDeviceStore) -> None:
+async def _cold_ms(base_url: str, token: str, store: DeviceStore) -> float:
+    return await _register_ms(base_url, token, store, keep=False)
+
+
+async def _warm_ms(base_url: str, token: str, store: DeviceStore) -> float:
+    return await _register_ms(base_url, token, store, keep=True)
+
+
+async def _delete_kept(base_url: str, token: str, store: DeviceStore) -> None:
     with anyio.fail_after(RUN_TIMEOUT):
         async with Webex(access_token=token, cloud=base_url, store=store) as webex:
             await webex.meetings.register()
+
+
+def _ours(emulator: Emulator, *, runs: int, warm: bool, kind: str) -> tuple[float]:
+    return (measure_ours(emulator, runs, warm=warm, kind=kind),)
 
 
 def _js_once(base_url: str) -> tuple[float, float]:
@@ -142,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-js", action="store_true", help="skip the official JS SDK")
     args = parser.parse_args(argv)
     js_skipped = "--no-js given" if args.no_js else interop.prepare()
-    clients: dict[str, Callable[[Emulator], tuple[float, ...]]] = {
-        COLD: lambda emu: (measure_ours(emu, args.runs, warm=False),),
-        WARM: lambda emu: (measure_ours(emu, args.runs, warm=True),),
+    clients: dict[object, Callable[[Emulator], tuple[float, ...]]] = {
+        (warm, kind): functools.partial(_ours, runs=args.runs, warm=warm, kind=kind)
+        for warm, kind in OURS
     }
     if js_skipped is None:
         clients[JS] = lambda emu: measure_js(emu, args.js_runs)

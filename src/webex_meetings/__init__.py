@@ -66,12 +66,19 @@ from .core.lifecycle import State
 if TYPE_CHECKING:
     from .adapters.listeners import EventName, MercuryEventKey, mercury_events
     from .options import AsyncWebexOptions, WebexOptions
-    from .stores import DeviceStore, DeviceStoreWarning, FileDeviceStore, MemoryDeviceStore
+    from .stores import (
+        DeviceStore,
+        DeviceStoreRecord,
+        DeviceStoreWarning,
+        FileDeviceStore,
+        MemoryDeviceStore,
+    )
     from .webex import Meetings, Webex
 
 _FACE: dict[str, str] = {
     "AsyncWebexOptions": "webex_meetings.options",
     "DeviceStore": "webex_meetings.stores",
+    "DeviceStoreRecord": "webex_meetings.stores",
     "DeviceStoreWarning": "webex_meetings.stores",
     "FileDeviceStore": "webex_meetings.stores",
     "MemoryDeviceStore": "webex_meetings.stores",
@@ -110,6 +117,7 @@ __all__ = [
     "DeviceInfo",
     "DeviceLimitError",
     "DeviceStore",
+    "DeviceStoreRecord",
     "DeviceStoreWarning",
     "DiscoveryConfig",
     "Event",

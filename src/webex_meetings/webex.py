@@ -61,7 +61,7 @@ from .options import (
     resolve_runtime,
     with_credentials,
 )
-from .stores import MemoryDeviceStore, StoreBinding
+from .stores import DeviceStore, MemoryDeviceStore, StoreBinding
 from .transports.base import HttpTransport, WebSocketConnector
 
 if TYPE_CHECKING:
@@ -138,14 +138,21 @@ class Webex:
         runtime: RuntimeName = "anyio",
         unregister_timeout: float = DEFAULT_UNREGISTER_TIMEOUT,
         token_provider: TokenProvider | None = None,
+        store: DeviceStore | None = None,
+        store_key: str | None = None,
     ) -> Webex:
         """A Webex driving an already-built session (a configured
         :class:`~webex_meetings.core.session.MeetingsSession`, or a scripted stand-in in
         tests) over the given transports. A session built with
-        ``Credentials.from_provider()`` needs its ``token_provider`` here.
+        ``Credentials.from_provider()`` needs its ``token_provider`` here. The device store
+        is ``store`` under ``store_key`` (the session's user: required with a store), else
+        the default, this instance's memory: ``unregister(keep_device=True)`` always leaves a
+        record for the next ``register()``.
 
-        :raises ConfigurationError: unknown runtime.
+        :raises ConfigurationError: unknown runtime, or ``store`` without ``store_key``.
         """
+        if store is not None and not store_key:
+            raise ConfigurationError("from_session(store=...) needs store_key= (whose device)")
         webex = cls.__new__(cls)
         webex._setup(
             session,
@@ -155,6 +162,9 @@ class Webex:
             options=TransportOptions(),
             unregister_timeout=unregister_timeout,
             token_provider=token_provider,
+            store=StoreBinding(
+                MemoryDeviceStore() if store is None else store, store_key or "this-instance"
+            ),
         )
         return webex
 
@@ -240,6 +250,8 @@ class Webex:
                 await stack.aclose()
         finally:
             self._driver = None
+            if self._store is not None:
+                self._store.flush()  # bounded: FLUSH_TIMEOUT
 
     def subscribe(self, key: EventKey, callback: Callable[[Any], object], *, once: bool) -> None:
         """Add ``callback`` for ``key``; a late subscriber to a latched event

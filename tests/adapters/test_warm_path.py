@@ -4,13 +4,17 @@ emulator's records."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import stat
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -18,9 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webex_meetings import FileDeviceStore, MemoryDeviceStore, Webex
+from webex_meetings.adapters.runtime import Runtime, TransportOptions
 from webex_meetings.blocking import Webex as BlockingWebex
+from webex_meetings.core.config import SessionConfig
+from webex_meetings.core.credentials import Credentials
 from webex_meetings.core.device_store import DeviceRecord, StoredDevice
 from webex_meetings.core.effects import UpdateDeviceStore
+from webex_meetings.core.errors import ConfigurationError
+from webex_meetings.core.session import MeetingsSession
 from webex_meetings.emulator import Emulator
 from webex_meetings.stores import DeviceStoreWarning, StoreBinding
 
@@ -56,14 +65,45 @@ def test_file_store_is_owner_only(tmp_path: Path) -> None:
     store = FileDeviceStore(tmp_path / "new" / "dir" / "store.json")
     store.save("k", RECORD)
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(store.path.parent.stat().st_mode) & 0o077 == 0
+    for created in (tmp_path / "new", tmp_path / "new" / "dir"):  # every level it created
+        assert stat.S_IMODE(created.stat().st_mode) & 0o077 == 0, created
+    assert stat.S_IMODE(store.lock_path.stat().st_mode) == 0o600
+
+
+def test_stores_sharing_a_file_lose_no_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances (as two processes would) save different keys at once: both reads
+    happen before either write unless the lock orders them. The barrier makes the race
+    certain without the lock; with it, the second reader waits for the first writer (and the
+    barrier gives up after a bounded wait)."""
+    path = tmp_path / "shared.json"
+    barrier = threading.Barrier(2, timeout=0.5)
+    original = FileDeviceStore._read
+
+    def racing_read(self: FileDeviceStore) -> dict[str, object] | None:
+        records = original(self)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return records
+
+    monkeypatch.setattr(FileDeviceStore, "_read", racing_read)
+    threads = [
+        threading.Thread(target=FileDeviceStore(path).save, args=(key, RECORD)) for key in "ab"
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    monkeypatch.undo()
+    assert [FileDeviceStore(path).load(key) for key in "ab"] == [RECORD, RECORD]
 
 
 @pytest.mark.parametrize(
     "content",
     [b"not json", b"\xff\xfe", b"[]", b'{"format": "something else", "records": {}}', b"{" * 5000],
 )
-def test_a_corrupt_or_foreign_file_reads_as_empty_with_a_warning(
+def test_a_corrupt_or_foreign_file_reads_as_empty_and_is_never_overwritten(
     tmp_path: Path, content: bytes
 ) -> None:
     path = tmp_path / "store.json"
@@ -71,8 +111,20 @@ def test_a_corrupt_or_foreign_file_reads_as_empty_with_a_warning(
     store = FileDeviceStore(path)
     with pytest.warns(DeviceStoreWarning):
         assert store.load("k") is None
-    with pytest.warns(DeviceStoreWarning):
-        store.save("k", RECORD)  # replaces it
+    with pytest.warns(DeviceStoreWarning, match="untouched"):
+        store.save("k", RECORD)
+    with pytest.warns(DeviceStoreWarning, match="untouched"):
+        store.forget("k")
+    assert path.read_bytes() == content
+
+
+def test_an_empty_file_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    path.write_bytes(b"")
+    store = FileDeviceStore(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.save("k", RECORD)
     assert store.load("k") == RECORD
 
 
@@ -124,7 +176,57 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
     with pytest.raises(OSError, match="disk on fire"):
         store.save("k2", RECORD)
     assert store.path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.json", "store.json.lock"]
+
+
+def test_a_failing_store_is_a_log_line_even_with_warnings_as_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "store.json"
+    path.write_bytes(b"not json")
+    binding = StoreBinding(FileDeviceStore(path), "k")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert binding.load() is None
+        binding.update(UpdateDeviceStore(RECORD))
+        assert binding.flush()
+    assert [r.name for r in caplog.records] == ["webex_meetings.store"] * 2
+
+
+def test_file_store_updates_run_off_the_caller_in_order(tmp_path: Path) -> None:
+    store = FileDeviceStore(tmp_path / "store.json")
+    binding = StoreBinding(store, "k")
+    other = dataclasses.replace(RECORD, catalog_fetched_at=RECORD.catalog_fetched_at + 1)
+    for record in (RECORD, None, other):
+        binding.update(UpdateDeviceStore(record))
+    assert binding.load() == other  # the latest update, written or about to be
+    assert binding.flush()
+    assert store.load("k") == other
+
+
+def test_a_custom_store_needs_only_the_public_names() -> None:
+    from webex_meetings import DeviceStore, DeviceStoreRecord
+
+    class JsonStore:
+        def __init__(self) -> None:
+            self.texts: dict[str, str] = {}
+
+        def load(self, key: str) -> DeviceStoreRecord | None:
+            text = self.texts.get(key)
+            return None if text is None else DeviceStoreRecord.from_json(json.loads(text))
+
+        def save(self, key: str, record: DeviceStoreRecord) -> None:
+            self.texts[key] = json.dumps(record.to_json())
+
+        def forget(self, key: str) -> None:
+            self.texts.pop(key, None)
+
+    store = JsonStore()
+    assert isinstance(store, DeviceStore)
+    binding = StoreBinding(store, "k")
+    binding.update(UpdateDeviceStore(RECORD))
+    assert binding.load() == RECORD
+    assert DeviceStoreRecord.__module__ == "webex_meetings.core.device_store"
 
 
 def test_a_failing_store_is_a_warning_never_an_error() -> None:
@@ -177,6 +279,49 @@ async def test_keep_device_then_a_second_instance_registers_warm(
         assert connection.ready_at is not None  # authorized, buffer_state sent
     assert emulator.devices == []  # leaving deleted it, as always
     assert emulator.violations == []
+
+
+@pytest.mark.anyio
+async def test_from_session_keeps_a_device_in_its_store(
+    emulator: Emulator, runtime: Runtime, runtime_name: str, tmp_path: Path
+) -> None:
+    token = emulator.issue_token()
+    config = SessionConfig.for_cloud(emulator.base_url, http_timeout=5.0)
+    store = FileDeviceStore(tmp_path / "store.json")
+    http, websockets = runtime.default_transports(TransportOptions(http_timeout=5.0))
+
+    def embedded(**store_options: Any) -> Webex:
+        return Webex.from_session(
+            MeetingsSession(config, Credentials(token)),
+            http=http,
+            websockets=websockets,
+            runtime=runtime_name,  # type: ignore[arg-type]
+            **store_options,
+        )
+
+    try:
+        async with embedded() as alone:  # its own memory store: reused by the same instance
+            await alone.meetings.register()
+            await alone.meetings.unregister(keep_device=True)
+            mark = len(emulator.requests)
+            await alone.meetings.register()
+            assert "wdm.register" not in _routes(emulator, mark)
+        async with embedded(store=store, store_key="ada") as first:
+            await first.meetings.register()
+            kept = first.meetings.device
+            await first.meetings.unregister(keep_device=True)
+        mark = len(emulator.requests)
+        async with embedded(store=store, store_key="ada") as second:
+            await second.meetings.register()  # warm, on the kept device
+            assert kept is not None
+            assert second.meetings.device is not None
+            assert second.meetings.device.url == kept.url
+            assert "wdm.register" not in _routes(emulator, mark)
+    finally:
+        await http.aclose()
+    assert emulator.devices == []
+    with pytest.raises(ConfigurationError, match="store_key"):
+        embedded(store=store)
 
 
 @pytest.mark.anyio
@@ -319,6 +464,9 @@ async def main():
     async with webex:
         await webex.meetings.register()
         print(webex.meetings.device.url, flush=True)
+        # the record is written just after register() returned, in a worker thread: a
+        # process dying within those milliseconds leaves the previous record; wait for it
+        webex._store.flush()
         os._exit(0)  # dies registered: no unregister, no clean-up
 
 anyio.run(main)

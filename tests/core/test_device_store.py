@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,7 @@ from webex_meetings.core.device_store import (
     record_from_json,
 )
 from webex_meetings.core.effects import OpenWebSocket, UpdateDeviceStore
-from webex_meetings.core.inputs import DeviceRecordLoaded, Unregister
+from webex_meetings.core.inputs import DeviceRecordLoaded, Register, Unregister
 from webex_meetings.core.lifecycle import State
 from webex_meetings.core.session import MeetingsSession
 from webex_meetings.stores import FileDeviceStore
@@ -161,8 +162,8 @@ def test_a_refused_stored_device_falls_back_to_cold_in_the_same_register(status:
     assert stored[-1].device is not None
     assert "mercury:connection_failed" not in pump.names()
     deletes = [r.url for r in cloud.requests if r.method == "DELETE"]
-    # a device the upgrade called gone is not deleted again; one refused may exist: deleted
-    assert deletes == ([] if status in (404, 410) else [record.device.url])  # type: ignore[union-attr]
+    # always deleted: a 404 or 410 is Mercury's word, not proof that WDM dropped it
+    assert deletes == [record.device.url]  # type: ignore[union-attr]
 
 
 def test_a_device_mercury_does_not_know_falls_back_to_cold() -> None:
@@ -366,3 +367,143 @@ def test_a_guest_is_keyed_by_its_jwt_and_a_token_provider_needs_a_name() -> None
         device_store_key(config, Credentials.from_provider())
     named = device_store_key(config, Credentials.from_provider(), name="bot")
     assert named.endswith("name:bot")
+
+
+# -- the record is applied only once a token is in hand (review finding 1) -------------------
+
+
+def refreshing_session() -> MeetingsSession:
+    """A session with no usable access token yet: register() runs the refresh grant first."""
+    credentials = Credentials(
+        "EXPIRED" * 6,
+        refresh_token="R" * 40,
+        client_id="client",
+        client_secret="S" * 30,
+        expires_at=START - 600,
+    )
+    return MeetingsSession(SessionConfig.for_cloud(BASE), credentials)
+
+
+def test_a_failed_first_token_leaves_the_stored_device_alone() -> None:
+    cloud = FakeCloud()
+    record = kept_record(cloud)
+    assert record.device is not None
+    cloud.requests.clear()
+    cloud.fail("credentials.refresh", 400)
+    pump = Pump(refreshing_session(), cloud)
+    pump.now = START + 60
+    pump.init()
+    pump.feed(DeviceRecordLoaded(record))
+    assert pump.result(pump.register()) is not None
+    assert [r.method for r in cloud.requests] == ["POST"]  # the refresh grant, nothing else
+    assert record.device.url in cloud.devices
+    assert records(pump) == []  # the store is left as it was
+    # the next register() of this session, with a token at last, goes warm on it
+    assert pump.result(pump.register()) is None
+    assert "device.register" not in pump.requests_by_step()
+    assert pump.session.device.url == record.device.url  # type: ignore[union-attr]
+
+
+def test_a_warm_attempt_failing_for_another_reason_keeps_the_stored_device() -> None:
+    cloud = FakeCloud()
+    record = kept_record(cloud)
+    assert record.device is not None
+    cloud.withhold_buffer_state = True  # Mercury never lets it in: the deadline passes
+    pump, command = warm_pump(cloud, record)
+    pump.advance(pump.session._config.register_timeout + 1)
+    assert pump.result(command) is not None
+    assert "DELETE" not in [r.method for r in cloud.requests]
+    assert record.device.url in cloud.devices
+    assert records(pump) == []
+
+
+# -- every secret of the credentials is looked for (review finding 2) ---------------------
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJndWVzdC0xIn0.c2lnbmF0dXJlLW9mLXRoZS1qd3Q"
+
+
+def guest_with_a_superseded_token() -> Credentials:
+    first = Credentials.from_jwt(JWT).provided("FIRST" * 8, expires_in=3600, now=START)
+    return first.provided(TOKEN_TWO, expires_in=3600, now=START)
+
+
+TOKEN_TWO = "SECOND" * 8
+
+
+@pytest.mark.parametrize("echoed", [JWT, "FIRST" * 8], ids=["jwt", "superseded"])
+def test_a_device_answer_echoing_the_jwt_or_a_superseded_token_is_never_stored(
+    echoed: str,
+) -> None:
+    credentials = guest_with_a_superseded_token()
+    assert credentials.access_token == TOKEN_TWO
+    session = MeetingsSession(SessionConfig.for_cloud(BASE), credentials)
+    cloud = FakeCloud()
+    cloud.fail("device.register", lambda request: echo_in_body(cloud, request, echoed))
+    pump = registered_pump(cloud, session)
+    assert records(pump)[-1] is None
+    assert echoed in json.dumps(cloud.devices)  # the echo was there to be refused
+
+
+def echo_in_body(cloud: FakeCloud, request: Any, secret: str) -> Any:
+    response = cloud._create_device(request)
+    url = response.json(step="test")["url"]
+    cloud.devices[url]["description"] = f"made for {secret}"
+    body = dict(cloud.devices[url])
+    return dataclasses.replace(response, body=json.dumps(body).encode())
+
+
+def test_every_secret_names_the_jwt_and_the_superseded_tokens() -> None:
+    secrets = guest_with_a_superseded_token().every_secret()
+    assert {JWT, "FIRST" * 8, TOKEN_TWO} <= set(secrets)
+    assert "" not in secrets
+
+
+# -- the record a register() starts from is the current one (review finding 6) --------------
+
+
+def test_a_register_queued_behind_unregister_uses_the_record_it_left() -> None:
+    cloud = FakeCloud()
+    pump = registered_pump(cloud)
+    stale = records(pump)[-1]  # with the device, as a face would have loaded it
+    assert stale is not None
+    assert stale.device is not None
+    pump.feed(Unregister(60), run=False)  # deletes the device
+    pump.feed(DeviceRecordLoaded(stale), run=False)
+    pump.feed(Register(61), run=False)
+    pump.run()
+    assert pump.result(60) is None
+    assert pump.result(61) is None
+    assert pump.session.device.url != stale.device.url  # type: ignore[union-attr]
+    assert stale.device.url not in cloud.devices
+
+
+def test_a_register_joining_one_in_progress_leaves_no_stale_record() -> None:
+    cloud = FakeCloud()
+    stale = kept_record(cloud)  # a device of an earlier process, still in WDM
+    assert stale.device is not None
+    pump = Pump(make_session(), cloud)
+    pump.now = START + 60
+    pump.init()
+    first = pump.register(run=False)
+    pump.feed(DeviceRecordLoaded(stale), run=False)  # loaded by a register() that joins
+    pump.feed(Register(77), run=False)
+    pump.run()
+    assert pump.result(first) is None
+    assert pump.result(77) is None
+    assert pump.result(pump.unregister()) is None
+    assert pump.result(pump.register()) is None
+    assert pump.session.device.url != stale.device.url  # type: ignore[union-attr]
+
+
+# -- people/me is asked once (review finding 11) ----------------------------------------------
+
+
+def test_people_me_is_not_sent_again_when_the_warm_path_falls_back() -> None:
+    cloud = FakeCloud()
+    record = kept_record(cloud)
+    cloud.fail("people/me", "hang")  # still in flight when the upgrade is refused
+    cloud.ws_faults.append(404)
+    pump, command = warm_pump(cloud, record)
+    assert pump.result(command) is None
+    assert pump.requests_by_step().count("people/me") == 1

@@ -26,7 +26,8 @@ exchanged at ``POST {hydra}/jwt/login`` (:meth:`Credentials.from_jwt`,
 (:meth:`Credentials.from_provider`, :meth:`Credentials.provided`). Such a value starts without
 an access token; it can always get a new one, so the session asks for one before the first
 request and again on expiry or a 401, exactly as it runs the refresh grant. The JWT is a
-secret like the others: redacted everywhere and sent only where :data:`.token_rule.TOKEN_RULE` allows.
+secret like the others: redacted everywhere and sent only where
+:data:`.token_rule.TOKEN_RULE` allows.
 
 A refreshed value keeps its predecessors' secrets alive (the last few), so that
 :func:`~webex_meetings.core.redaction.redact` still masks a superseded token that a server
@@ -335,6 +336,13 @@ class Credentials:
         """The guest-issuer JWT, still wrapped (``None`` unless :attr:`source` is
         ``JWT_LOGIN``)."""
         return self._jwt
+
+    def every_secret(self) -> tuple[str, ...]:
+        """Every secret this value knows, revealed and non-empty: the access token, the
+        refresh token, the client secret, the JWT and the superseded tokens still kept. For
+        checks that nothing stored or shown contains one; never log the result."""
+        held = (self._access_token, self._refresh_token, self._client_secret, self._jwt)
+        return tuple(s.reveal() for s in (*held, *self._superseded) if s and s.reveal())
 
     @property
     def authorization(self) -> str:

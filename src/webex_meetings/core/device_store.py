@@ -131,7 +131,8 @@ class DeviceRecord:
     """What one user's sessions on one cloud leave for the next process: the catalog's
     service URLs (their priority hosts already chosen) and, when one was kept, the device.
 
-    Build it from JSON with :func:`record_from_json`; :meth:`to_json` is its stored form.
+    Build it from JSON with :meth:`from_json`; :meth:`to_json` is its stored form. Public as
+    ``webex_meetings.DeviceStoreRecord`` (what a custom store keeps).
     """
 
     cloud: str
@@ -141,6 +142,14 @@ class DeviceRecord:
     catalog_fetched_at: float
     """When the catalog was fetched (unix seconds)."""
     device: StoredDevice | None = None
+
+    @staticmethod
+    def from_json(value: object) -> DeviceRecord:
+        """:func:`record_from_json`: the record ``value`` holds.
+
+        :raises ValueError: ``value`` is not a record (the message never quotes values).
+        """
+        return record_from_json(value)
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready object (the shape :func:`record_from_json` reads)."""
@@ -315,13 +324,12 @@ def catalog_services(catalog: ServiceCatalog, config: SessionConfig) -> Mapping[
 
 
 def holds_no_secret(record: DeviceRecord, credentials: Credentials) -> bool:
-    """True when no string of ``record`` contains a secret of ``credentials``: the access
-    token (a JWT included), the refresh token or the client secret. A substring search per
+    """True when no string of ``record`` contains a secret of ``credentials``: any of
+    :meth:`~.credentials.Credentials.every_secret` (the access token, the refresh token, the
+    client secret, the guest JWT, the superseded tokens still kept). A substring search per
     secret (a cloud could echo one inside a URL), a few microseconds per record."""
-    secrets = [credentials.access_token]
-    secrets += [s.reveal() for s in (credentials.refresh_token, credentials.client_secret) if s]
     text = "\x00".join(record.strings())
-    return not any(secret and secret in text for secret in secrets)
+    return not any(secret in text for secret in credentials.every_secret())
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,14 @@ The *warm path* (:mod:`.device_store`): a usable record fed as
 and, when it holds a device that may still exist, step 2 by that device, so only step 3 runs
 (``people/me`` alongside, never waited for). When the stored device turns out to be gone or
 refused (the upgrade answered 401, 403, 404 or 410, or Mercury refused it before letting it
-in), it is forgotten and the same ``register()`` goes on cold, from step 2
-(:meth:`MeetingsSession._warm_device_refused`). Whenever what a later process should find
-changes, an :class:`~.effects.UpdateDeviceStore` effect says so.
+in), it is deleted (never waited for), forgotten, and the same ``register()`` goes on cold,
+from step 2 (:meth:`MeetingsSession._warm_device_refused`). The record is taken only once a
+usable token is in hand, and a stored device is deleted only when it is refused: a
+registration failing for another reason (no token, a timeout, a cancel) leaves the store as
+it was. Whenever what a later process should find changes, an
+:class:`~.effects.UpdateDeviceStore` effect says so (after the command's completion, never
+ahead of it); the session remembers the record it last stored, and the next ``register()``
+starts from that one, not from one loaded before it.
 
 A failure at any step fails ``register()`` with a typed error naming the step, once every
 device this registration created is deleted: a failed (or cancelled, :class:`~.inputs.Cancel`)
@@ -203,6 +208,12 @@ class Registration:
     finished: bool = False
     warm: bool = False
     """Connecting a stored device (the warm path); cleared when it falls back to cold."""
+    offered: device_store.DeviceRecord | None = None
+    """The loaded record, used once a token is in hand (:meth:`MeetingsSession._proceed`)."""
+    applied: bool = False
+    """``offered`` was used: from then on the store follows this run."""
+    asked_person: bool = False
+    """``people/me`` was sent alongside the warm attempt: never sent twice."""
 
     @property
     def failed(self) -> bool:
@@ -587,8 +598,7 @@ class MeetingsSession:
                 run.step = "device.refresh"
                 self._refresh_device(After.REVIVE, run=run)
                 return
-            if offered is not None:
-                self._use_record(offered, run)
+            run.offered = offered
             if self.credentials.can_authorize(self._now):
                 self._proceed(run)
             else:
@@ -622,6 +632,12 @@ class MeetingsSession:
             self._proceed(purpose.run)
 
     def _proceed(self, run: Registration) -> None:
+        """A usable token is in hand: take the loaded record (only now, so that a
+        registration failing for want of a token leaves the store as it was), then go warm
+        or cold."""
+        if run.offered is not None and not run.applied:
+            run.applied = True
+            self._use_record(run.offered, run)
         if run.warm:
             self._connect_warm(run)
         else:
@@ -635,7 +651,7 @@ class MeetingsSession:
         usable = device_store.check_record(record, self._config, now=self._now)
         if isinstance(usable, str):
             log.warning("the device store's record is not used: %s", usable)
-            self._out.append(UpdateDeviceStore(None))
+            self._store(None)
             return
         if self._catalog is None:
             self._use_catalog(usable.catalog, usable.catalog_fetched_at)
@@ -648,6 +664,7 @@ class MeetingsSession:
         """Only the upgrade and the authorization frame; people/me and the optional calls
         run alongside, never waited for."""
         if self._config.fetch_people_me and self.person is None:
+            run.asked_person = True
             request = catalog_protocol.people_me_request(self._hydra_url())
             self._send(request, _PersonAside(), retry=IDEMPOTENT)
         self._fetch_optional()
@@ -657,14 +674,15 @@ class MeetingsSession:
         run = self._registration
         return run if run is not None and run.warm and self._is_current(run) else None
 
-    def _warm_device_refused(self, run: Registration, why: str, *, gone: bool = False) -> None:
+    def _warm_device_refused(self, run: Registration, why: str) -> None:
         """The stored device is gone or refused: forget it and register cold, in the same
-        ``register()`` (the catalog is kept). One that may still exist is deleted alongside,
-        never waited for: no device is left behind."""
+        ``register()`` (the catalog is kept). It is deleted alongside, never waited for, even
+        when the upgrade answered 404 or 410 (Mercury's word, not WDM's; a DELETE answered
+        404 or 410 is done): no device is left behind."""
         log.info("the stored device cannot be used (%s): registering a new one", why)
         run.warm = False
         self._take(self._link.drop())
-        if not gone and self._device is not None:
+        if self._device is not None:
             self._send_delete(self._device.url, _CleanUp(self._device.url, None))
         self._forget_device()
         self._update_store()
@@ -679,12 +697,19 @@ class MeetingsSession:
         except WebexError as error:
             log.warning("people/me failed, continuing without it: %s", error)
 
+    def _store(self, record: device_store.DeviceRecord | None) -> None:
+        """Emit the store update, and remember ``record`` as the one the next
+        ``register()`` starts from (none while registered: it needs none), so a
+        ``register()`` queued behind this never uses a record loaded before it."""
+        self._offered = None if self.state.registered else record
+        self._out.append(UpdateDeviceStore(record))
+
     def _update_store(self, *, with_device: bool = False) -> None:
         """Tell the store what a later process should find: the catalog, and the device
         when ``with_device`` (nothing at all without a catalog)."""
         catalog = self._catalog
         if catalog is None:
-            self._out.append(UpdateDeviceStore(None))
+            self._store(None)
             return
         if self._stored_services is None:
             self._stored_services = device_store.catalog_services(catalog, self._config)
@@ -699,10 +724,10 @@ class MeetingsSession:
             self._config.discovery.u2c, self._stored_services, self._catalog_fetched_at, stored
         )
         if device_store.holds_no_secret(record, self.credentials):
-            self._out.append(UpdateDeviceStore(record))
+            self._store(record)
         else:
             log.warning("not storing the device record: an answer echoed a secret")
-            self._out.append(UpdateDeviceStore(None))
+            self._store(None)
 
     def _fetch_prerequisites(self, run: Registration) -> None:
         """Catalog and people/me in parallel; optional calls ride along."""
@@ -713,7 +738,7 @@ class MeetingsSession:
                 self._fetch_limited_catalog(run)
             else:
                 self._fetch_catalog(self._config.discovery.u2c, _Catalog(run, None))
-        if self._config.fetch_people_me and self.person is None:
+        if self._config.fetch_people_me and self.person is None and not run.asked_person:
             run.waiting_for.add("people/me")
             request = catalog_protocol.people_me_request(self._hydra_url())
             self._send(request, _Person(run), retry=IDEMPOTENT)
@@ -983,8 +1008,8 @@ class MeetingsSession:
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
             self._emit(MeetingsRegistered(self._device.info))
+            self._finish_command(None)  # first: the store update is off the critical path
             self._update_store(with_device=True)
-            self._finish_command(None)
         elif self.state is State.RECONNECTING:
             self._fire(Trigger.RECONNECTED)
             self._out.append(_NETWORK_CONNECTED)
@@ -1012,13 +1037,17 @@ class MeetingsSession:
         self._take(self._timers.cancel(_POST_AGAIN))
         self._take(self._timers.cancel(_DEADLINE))
         if self._device is not None:
-            run.orphans.add(self._device.url)
+            if not run.warm:  # a stored device never connected stays, stored, for the next
+                run.orphans.add(self._device.url)
             self._forget_device()
         self._clean_up(run)
 
-    def _registration_failed(self, error: WebexError) -> None:
+    def _registration_failed(self, run: Registration, error: WebexError) -> None:
         self._registration = None
-        self._update_store()
+        if run.warm or (run.offered is not None and not run.applied):
+            self._offered = run.offered  # the store is as it was: offered again next time
+        else:
+            self._update_store()
         self._fire(Trigger.REGISTRATION_FAILED)
         self._finish_command(error)
 
@@ -1091,7 +1120,7 @@ class MeetingsSession:
         if run.failure is not None:
             if not run.finished:
                 run.finished = True
-                self._registration_failed(run.failure)
+                self._registration_failed(run, run.failure)
         elif run.retry is not None and self._is_current(run):
             error, run.retry = run.retry, None
             self._post_again_later(run, error)
@@ -1410,7 +1439,7 @@ class MeetingsSession:
             and event.socket_id == self._link.socket_id
         ):
             why = f"the websocket upgrade was answered {event.status}"
-            self._warm_device_refused(warm, why, gone=event.status in _GONE)
+            self._warm_device_refused(warm, why)
             return
         self._take(self._link.rejected(event.socket_id, event.status, event.retry_after))
 
