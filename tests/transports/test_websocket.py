@@ -47,6 +47,7 @@ from webex_meetings.transports import (
     WebSocketTextMessage,
 )
 from webex_meetings.transports.conformance import ServerHandler, check_websocket_connector
+from webex_meetings.transports.websocket_asyncio import AsyncioWebSocketConnector
 
 pytestmark = pytest.mark.anyio
 
@@ -205,16 +206,19 @@ async def refused_port() -> int:
 
 # -- which connectors run where -----------------------------------------------------------
 
-CONNECTORS: dict[str, type[AnyioWebSocketConnector | TrioWebSocketConnector]] = {
+CONNECTORS: dict[str, Any] = {
     "anyio": AnyioWebSocketConnector,
+    "asyncio": AsyncioWebSocketConnector,
     "trio": TrioWebSocketConnector,
 }
+ONLY_ON = {"asyncio": "asyncio", "trio": "trio"}
 
 
 @pytest.fixture(params=sorted(CONNECTORS))
 def make_connector(request: pytest.FixtureRequest, anyio_backend: str) -> Any:
-    if request.param == "trio" and anyio_backend != "trio":
-        pytest.skip("the native trio connector runs on trio only")
+    library = ONLY_ON.get(request.param)
+    if library is not None and anyio_backend != library:
+        pytest.skip(f"the {request.param} connector runs on {library} only")
     return CONNECTORS[request.param]
 
 

@@ -1,10 +1,15 @@
 """The handful of concurrency primitives a driver needs, as one small interface.
 
 The driver (:mod:`.driver`) never imports anyio or trio itself. It asks a :class:`Runtime` for a
-task group, cancel scopes, an unbounded memory channel, an event and a sleep; anyio and trio
+task group, cancel scopes, an event, the loop's clock and an :class:`Alarm`; anyio and trio
 offer the same shapes under slightly different names, so a runtime is just a table of them
 (:data:`.anyio_runtime.ANYIO`, :data:`.trio_runtime.TRIO`), much as httpcore's backends are
 thin.
+
+An :class:`Alarm` is the one timer a driver owns, however many timers the core asks for: the
+driver keeps the core's timers in a heap and arms the alarm for the earliest. On asyncio it is
+a callback scheduled with ``loop.call_at`` (no task); elsewhere it is :class:`TaskAlarm`, one
+task sleeping in a cancel scope whose deadline is moved in place.
 
 The Protocols below describe what the driver uses of each primitive and nothing more; anyio's and
 trio's own objects satisfy them as they are.
@@ -12,12 +17,13 @@ trio's own objects satisfy them as they are.
 
 from __future__ import annotations
 
+import math
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import sniffio
 
@@ -29,18 +35,14 @@ from ..transports.shared import SharedHttpTransports
 from ..transports.tls import Verify, check_verify, ssl_context_for
 
 __all__ = [
+    "Alarm",
     "CancelScope",
     "Flag",
-    "ReceiveChannel",
     "Runtime",
-    "SendChannel",
+    "TaskAlarm",
     "TaskGroup",
     "TransportOptions",
 ]
-
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-T_contra = TypeVar("T_contra", contravariant=True)
 
 
 class CancelScope(Protocol):
@@ -62,12 +64,22 @@ class CancelScope(Protocol):
     ) -> bool | None: ...
 
 
+class DeadlineScope(CancelScope, Protocol):
+    """A cancel scope whose deadline (on the loop's clock) can be moved while it runs."""
+
+    deadline: float
+
+
 class TaskGroup(Protocol):
     """A task group (anyio) or nursery (trio)."""
 
     def start_soon(
         self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
     ) -> object: ...
+
+    async def start(
+        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
+    ) -> Any: ...
 
     @property
     def cancel_scope(self) -> Any: ...
@@ -84,20 +96,73 @@ class Flag(Protocol):
     async def wait(self) -> Any: ...
 
 
-class SendChannel(Protocol[T_contra]):
-    """The sending side of an unbounded memory channel: ``send_nowait`` never blocks."""
+class Alarm(Protocol):
+    """One wake-up call, moved as often as needed: ``callback()`` runs on the event loop once
+    the loop's clock reaches the armed deadline (never before)."""
 
-    def send_nowait(self, value: T_contra, /) -> None: ...
+    def now(self) -> float:
+        """The loop's clock, on which deadlines are given."""
+        ...
 
-    def close(self) -> None: ...
+    def arm(self, deadline: float) -> None:
+        """Call back at ``deadline`` instead of any earlier arming; ``math.inf`` disarms."""
+        ...
+
+    def close(self) -> None:
+        """Never call back again."""
+        ...
 
 
-class ReceiveChannel(Protocol[T_co]):
-    """The receiving side: iterate until the sender is closed and everything is drained."""
+class TaskAlarm:
+    """An :class:`Alarm` run by one task of ``group``: it sleeps in a cancel scope whose
+    deadline :meth:`arm` moves in place, so re-arming costs no new task and no new scope.
 
-    def __aiter__(self) -> AsyncIterator[T_co]: ...
+    The callback runs in that task; the task ends with :meth:`close` or with the group.
+    """
 
-    def close(self) -> None: ...
+    __slots__ = ("_callback", "_clock", "_closed", "_deadline", "_new_scope", "_scope", "_sleep")
+
+    def __init__(
+        self,
+        group: TaskGroup,
+        callback: Callable[[], None],
+        *,
+        new_scope: Callable[[], DeadlineScope],
+        sleep_forever: Callable[[], Awaitable[None]],
+        clock: Callable[[], float],
+    ) -> None:
+        self._callback = callback
+        self._new_scope = new_scope
+        self._sleep = sleep_forever
+        self._clock = clock
+        self._deadline = math.inf
+        self._scope: DeadlineScope | None = None
+        self._closed = False
+        group.start_soon(self._run)
+
+    def now(self) -> float:
+        return self._clock()
+
+    def arm(self, deadline: float) -> None:
+        self._deadline = deadline
+        if self._scope is not None:
+            self._scope.deadline = deadline
+
+    def close(self) -> None:
+        self._closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _run(self) -> None:
+        while not self._closed:
+            with self._new_scope() as scope:
+                scope.deadline = self._deadline
+                self._scope = scope
+                await self._sleep()
+            self._scope = None
+            if not self._closed and self._clock() >= self._deadline:
+                self._deadline = math.inf
+                self._callback()
 
 
 _SHARED_HTTP = SharedHttpTransports()
@@ -203,12 +268,11 @@ class Runtime:
     move_on_after: TimeoutFactory
     event: Callable[[], Flag]
     """A new, unset :class:`Flag`."""
-    open_channel: Callable[[], tuple[SendChannel[Any], ReceiveChannel[Any]]]
-    """A new unbounded memory channel (``send_nowait`` never blocks)."""
-    sleep: Callable[[float], Awaitable[None]]
-    """Sleep; a checkpoint."""
+    start_alarm: Callable[[TaskGroup, Callable[[], None]], Alarm]
+    """A new disarmed :class:`Alarm` calling back on the event loop (a task of the group where
+    the library needs one)."""
     websocket_connector: ConnectorFactory
-    """The websocket connector used when the caller passes none."""
+    """The websocket connector used when the caller passes none (called inside the loop)."""
 
     def default_transports(
         self, options: TransportOptions
