@@ -20,9 +20,10 @@ never blocks either, it only starts things (table :data:`_RUNNERS`):
   connection (asyncio's) then runs without any task: its messages are fed from the loop's
   callback, and ``SendWebSocketText``/``CloseWebSocket`` are written at once. Other
   connections keep a reader task and a writer task. ``AbortWebSocket`` drops the connection.
-* ``StartTimer``/``CancelTimer``: one heap of deadlines per driver (:class:`_Timers`) and one
-  :class:`~.runtime.Alarm` armed for the earliest (a ``call_at`` on asyncio, one sleeping
-  task on trio): no task per timer, and a cancelled timer is only forgotten.
+* ``StartTimer``/``CancelTimer``: one heap of deadlines per driver
+  (:class:`~.runtime.TimerHeap`) and one :class:`~.runtime.Alarm` armed for the earliest (a
+  ``call_at`` on asyncio, one sleeping task on trio): no task per timer, and a cancelled
+  timer is only forgotten.
 * ``EmitEvent``: handed to :class:`~.listeners.Listeners` (callbacks and event streams).
 * ``CompleteCommand``: resolves the :class:`CommandTicket` the caller awaits.
 
@@ -44,10 +45,8 @@ The driver never imports anyio or trio: it gets its primitives from a
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -82,7 +81,7 @@ from ..core.redaction import redact
 from ..transports.base import HttpTransport, WebSocketConnector
 from .io_tasks import SocketRunner, exchange_http
 from .listeners import Listeners, log_callback_error
-from .runtime import Alarm, Flag, Runtime, TaskGroup
+from .runtime import Alarm, Flag, Runtime, TaskGroup, TimerHeap
 
 __all__ = ["CommandTicket", "Driver", "Session"]
 
@@ -184,58 +183,6 @@ class CommandTicket:
             raise self._error
 
 
-class _Timers:
-    """The core's timers, by id, in one heap of ``(deadline, timer_id)``.
-
-    Cancelling or restarting a timer only changes :attr:`_due`; its old heap entry goes stale
-    and is dropped when it reaches the top (or when stale entries outnumber live ones).
-    """
-
-    __slots__ = ("_due", "_heap")
-
-    def __init__(self) -> None:
-        self._due: dict[int, float] = {}
-        self._heap: list[tuple[float, int]] = []
-
-    def __len__(self) -> int:
-        return len(self._due)
-
-    def start(self, timer_id: int, deadline: float) -> None:
-        self._due[timer_id] = deadline
-        heapq.heappush(self._heap, (deadline, timer_id))
-        if len(self._heap) > 2 * len(self._due) + 8:
-            self._heap = [(due, timer) for timer, due in self._due.items()]
-            heapq.heapify(self._heap)
-
-    def cancel(self, timer_id: int) -> None:
-        self._due.pop(timer_id, None)
-
-    def next_deadline(self) -> float:
-        """The earliest live deadline (``math.inf`` when none)."""
-        heap, due = self._heap, self._due
-        while heap:
-            deadline, timer_id = heap[0]
-            if due.get(timer_id) == deadline:
-                return deadline
-            heapq.heappop(heap)
-        return math.inf
-
-    def expired(self, now: float) -> list[tuple[float, int]]:
-        """Take every heap entry due by ``now`` (live or not), earliest first."""
-        heap = self._heap
-        entries = []
-        while heap and heap[0][0] <= now:
-            entries.append(heapq.heappop(heap))
-        return entries
-
-    def take(self, timer_id: int, deadline: float) -> bool:
-        """Forget the timer if it is still the one due at ``deadline``: whether it fires."""
-        if self._due.get(timer_id) != deadline:
-            return False
-        del self._due[timer_id]
-        return True
-
-
 class Driver:
     """Pumps one session in one task group; see the module docstring.
 
@@ -296,7 +243,7 @@ class Driver:
         self._queue: deque[tuple[Input, CommandTicket | None]] = deque()
         self._handling = False
         self._accepting = False
-        self._timers = _Timers()
+        self._timers = TimerHeap()
         self._alarm: Alarm | None = None
         self._sockets = SocketRunner(websockets, runtime, self.feed, self._maybe_idle)
         self._group_cm: AbstractAsyncContextManager[TaskGroup] | None = None

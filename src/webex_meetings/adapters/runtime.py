@@ -17,6 +17,7 @@ trio's own objects satisfy them as they are.
 
 from __future__ import annotations
 
+import heapq
 import math
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,13 +26,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+import httpx
 import sniffio
 
 from ..core.errors import ConfigurationError
 from ..transports._wsproto_client import DEFAULT_MAX_MESSAGE_SIZE
 from ..transports.base import HttpTransport, WebSocketConnector
 from ..transports.httpx_transport import DEFAULT_MAX_RESPONSE_SIZE, HttpxTransport
-from ..transports.shared import SharedHttpTransports
+from ..transports.shared import (
+    SHARED_POOL_CONNECTIONS,
+    SHARED_POOL_KEEPALIVE,
+    SharedHttpTransports,
+)
 from ..transports.tls import Verify, check_verify, ssl_context_for
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "Runtime",
     "TaskAlarm",
     "TaskGroup",
+    "TimerHeap",
     "TransportOptions",
 ]
 
@@ -165,6 +172,58 @@ class TaskAlarm:
                 self._callback()
 
 
+class TimerHeap:
+    """A driver's timers (the core's), by id, in one heap of ``(deadline, timer_id)``.
+
+    Cancelling or restarting a timer only changes :attr:`_due`; its old heap entry goes stale
+    and is dropped when it reaches the top (or when stale entries outnumber live ones).
+    """
+
+    __slots__ = ("_due", "_heap")
+
+    def __init__(self) -> None:
+        self._due: dict[int, float] = {}
+        self._heap: list[tuple[float, int]] = []
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def start(self, timer_id: int, deadline: float) -> None:
+        self._due[timer_id] = deadline
+        heapq.heappush(self._heap, (deadline, timer_id))
+        if len(self._heap) > 2 * len(self._due) + 8:
+            self._heap = [(due, timer) for timer, due in self._due.items()]
+            heapq.heapify(self._heap)
+
+    def cancel(self, timer_id: int) -> None:
+        self._due.pop(timer_id, None)
+
+    def next_deadline(self) -> float:
+        """The earliest live deadline (``math.inf`` when none)."""
+        heap, due = self._heap, self._due
+        while heap:
+            deadline, timer_id = heap[0]
+            if due.get(timer_id) == deadline:
+                return deadline
+            heapq.heappop(heap)
+        return math.inf
+
+    def expired(self, now: float) -> list[tuple[float, int]]:
+        """Take every heap entry due by ``now`` (live or not), earliest first."""
+        heap = self._heap
+        entries = []
+        while heap and heap[0][0] <= now:
+            entries.append(heapq.heappop(heap))
+        return entries
+
+    def take(self, timer_id: int, deadline: float) -> bool:
+        """Forget the timer if it is still the one due at ``deadline``: whether it fires."""
+        if self._due.get(timer_id) != deadline:
+            return False
+        del self._due[timer_id]
+        return True
+
+
 _SHARED_HTTP = SharedHttpTransports()
 """Every default HTTP transport of the process: one per event loop and transport options."""
 
@@ -209,6 +268,10 @@ class TransportOptions:
             proxy=self.proxy,
             verify=context,
             max_response_size=self.max_response_size,
+            limits=httpx.Limits(
+                max_connections=SHARED_POOL_CONNECTIONS,
+                max_keepalive_connections=SHARED_POOL_KEEPALIVE,
+            ),
         )
 
 
