@@ -63,6 +63,7 @@ from fleet_probes import (
     measure,
     open_descriptors,
     raise_descriptor_limit,
+    return_freed_memory,
     rss_kib,
     summarize_profile,
 )
@@ -166,6 +167,8 @@ class Result:
     entered: dict[str, int] = field(default_factory=dict)
     loaded: dict[str, int] = field(default_factory=dict)
     after: dict[str, int] = field(default_factory=dict)
+    trimmed: dict[str, int] = field(default_factory=dict)
+    """``after`` once glibc gave freed heap back (``malloc_trim``)."""
     emulator: dict[str, int] = field(default_factory=dict)
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     violations: int = 0
@@ -324,6 +327,8 @@ async def run_fleet(settings: Settings, emulator: EmulatorProcess, profiler: Pro
         )
         await fleet.run_phase("exit", lambda: fleet.done["exited"] >= settings.size, deadline)
     result.after = asdict(Snapshot.take())
+    if return_freed_memory():
+        result.trimmed = asdict(Snapshot.take())
     result.violations = len(await emulator.admin("violations"))
     leftover = len(await emulator.admin("devices"))
     if leftover:
@@ -411,6 +416,7 @@ ROWS: tuple[tuple[str, Callable[[Result], str]], ...] = (
     ("unregistrations per second", lambda r: rate(r, "unregister")),
     ("client CPU per exit (ms)", lambda r: ms_per(r.phases["exit"], r.registered)),
     ("RSS baseline / registered / after teardown (MB)", lambda r: rss_triple(r)),
+    ("  after teardown, freed heap returned (malloc_trim) (MB)", lambda r: trimmed_rss(r)),
     ("emulator: RSS (MB) / descriptors, registered", lambda r: emulator_pair(r)),
     ("emulator CPU per register (ms)", lambda r: emulator_ms(r)),
 )
@@ -443,6 +449,10 @@ def core_share(result: Result) -> float:
 def rss_triple(result: Result) -> str:
     values = (result.baseline, result.loaded, result.after)
     return " / ".join(f"{v['rss_kib'] / 1024:.0f}" for v in values)
+
+
+def trimmed_rss(result: Result) -> str:
+    return f"{result.trimmed['rss_kib'] / 1024:.0f}"
 
 
 def emulator_pair(result: Result) -> str:
