@@ -74,6 +74,8 @@ from webex_meetings.webex import Webex
 DEFAULT_SIZES = (100, 1000)
 SETTLE_GRACE = 60.0
 """Seconds a phase that ran out of time still waits for what is in flight to settle."""
+ADMIN_PATIENCE = 30.0
+"""Seconds the benchmark retries an admin request that a full emulator answers with 503."""
 DEFAULT_INTERVAL_CYCLE = 15.0
 """The real ping interval, to which the idle cost is scaled."""
 
@@ -100,6 +102,10 @@ def serve_emulator(users: int, tokens_out: Path, descriptor_limit: int | None) -
     anyio.run(main)
 
 
+class EmulatorFull(Exception):
+    """The emulator kept answering the benchmark's admin requests with 503 (it is full)."""
+
+
 class EmulatorProcess:
     """The emulator in a child process: its base URL, tokens, admin API and resource use."""
 
@@ -120,10 +126,20 @@ class EmulatorProcess:
         self.pid = self._process.pid
 
     async def admin(self, path: str) -> Any:
+        """``GET /_emulator/<path>``. An emulator at its connection limit answers ``503``
+        until one closes: retried for up to ``ADMIN_PATIENCE`` seconds, then a clear stop."""
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
-            answer = await client.get(f"/_emulator/{path}")
-            answer.raise_for_status()
-            return answer.json()
+            with anyio.move_on_after(ADMIN_PATIENCE):
+                while True:
+                    answer = await client.get(f"/_emulator/{path}")
+                    if answer.status_code != 503:
+                        answer.raise_for_status()
+                        return answer.json()
+                    await anyio.sleep(1.0)
+        raise EmulatorFull(
+            f"the emulator stayed at its connection limit for {ADMIN_PATIENCE:.0f} s and "
+            f"refused the benchmark's admin request ({path}); raise --descriptor-limit"
+        )
 
     def close(self) -> None:
         self._process.terminate()
@@ -317,9 +333,13 @@ async def run_fleet(settings: Settings, emulator: EmulatorProcess, profiler: Pro
             "rss_kib": rss_kib(emulator.pid),
             "descriptors": open_descriptors(emulator.pid),
         }
-        devices = len(await emulator.admin("devices"))
-        if devices != result.registered:
-            fleet.fail(f"the emulator holds {devices} devices, not {result.registered}")
+        try:
+            devices = len(await emulator.admin("devices"))
+        except EmulatorFull as exc:
+            fleet.fail(str(exc))
+        else:
+            if devices != result.registered:
+                fleet.fail(f"the emulator holds {devices} devices, not {result.registered}")
         await idle(fleet, profiler)
         registered = result.registered
         await fleet.run_phase(
@@ -362,7 +382,13 @@ async def idle_window(
 
 
 async def pings(emulator: EmulatorProcess) -> int:
-    return sum(connection["pings"] for connection in await emulator.admin("connections"))
+    """Pings the emulator answered so far (0 when it is too full to tell)."""
+    try:
+        connections = await emulator.admin("connections")
+    except EmulatorFull as exc:
+        progress(f"  {exc}")
+        return 0
+    return sum(connection["pings"] for connection in connections)
 
 
 def run_one(settings: Settings, profile_dir: Path | None) -> Result:
