@@ -31,9 +31,9 @@ drives N sessions, each its own ``Webex`` with its own token and device, through
 Everything is bounded: each phase has a deadline, the whole client process has ``--timeout``.
 When a limit stops the run (descriptors, a refused or failed registration, a deadline), no
 more sessions start, the ones registered go through the remaining phases, and the table says
-how many sessions it measured and why it stopped. ``--py-spy DIR`` records the register and idle
-phases with py-spy (``pip install py-spy`` into the venv; measurement only, not a dependency)
-and prints the functions that cost most. All traffic stays on 127.0.0.1.
+how many sessions it measured and why it stopped. ``--py-spy DIR`` records the register, idle
+and unregister phases with py-spy (``pip install py-spy`` into the venv; measurement only, not
+a dependency) and prints the functions that cost most. All traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -342,9 +342,10 @@ async def run_fleet(settings: Settings, emulator: EmulatorProcess, profiler: Pro
                 fleet.fail(f"the emulator holds {devices} devices, not {result.registered}")
         await idle(fleet, profiler)
         registered = result.registered
-        await fleet.run_phase(
-            "unregister", lambda: fleet.settled("unregistered", registered), deadline
-        )
+        with profiler.phase("unregister"):
+            await fleet.run_phase(
+                "unregister", lambda: fleet.settled("unregistered", registered), deadline
+            )
         await fleet.run_phase("exit", lambda: fleet.done["exited"] >= settings.size, deadline)
     result.after = asdict(Snapshot.take())
     if return_freed_memory():
@@ -537,7 +538,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=100, help="registrations in flight")
     parser.add_argument("--ping-interval", type=float, help="seconds (default: N/300, 2..15)")
     parser.add_argument("--idle", type=float, help="idle window, seconds (default 4 intervals)")
-    parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile register and idle")
+    parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile the main phases")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per N, seconds")
     parser.add_argument(
         "--phase-timeout", type=float, help="seconds per phase (default: 120 + N x 0.06)"
