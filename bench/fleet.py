@@ -31,9 +31,9 @@ drives N sessions, each its own ``Webex`` with its own token and device, through
 Everything is bounded: each phase has a deadline, the whole client process has ``--timeout``.
 When a limit stops the run (descriptors, a refused or failed registration, a deadline), no
 more sessions start, the ones registered go through the remaining phases, and the table says
-how many sessions it measured and why it stopped. ``--py-spy DIR`` records the register and idle
-phases with py-spy (``pip install py-spy`` into the venv; measurement only, not a dependency)
-and prints the functions that cost most. All traffic stays on 127.0.0.1.
+how many sessions it measured and why it stopped. ``--py-spy DIR`` records the register, idle
+and unregister phases with py-spy (``pip install py-spy`` into the venv; measurement only, not
+a dependency) and prints the functions that cost most. All traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ from fleet_probes import (
     measure,
     open_descriptors,
     raise_descriptor_limit,
+    return_freed_memory,
     rss_kib,
     summarize_profile,
 )
@@ -73,6 +74,8 @@ from webex_meetings.webex import Webex
 DEFAULT_SIZES = (100, 1000)
 SETTLE_GRACE = 60.0
 """Seconds a phase that ran out of time still waits for what is in flight to settle."""
+ADMIN_PATIENCE = 30.0
+"""Seconds the benchmark retries an admin request that a full emulator answers with 503."""
 DEFAULT_INTERVAL_CYCLE = 15.0
 """The real ping interval, to which the idle cost is scaled."""
 
@@ -99,6 +102,10 @@ def serve_emulator(users: int, tokens_out: Path, descriptor_limit: int | None) -
     anyio.run(main)
 
 
+class EmulatorFull(Exception):
+    """The emulator kept answering the benchmark's admin requests with 503 (it is full)."""
+
+
 class EmulatorProcess:
     """The emulator in a child process: its base URL, tokens, admin API and resource use."""
 
@@ -119,10 +126,20 @@ class EmulatorProcess:
         self.pid = self._process.pid
 
     async def admin(self, path: str) -> Any:
+        """``GET /_emulator/<path>``. An emulator at its connection limit answers ``503``
+        until one closes: retried for up to ``ADMIN_PATIENCE`` seconds, then a clear stop."""
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
-            answer = await client.get(f"/_emulator/{path}")
-            answer.raise_for_status()
-            return answer.json()
+            with anyio.move_on_after(ADMIN_PATIENCE):
+                while True:
+                    answer = await client.get(f"/_emulator/{path}")
+                    if answer.status_code != 503:
+                        answer.raise_for_status()
+                        return answer.json()
+                    await anyio.sleep(1.0)
+        raise EmulatorFull(
+            f"the emulator stayed at its connection limit for {ADMIN_PATIENCE:.0f} s and "
+            f"refused the benchmark's admin request ({path}); raise --descriptor-limit"
+        )
 
     def close(self) -> None:
         self._process.terminate()
@@ -166,6 +183,8 @@ class Result:
     entered: dict[str, int] = field(default_factory=dict)
     loaded: dict[str, int] = field(default_factory=dict)
     after: dict[str, int] = field(default_factory=dict)
+    trimmed: dict[str, int] = field(default_factory=dict)
+    """``after`` once glibc gave freed heap back (``malloc_trim``)."""
     emulator: dict[str, int] = field(default_factory=dict)
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     violations: int = 0
@@ -314,16 +333,23 @@ async def run_fleet(settings: Settings, emulator: EmulatorProcess, profiler: Pro
             "rss_kib": rss_kib(emulator.pid),
             "descriptors": open_descriptors(emulator.pid),
         }
-        devices = len(await emulator.admin("devices"))
-        if devices != result.registered:
-            fleet.fail(f"the emulator holds {devices} devices, not {result.registered}")
+        try:
+            devices = len(await emulator.admin("devices"))
+        except EmulatorFull as exc:
+            fleet.fail(str(exc))
+        else:
+            if devices != result.registered:
+                fleet.fail(f"the emulator holds {devices} devices, not {result.registered}")
         await idle(fleet, profiler)
         registered = result.registered
-        await fleet.run_phase(
-            "unregister", lambda: fleet.settled("unregistered", registered), deadline
-        )
+        with profiler.phase("unregister"):
+            await fleet.run_phase(
+                "unregister", lambda: fleet.settled("unregistered", registered), deadline
+            )
         await fleet.run_phase("exit", lambda: fleet.done["exited"] >= settings.size, deadline)
     result.after = asdict(Snapshot.take())
+    if return_freed_memory():
+        result.trimmed = asdict(Snapshot.take())
     result.violations = len(await emulator.admin("violations"))
     leftover = len(await emulator.admin("devices"))
     if leftover:
@@ -357,7 +383,13 @@ async def idle_window(
 
 
 async def pings(emulator: EmulatorProcess) -> int:
-    return sum(connection["pings"] for connection in await emulator.admin("connections"))
+    """Pings the emulator answered so far (0 when it is too full to tell)."""
+    try:
+        connections = await emulator.admin("connections")
+    except EmulatorFull as exc:
+        progress(f"  {exc}")
+        return 0
+    return sum(connection["pings"] for connection in connections)
 
 
 def run_one(settings: Settings, profile_dir: Path | None) -> Result:
@@ -411,6 +443,7 @@ ROWS: tuple[tuple[str, Callable[[Result], str]], ...] = (
     ("unregistrations per second", lambda r: rate(r, "unregister")),
     ("client CPU per exit (ms)", lambda r: ms_per(r.phases["exit"], r.registered)),
     ("RSS baseline / registered / after teardown (MB)", lambda r: rss_triple(r)),
+    ("  after teardown, freed heap returned (malloc_trim) (MB)", lambda r: trimmed_rss(r)),
     ("emulator: RSS (MB) / descriptors, registered", lambda r: emulator_pair(r)),
     ("emulator CPU per register (ms)", lambda r: emulator_ms(r)),
 )
@@ -443,6 +476,10 @@ def core_share(result: Result) -> float:
 def rss_triple(result: Result) -> str:
     values = (result.baseline, result.loaded, result.after)
     return " / ".join(f"{v['rss_kib'] / 1024:.0f}" for v in values)
+
+
+def trimmed_rss(result: Result) -> str:
+    return f"{result.trimmed['rss_kib'] / 1024:.0f}"
 
 
 def emulator_pair(result: Result) -> str:
@@ -501,7 +538,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=100, help="registrations in flight")
     parser.add_argument("--ping-interval", type=float, help="seconds (default: N/300, 2..15)")
     parser.add_argument("--idle", type=float, help="idle window, seconds (default 4 intervals)")
-    parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile register and idle")
+    parser.add_argument("--py-spy", type=Path, metavar="DIR", help="profile the main phases")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per N, seconds")
     parser.add_argument(
         "--phase-timeout", type=float, help="seconds per phase (default: 120 + N x 0.06)"

@@ -4,6 +4,8 @@ collections), and py-spy recordings summarized by library and function."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import os
 import resource
@@ -79,6 +81,19 @@ class Snapshot:
     def take(cls) -> Snapshot:
         gc.collect()
         return cls(rss_kib(), open_descriptors(), live_tasks(), len(gc.get_objects()))
+
+
+def return_freed_memory() -> bool:
+    """Ask glibc to give freed heap back to the system (``malloc_trim(0)``): what stays in RSS
+    after that is memory still in use (or held by Python's own allocator), not memory freed
+    but kept by malloc. False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
 
 
 @dataclass

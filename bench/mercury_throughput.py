@@ -8,9 +8,10 @@ The emulator's own cost per event (building, sending, matching acks) is in both 
 
 * ours: ``Webex`` (anyio runtime on asyncio) receiving through ``meetings.events(MercuryEvent)``
   (the session parses, acks and dispatches each envelope).
-* baseline: the same frames over the bare wsproto transport
-  (:class:`~webex_meetings.transports.websocket_anyio.AnyioWebSocketConnector`), read by a
-  minimal loop that parses each frame and acks it, without the session: the transport ceiling.
+* baseline: the same frames over the bare transport ours uses on asyncio
+  (:class:`~webex_meetings.transports.websocket_asyncio.AsyncioWebSocketConnector`, wsproto
+  on asyncio's own transports), read by a minimal loop that parses each frame and acks it,
+  without the session: the transport ceiling.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import httpx
 from webex_meetings.core.events import MercuryEvent
 from webex_meetings.emulator import Emulator
 from webex_meetings.transports.base import WebSocketConnection, WebSocketTextMessage
-from webex_meetings.transports.websocket_anyio import AnyioWebSocketConnector
+from webex_meetings.transports.websocket_asyncio import AsyncioWebSocketConnector
 from webex_meetings.webex import Webex
 
 EVENT_TYPE = "bench.event"
@@ -92,7 +93,7 @@ async def _open_raw_socket(emulator: Emulator, token: str) -> tuple[WebSocketCon
     answer.raise_for_status()
     device = answer.json()
     url = f"{device['webSocketUrl']}?outboundWireFormat=text&bufferStates=true"
-    socket = await AnyioWebSocketConnector().connect(url)
+    socket = await AsyncioWebSocketConnector().connect(url)
     auth = {
         "id": str(uuid.uuid4()),
         "type": "authorization",

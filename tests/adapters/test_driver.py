@@ -155,7 +155,8 @@ async def test_timers_fire_unless_cancelled_and_restart_replaces(runtime: Runtim
     session = scripted({Initialize: effects})
     async with running(session, runtime) as driver:
         await session.wait_for(lambda inputs: TimerFired(3) in inputs)
-        assert driver.active_tasks == 1  # timer 5 still sleeping
+        assert driver.pending_timers == 1  # timer 5 still waiting
+        assert driver.active_tasks == 0  # no task per timer
     fired = session.of_type(TimerFired)
     assert sorted(fired, key=lambda e: e.timer_id) == [TimerFired(1), TimerFired(3), TimerFired(4)]  # type: ignore[attr-defined]
     assert driver.active_tasks == 0
@@ -355,7 +356,8 @@ async def test_exit_leaves_nothing_running(runtime: Runtime) -> None:
             session, runtime, ws=hang, http=hang_http, shutdown_grace=0.01
         ) as driver:
             await session.wait_for(lambda inputs: WebSocketOpened(7) in inputs)
-            assert driver.active_tasks == 3
+            assert driver.active_tasks == 2  # the socket's task and the request's
+            assert driver.pending_timers == 1
     assert driver.active_tasks == 0
     assert session.inputs[-1] == Shutdown()
 

@@ -144,6 +144,35 @@ async def test_websockets_over_the_limit_get_503(
     await second.aclose()
 
 
+@pytest.mark.emulator(limits=Limits(max_connections=20))
+async def test_a_server_flapping_at_its_limit_logs_one_episode(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="webex_meetings.emulator")
+    held = [await _connect(emulator) for _ in range(20)]
+    try:
+        await _eventually(lambda: _open_connections(emulator) == 20)
+        for _ in range(3):  # refused, one closes, its place taken: still the same episode
+            async with await _connect(emulator) as extra:
+                await extra.send(REGION)
+                assert (await _until_closed(extra)).startswith(b"HTTP/1.1 503 ")
+            await held.pop().aclose()
+            await _eventually(lambda: _open_connections(emulator) == 19)
+            held.append(await _connect(emulator))
+            await _eventually(lambda: _open_connections(emulator) == 20)
+    finally:
+        for stream in held:
+            await stream.aclose()
+    await _eventually(lambda: _open_connections(emulator) == 0)
+    async with httpx.AsyncClient() as client:  # the episode ends with the next connection
+        assert (await client.get(emulator.base_url + "/sqdiscovery/v1/region")).status_code == 200
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("connection limit reached" in m for m in messages) == 1
+    assert [m for m in messages if "below the connection limit" in m] == [
+        "emulator: below the connection limit again (3 refused so far)"
+    ]
+
+
 def _open_connections(emulator: Emulator) -> int:
     assert emulator.server is not None
     return emulator.server.registry.connection_count

@@ -47,6 +47,7 @@ from webex_meetings.transports import (
     WebSocketTextMessage,
 )
 from webex_meetings.transports.conformance import ServerHandler, check_websocket_connector
+from webex_meetings.transports.websocket_asyncio import AsyncioWebSocketConnector
 
 pytestmark = pytest.mark.anyio
 
@@ -205,16 +206,19 @@ async def refused_port() -> int:
 
 # -- which connectors run where -----------------------------------------------------------
 
-CONNECTORS: dict[str, type[AnyioWebSocketConnector | TrioWebSocketConnector]] = {
+CONNECTORS: dict[str, Any] = {
     "anyio": AnyioWebSocketConnector,
+    "asyncio": AsyncioWebSocketConnector,
     "trio": TrioWebSocketConnector,
 }
+ONLY_ON = {"asyncio": "asyncio", "trio": "trio"}
 
 
 @pytest.fixture(params=sorted(CONNECTORS))
 def make_connector(request: pytest.FixtureRequest, anyio_backend: str) -> Any:
-    if request.param == "trio" and anyio_backend != "trio":
-        pytest.skip("the native trio connector runs on trio only")
+    library = ONLY_ON.get(request.param)
+    if library is not None and anyio_backend != library:
+        pytest.skip(f"the {request.param} connector runs on {library} only")
     return CONNECTORS[request.param]
 
 
@@ -567,3 +571,79 @@ async def test_two_receivers_at_once_is_a_local_error(make_connector: Any) -> No
             with pytest.raises(LocalProtocolError, match="already receiving"):
                 await connection.receive()
             await connection.aclose()
+
+
+# -- push mode (the asyncio connector): what the driver uses ---------------------------------
+
+
+class Collected:
+    """A push receiver: keeps every message, ``closed`` is set on the closing one."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.closed = anyio.Event()
+
+    def __call__(self, message: Any) -> None:
+        assert not self.closed.is_set(), "a message after the closing one"
+        self.messages.append(message)
+        if isinstance(message, WebSocketClosedMessage):
+            self.closed.set()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("secure", [False, True])
+async def test_push_mode_delivers_in_order_and_ends_with_one_close(tls: Any, secure: bool) -> None:
+    got: list[Any] = []
+
+    async def handler(target: str, socket: ServerSocket) -> None:
+        for i in range(5):
+            await socket.send_text(f"s{i}")
+        got.extend([await socket.receive() for _ in range(3)])
+        await socket.close(1000, "bye")
+        await socket.receive()
+
+    context = tls.server if secure else None
+    async with ws_server(handler, ssl_context=context) as server:
+        connector = AsyncioWebSocketConnector(ssl_context=tls.client if secure else None)
+        scheme = "wss" if secure else "ws"
+        connection = await connector.connect(f"{scheme}://localhost:{server.port}/")
+        assert await connection.receive() == WebSocketTextMessage("s0")  # pull, then push
+        receiver = Collected()
+        connection.deliver_to(receiver)
+        for i in range(3):
+            connection.send_text_nowait(f"c{i}")
+        with anyio.fail_after(5):
+            await receiver.closed.wait()
+        texts = [WebSocketTextMessage(f"s{i}") for i in range(1, 5)]
+        assert receiver.messages == [*texts, WebSocketClosedMessage(1000, "bye")]
+        assert got == [WebSocketTextMessage(f"c{i}") for i in range(3)]
+        with pytest.raises(TransportError):
+            connection.send_text_nowait("late")
+        connection.abort()  # nothing more is delivered
+        assert len(receiver.messages) == 5
+        with pytest.raises(LocalProtocolError):
+            await connection.receive()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_push_mode_abort_and_lost_connections_end_with_1006() -> None:
+    async def handler(target: str, socket: ServerSocket) -> None:
+        await socket.accept()
+        if target == "/drop":
+            return  # the server drops the connection
+        await socket.receive()
+
+    async with ws_server(handler) as server:
+        connector = AsyncioWebSocketConnector()
+        for path in ("/abort", "/drop"):
+            connection = await connector.connect(f"ws://127.0.0.1:{server.port}{path}")
+            receiver = Collected()
+            connection.deliver_to(receiver)
+            if path == "/abort":
+                connection.abort()
+            with anyio.fail_after(5):
+                await receiver.closed.wait()
+            [closed] = receiver.messages
+            assert closed.code == 1006
+            connection.close_nowait(1000)  # never raises, delivers nothing
+            assert len(receiver.messages) == 1

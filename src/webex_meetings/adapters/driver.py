@@ -3,33 +3,41 @@
 Theory of operation
 -------------------
 The session (:class:`~webex_meetings.core.session.MeetingsSession`) is synchronous and not
-thread-safe, so exactly one task talks to it: the **pump**. Everything else (user commands,
-HTTP responses, websocket frames, timers) is an :class:`~webex_meetings.core.inputs.Input` put
-into one unbounded memory channel with a never-blocking ``send_nowait``; the pump takes them out
-in order, calls ``session.handle(input, now=clock())`` and runs the returned effects in list
-order. Running an effect never blocks the pump either, it only starts things (table
-:data:`_RUNNERS`):
+thread-safe, so it is only ever called from the event loop's thread, one input at a time.
+Everything (user commands, HTTP responses, websocket frames, timers) is an
+:class:`~webex_meetings.core.inputs.Input` handed to :meth:`Driver.feed` (or
+:meth:`~Driver.submit_command`), which never blocks: it appends the input to a queue and, unless
+an input is being handled at that moment, handles the queue right there, in the caller's
+turn of the loop: ``session.handle(input, now=clock())``, then the returned effects in list
+order. An input fed while another is handled (by an effect, or a user callback) waits in the
+queue and is handled right after it, so ``handle`` is never re-entered and inputs keep their
+order. No task and no channel stand between what happened and the session. Running an effect
+never blocks either, it only starts things (table :data:`_RUNNERS`):
 
 * ``SendHttpRequest``: a task per request; its outcome comes back as ``HttpResponseReceived`` or
   ``HttpRequestFailed`` (timeouts and transport errors mapped to our short message).
-* ``OpenWebSocket``: a task per socket that connects, then reads every message in order and
-  finally reports ``WebSocketClosed`` exactly once; beside it a writer task drains the socket's
-  own queue, so ``SendWebSocketText`` and ``CloseWebSocket`` keep their order without the pump
-  waiting. ``AbortWebSocket`` cancels both and drops the connection.
-* ``StartTimer``: a sleeper task in its own cancel scope; ``CancelTimer`` cancels the scope.
+* ``OpenWebSocket``: a task that connects (:class:`~.io_tasks.SocketRunner`). A pushing
+  connection (asyncio's) then runs without any task: its messages are fed from the loop's
+  callback, and ``SendWebSocketText``/``CloseWebSocket`` are written at once. Other
+  connections keep a reader task and a writer task. ``AbortWebSocket`` drops the connection.
+* ``StartTimer``/``CancelTimer``: one heap of deadlines per driver
+  (:class:`~.runtime.TimerHeap`) and one :class:`~.runtime.Alarm` armed for the earliest (a
+  ``call_at`` on asyncio, one sleeping task on trio): no task per timer, and a cancelled
+  timer is only forgotten.
 * ``EmitEvent``: handed to :class:`~.listeners.Listeners` (callbacks and event streams).
 * ``CompleteCommand``: resolves the :class:`CommandTicket` the caller awaits.
 
 Every id is the core's, except command ids, which :meth:`Driver.submit_command` allocates.
 Inputs naming something the core no longer waits for are ignored by the core, so no race here
-needs care. All of it lives in one task group owned by ``async with Driver(...)``; leaving the
-block unregisters a held device (bounded by ``unregister_timeout``), sends ``Shutdown``, gives
-websockets ``shutdown_grace`` seconds to finish their close handshake and cancels what is left:
-nothing outlives it. Every task runs in its own shielded scope, so a cancelled owner (a
-timeout around ``async with``) still gets its device unregistered on the way out. A
-registration still running when the block is left (or whose ``register()`` was cancelled) is
-abandoned at once with a ``Cancel`` input, and its device deleted; when WDM does not confirm a
-deletion in time, a warning names the device.
+needs care. All tasks live in one task group owned by ``async with Driver(...)`` and held by
+the driver's one long-lived task (:meth:`Driver._keep_group`); its cancel scope is shielded:
+cancelling the owner's surroundings (a timeout around ``async with``) must
+not kill the work that unregisters on the way out. Leaving the block unregisters a held device
+(bounded by ``unregister_timeout``), sends ``Shutdown``, gives websockets ``shutdown_grace``
+seconds to finish their close handshake, then drops every socket and cancels every task:
+nothing outlives it. A registration still running when the block is left (or whose
+``register()`` was cancelled) is abandoned at once with a ``Cancel`` input, and its device
+deleted; when WDM does not confirm a deletion in time, a warning names the device.
 
 The driver never imports anyio or trio: it gets its primitives from a
 :class:`~.runtime.Runtime`, so :mod:`.anyio_runtime` and :mod:`.trio_runtime` stay thin.
@@ -40,6 +48,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any, Final, Protocol
@@ -74,7 +83,7 @@ from ..core.redaction import redact
 from ..transports.base import HttpTransport, WebSocketConnector
 from .io_tasks import SocketRunner, exchange_http
 from .listeners import Listeners, log_callback_error
-from .runtime import CancelScope, Flag, ReceiveChannel, Runtime, SendChannel, TaskGroup
+from .runtime import Alarm, Flag, Runtime, TaskGroup, TimerHeap
 from .token_provider import TokenProvider, provide_token
 
 __all__ = ["CommandTicket", "Driver", "Session"]
@@ -183,8 +192,35 @@ class Driver:
     Use as ``async with Driver(...) as driver:``. ``unregister_timeout`` bounds the unregister
     done on exit; ``shutdown_grace`` bounds how long websockets may take to finish closing
     after ``Shutdown``; then everything still running (requests in flight, async callbacks,
-    sockets) is cancelled.
+    sockets) is dropped or cancelled.
     """
+
+    __slots__ = (
+        "_accepting",
+        "_active",
+        "_alarm",
+        "_clock",
+        "_close_http",
+        "_command_ids",
+        "_group",
+        "_group_cm",
+        "_handling",
+        "_http",
+        "_idle",
+        "_lingering",
+        "_pending",
+        "_queue",
+        "_sockets",
+        "_started",
+        "_timers",
+        "_update_store",
+        "listeners",
+        "runtime",
+        "session",
+        "shutdown_grace",
+        "token_provider",
+        "unregister_timeout",
+    )
 
     def __init__(
         self,
@@ -214,12 +250,14 @@ class Driver:
         self._clock = clock
         self._command_ids = itertools.count(1)
         self._pending: dict[int, CommandTicket] = {}
-        self._timers: dict[int, CancelScope] = {}
-        self._sockets = SocketRunner(websockets, runtime, self.feed)
+        self._queue: deque[tuple[Input, CommandTicket | None]] = deque()
+        self._handling = False
+        self._accepting = False
+        self._timers = TimerHeap()
+        self._alarm: Alarm | None = None
+        self._sockets = SocketRunner(websockets, runtime, self.feed, self._maybe_idle)
         self._group_cm: AbstractAsyncContextManager[TaskGroup] | None = None
         self._group: TaskGroup | None = None
-        self._inputs: SendChannel[tuple[Input, CommandTicket | None]] | None = None
-        self._scopes: set[CancelScope] = set()
         self._active = 0
         self._lingering = 0
         self._idle: Flag | None = None
@@ -232,11 +270,22 @@ class Driver:
             raise RuntimeError("a Driver runs once")
         self._started = True
         self._group_cm = self.runtime.open_task_group()
-        self._group = await self._group_cm.__aenter__()
-        send, receive = self.runtime.open_channel()
-        self._inputs = send
-        self._start(lambda: self._pump(receive))
+        outer = await self._group_cm.__aenter__()
+        self._group = await outer.start(self._keep_group)
+        self._alarm = self.runtime.start_alarm(self._group, self._fire_timers)
+        self._accepting = True
         return self
+
+    async def _keep_group(self, *, task_status: Any) -> None:
+        """The driver's one long-lived task: it holds the task group every other task runs
+        in, with a shielded cancel scope. Shielded, because cancelling the owner's
+        surroundings (a timeout around ``async with``) must not kill the work that
+        unregisters on the way out; in a task of its own, because a shield entered in the
+        owner's task would also shield the owner's ``async with`` body."""
+        async with self.runtime.open_task_group() as group:
+            group.cancel_scope.shield = True
+            task_status.started(group)
+            await self.runtime.event().wait()  # until __aexit__ cancels the group
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._group is not None
@@ -246,10 +295,12 @@ class Driver:
                 await self._wind_down()
         finally:
             try:
-                for scope in list(self._scopes):
-                    scope.cancel()
+                self._stop_accepting()
+                if self._alarm is not None:
+                    self._alarm.close()
+                self._sockets.abort_all()
                 self._group.cancel_scope.cancel()
-                await self._group_cm.__aexit__(None, None, None)  # raises if we are cancelled
+                await self._group_cm.__aexit__(None, None, None)
             finally:
                 if self._close_http:
                     with self.runtime.cancel_scope(shield=True):
@@ -264,11 +315,16 @@ class Driver:
                 self._warn_left_behind(f"within unregister_timeout ({self.unregister_timeout} s)")
         await self._settle(self.submit_input(Shutdown()), None)
         with self.runtime.move_on_after(self.shutdown_grace):
-            while self._lingering:
+            while self._lingering or self._sockets.pushing:
                 self._idle = self.runtime.event()
                 await self._idle.wait()
         self._stop_accepting()
         self.listeners.close()
+
+    def _maybe_idle(self) -> None:
+        """Wake the wind-down once no task may linger and no socket is open."""
+        if not self._lingering and not self._sockets.pushing and self._idle is not None:
+            self._idle.set()
 
     def _cancel_registrations(self) -> None:
         for command_id, ticket in list(self._pending.items()):
@@ -302,9 +358,8 @@ class Driver:
             logger.warning("%s did not finish within %s s", type(ticket.input).__name__, timeout)
 
     def _stop_accepting(self) -> None:
-        if self._inputs is not None:
-            self._inputs.close()
-            self._inputs = None
+        self._accepting = False
+        self._queue.clear()
         for ticket in list(self._pending.values()):
             ticket.resolve(CancelledCommandError("the session was closed"))
         self._pending.clear()
@@ -318,11 +373,11 @@ class Driver:
         blocks."""
         command = kind(next(self._command_ids), **fields)
         ticket = CommandTicket(command, self.runtime.event())
-        if self._inputs is None:
+        if not self._accepting:
             ticket.resolve(CancelledCommandError(_NOT_RUNNING))
         else:
             self._pending[command.command_id] = ticket
-            self._inputs.send_nowait((command, ticket))
+            self._handle_soon(command, ticket)
         return ticket
 
     async def register(self, *, rollback_on_cancel: bool = True) -> None:
@@ -372,49 +427,42 @@ class Driver:
         await self.submit_command(Unregister, keep_device=keep_device).wait()
 
     def submit_input(self, input: Input) -> CommandTicket:
-        """Queue an id-less command (``Initialize``, ``Shutdown``); its ticket resolves when
-        the core has handled it, with whatever ``handle`` raised. Never blocks."""
+        """Hand an id-less command (``Initialize``, ``Shutdown``) to the session; its ticket
+        resolves when the core has handled it, with whatever ``handle`` raised. Never
+        blocks."""
         ticket = CommandTicket(input, self.runtime.event())
-        if self._inputs is None:
+        if not self._accepting:
             ticket.resolve(CancelledCommandError(_NOT_RUNNING))
         else:
-            self._inputs.send_nowait((input, ticket))
+            self._handle_soon(input, ticket)
         return ticket
 
     def feed(self, input: Input) -> None:
-        """Queue an input from the outside world; dropped once the driver has stopped."""
-        if self._inputs is not None:
-            self._inputs.send_nowait((input, None))
+        """Hand an input from the outside world to the session: now, or right after the
+        input being handled. Never blocks; dropped once the driver has stopped."""
+        if self._accepting:
+            self._handle_soon(input, None)
 
     @property
     def active_tasks(self) -> int:
-        """Background tasks (requests, sockets, timers, async callbacks) still running."""
+        """Background tasks (requests, connecting or non-pushing sockets, async callbacks)
+        still running."""
         return self._active
+
+    @property
+    def pending_timers(self) -> int:
+        """The core's timers started and neither fired nor cancelled."""
+        return len(self._timers)
 
     def spawn(self, func: Callable[[], Awaitable[None]], *, linger: bool = False) -> None:
         """Run ``func()`` as a background task of this driver. ``linger``: the task may run
         on for ``shutdown_grace`` after ``Shutdown`` (a websocket's close handshake); others
         are cancelled as soon as the core has shut down."""
-        self._active += 1
-        self._lingering += linger
-        self._start(lambda: self._tracked(func, linger))
-
-    def _start(self, func: Callable[[], Awaitable[None]]) -> None:
-        """Start a task in its own shielded scope: cancelling the owner's surroundings (a
-        timeout around ``async with``) must not kill the work that unregisters on the way
-        out; only :meth:`__aexit__` cancels these scopes, once that work is done."""
         if self._group is None:
             raise RuntimeError("the driver is not running")
-        scope = self.runtime.cancel_scope(shield=True)
-        self._scopes.add(scope)
-        self._group.start_soon(self._shielded, scope, func)
-
-    async def _shielded(self, scope: CancelScope, func: Callable[[], Awaitable[None]]) -> None:
-        try:
-            with scope:
-                await func()
-        finally:
-            self._scopes.discard(scope)
+        self._active += 1
+        self._lingering += linger
+        self._group.start_soon(self._tracked, func, linger)
 
     async def _tracked(self, func: Callable[[], Awaitable[None]], linger: bool) -> None:
         try:
@@ -424,17 +472,22 @@ class Driver:
         finally:
             self._active -= 1
             self._lingering -= linger
-            if not self._lingering and self._idle is not None:
-                self._idle.set()
+            self._maybe_idle()
 
-    # -- the pump -------------------------------------------------------------------------
+    # -- handling inputs ------------------------------------------------------------------
 
-    async def _pump(self, inputs: ReceiveChannel[tuple[Input, CommandTicket | None]]) -> None:
+    def _handle_soon(self, input: Input, ticket: CommandTicket | None) -> None:
+        self._queue.append((input, ticket))
+        if self._handling:
+            return  # the input being handled is on the stack: this one comes right after
+        self._handling = True
         try:
-            async for input, ticket in inputs:
-                self._step(input, ticket)
+            queue = self._queue
+            while queue:
+                self._step(*queue.popleft())
         finally:
-            inputs.close()
+            self._handling = False
+        self._rearm()
 
     def _step(self, input: Input, ticket: CommandTicket | None) -> None:
         debug("input", input)
@@ -468,6 +521,21 @@ class Driver:
         except Exception as exc:
             log_callback_error(f"running {type(effect).__name__}", exc)
 
+    # -- timers ---------------------------------------------------------------------------
+
+    def _fire_timers(self) -> None:
+        """The alarm rang: feed ``TimerFired`` for each timer due, earliest first (one that
+        an earlier one's effects cancelled or restarted does not fire)."""
+        assert self._alarm is not None
+        for deadline, timer_id in self._timers.expired(self._alarm.now()):
+            if self._timers.take(timer_id, deadline):
+                self.feed(TimerFired(timer_id))
+        self._rearm()
+
+    def _rearm(self) -> None:
+        if self._alarm is not None:
+            self._alarm.arm(self._timers.next_deadline())
+
     # -- effect runners: each only starts something, none blocks --------------------------
 
     def _send_http_request(self, effect: SendHttpRequest) -> None:
@@ -486,21 +554,11 @@ class Driver:
         self._sockets.abort(effect.socket_id)
 
     def _start_timer(self, effect: StartTimer) -> None:
-        self._cancel_timer(CancelTimer(effect.timer_id))
-        scope = self._timers[effect.timer_id] = self.runtime.cancel_scope()
-        self.spawn(lambda: self._sleep_then_fire(effect, scope))
-
-    async def _sleep_then_fire(self, effect: StartTimer, scope: CancelScope) -> None:
-        with scope:
-            await self.runtime.sleep(max(0.0, effect.delay))
-            if self._timers.get(effect.timer_id) is scope:
-                del self._timers[effect.timer_id]
-                self.feed(TimerFired(effect.timer_id))
+        assert self._alarm is not None
+        self._timers.start(effect.timer_id, self._alarm.now() + max(0.0, effect.delay))
 
     def _cancel_timer(self, effect: CancelTimer) -> None:
-        scope = self._timers.pop(effect.timer_id, None)
-        if scope is not None:
-            scope.cancel()
+        self._timers.cancel(effect.timer_id)
 
     def _emit_event(self, effect: EmitEvent) -> None:
         self.listeners.deliver(effect.event, self.spawn)

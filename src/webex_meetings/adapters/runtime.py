@@ -1,10 +1,15 @@
 """The handful of concurrency primitives a driver needs, as one small interface.
 
 The driver (:mod:`.driver`) never imports anyio or trio itself. It asks a :class:`Runtime` for a
-task group, cancel scopes, an unbounded memory channel, an event and a sleep; anyio and trio
+task group, cancel scopes, an event, the loop's clock and an :class:`Alarm`; anyio and trio
 offer the same shapes under slightly different names, so a runtime is just a table of them
 (:data:`.anyio_runtime.ANYIO`, :data:`.trio_runtime.TRIO`), much as httpcore's backends are
 thin.
+
+An :class:`Alarm` is the one timer a driver owns, however many timers the core asks for: the
+driver keeps the core's timers in a heap and arms the alarm for the earliest. On asyncio it is
+a callback scheduled with ``loop.call_at`` (no task); elsewhere it is :class:`TaskAlarm`, one
+task sleeping in a cancel scope whose deadline is moved in place.
 
 The Protocols below describe what the driver uses of each primitive and nothing more; anyio's and
 trio's own objects satisfy them as they are.
@@ -12,35 +17,39 @@ trio's own objects satisfy them as they are.
 
 from __future__ import annotations
 
+import heapq
+import math
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
+import httpx
 import sniffio
 
 from ..core.errors import ConfigurationError
 from ..transports._wsproto_client import DEFAULT_MAX_MESSAGE_SIZE
 from ..transports.base import HttpTransport, WebSocketConnector
 from ..transports.httpx_transport import DEFAULT_MAX_RESPONSE_SIZE, HttpxTransport
-from ..transports.shared import SharedHttpTransports
+from ..transports.shared import (
+    SHARED_POOL_CONNECTIONS,
+    SHARED_POOL_KEEPALIVE,
+    SharedHttpTransports,
+)
 from ..transports.tls import Verify, check_verify, ssl_context_for
 
 __all__ = [
+    "Alarm",
     "CancelScope",
     "Flag",
-    "ReceiveChannel",
     "Runtime",
-    "SendChannel",
+    "TaskAlarm",
     "TaskGroup",
+    "TimerHeap",
     "TransportOptions",
 ]
-
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-T_contra = TypeVar("T_contra", contravariant=True)
 
 
 class CancelScope(Protocol):
@@ -62,12 +71,22 @@ class CancelScope(Protocol):
     ) -> bool | None: ...
 
 
+class DeadlineScope(CancelScope, Protocol):
+    """A cancel scope whose deadline (on the loop's clock) can be moved while it runs."""
+
+    deadline: float
+
+
 class TaskGroup(Protocol):
     """A task group (anyio) or nursery (trio)."""
 
     def start_soon(
         self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
     ) -> object: ...
+
+    async def start(
+        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: object = None
+    ) -> Any: ...
 
     @property
     def cancel_scope(self) -> Any: ...
@@ -84,20 +103,125 @@ class Flag(Protocol):
     async def wait(self) -> Any: ...
 
 
-class SendChannel(Protocol[T_contra]):
-    """The sending side of an unbounded memory channel: ``send_nowait`` never blocks."""
+class Alarm(Protocol):
+    """One wake-up call, moved as often as needed: ``callback()`` runs on the event loop once
+    the loop's clock reaches the armed deadline (never before)."""
 
-    def send_nowait(self, value: T_contra, /) -> None: ...
+    def now(self) -> float:
+        """The loop's clock, on which deadlines are given."""
+        ...
 
-    def close(self) -> None: ...
+    def arm(self, deadline: float) -> None:
+        """Call back at ``deadline`` instead of any earlier arming; ``math.inf`` disarms."""
+        ...
+
+    def close(self) -> None:
+        """Never call back again."""
+        ...
 
 
-class ReceiveChannel(Protocol[T_co]):
-    """The receiving side: iterate until the sender is closed and everything is drained."""
+class TaskAlarm:
+    """An :class:`Alarm` run by one task of ``group``: it sleeps in a cancel scope whose
+    deadline :meth:`arm` moves in place, so re-arming costs no new task and no new scope.
 
-    def __aiter__(self) -> AsyncIterator[T_co]: ...
+    The callback runs in that task; the task ends with :meth:`close` or with the group.
+    """
 
-    def close(self) -> None: ...
+    __slots__ = ("_callback", "_clock", "_closed", "_deadline", "_new_scope", "_scope", "_sleep")
+
+    def __init__(
+        self,
+        group: TaskGroup,
+        callback: Callable[[], None],
+        *,
+        new_scope: Callable[[], DeadlineScope],
+        sleep_forever: Callable[[], Awaitable[None]],
+        clock: Callable[[], float],
+    ) -> None:
+        self._callback = callback
+        self._new_scope = new_scope
+        self._sleep = sleep_forever
+        self._clock = clock
+        self._deadline = math.inf
+        self._scope: DeadlineScope | None = None
+        self._closed = False
+        group.start_soon(self._run)
+
+    def now(self) -> float:
+        return self._clock()
+
+    def arm(self, deadline: float) -> None:
+        self._deadline = deadline
+        if self._scope is not None:
+            self._scope.deadline = deadline
+
+    def close(self) -> None:
+        self._closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _run(self) -> None:
+        while not self._closed:
+            with self._new_scope() as scope:
+                scope.deadline = self._deadline
+                self._scope = scope
+                await self._sleep()
+            self._scope = None
+            if not self._closed and self._clock() >= self._deadline:
+                self._deadline = math.inf
+                self._callback()
+
+
+class TimerHeap:
+    """A driver's timers (the core's), by id, in one heap of ``(deadline, timer_id)``.
+
+    Cancelling or restarting a timer only changes :attr:`_due`; its old heap entry goes stale
+    and is dropped when it reaches the top (or when stale entries outnumber live ones).
+    """
+
+    __slots__ = ("_due", "_heap")
+
+    def __init__(self) -> None:
+        self._due: dict[int, float] = {}
+        self._heap: list[tuple[float, int]] = []
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def start(self, timer_id: int, deadline: float) -> None:
+        self._due[timer_id] = deadline
+        heapq.heappush(self._heap, (deadline, timer_id))
+        if len(self._heap) > 2 * len(self._due) + 8:
+            self._heap = [(due, timer) for timer, due in self._due.items()]
+            heapq.heapify(self._heap)
+
+    def cancel(self, timer_id: int) -> None:
+        self._due.pop(timer_id, None)
+
+    def next_deadline(self) -> float:
+        """The earliest live deadline (``math.inf`` when none)."""
+        heap, due = self._heap, self._due
+        while heap:
+            deadline, timer_id = heap[0]
+            if due.get(timer_id) == deadline:
+                return deadline
+            heapq.heappop(heap)
+        return math.inf
+
+    def expired(self, now: float) -> list[tuple[float, int]]:
+        """Take every heap entry due by ``now`` (live or not), earliest first."""
+        heap = self._heap
+        entries = []
+        while heap and heap[0][0] <= now:
+            entries.append(heapq.heappop(heap))
+        return entries
+
+    def take(self, timer_id: int, deadline: float) -> bool:
+        """Forget the timer if it is still the one due at ``deadline``: whether it fires."""
+        if self._due.get(timer_id) != deadline:
+            return False
+        del self._due[timer_id]
+        return True
 
 
 _SHARED_HTTP = SharedHttpTransports()
@@ -144,6 +268,10 @@ class TransportOptions:
             proxy=self.proxy,
             verify=context,
             max_response_size=self.max_response_size,
+            limits=httpx.Limits(
+                max_connections=SHARED_POOL_CONNECTIONS,
+                max_keepalive_connections=SHARED_POOL_KEEPALIVE,
+            ),
         )
 
 
@@ -203,12 +331,11 @@ class Runtime:
     move_on_after: TimeoutFactory
     event: Callable[[], Flag]
     """A new, unset :class:`Flag`."""
-    open_channel: Callable[[], tuple[SendChannel[Any], ReceiveChannel[Any]]]
-    """A new unbounded memory channel (``send_nowait`` never blocks)."""
-    sleep: Callable[[float], Awaitable[None]]
-    """Sleep; a checkpoint."""
+    start_alarm: Callable[[TaskGroup, Callable[[], None]], Alarm]
+    """A new disarmed :class:`Alarm` calling back on the event loop (a task of the group where
+    the library needs one)."""
     websocket_connector: ConnectorFactory
-    """The websocket connector used when the caller passes none."""
+    """The websocket connector used when the caller passes none (called inside the loop)."""
 
     def default_transports(
         self, options: TransportOptions

@@ -1,24 +1,29 @@
-"""The native trio runtime: nurseries, trio cancel scopes and memory channels, and the
-wsproto-over-trio websocket connector. Valid only under ``trio.run``.
+"""The native trio runtime: nurseries, trio cancel scopes and events, one alarm task per
+driver, and the wsproto-over-trio websocket connector. Valid only under ``trio.run``.
 
 Each entry is the trio primitive of the same meaning; see :class:`~.runtime.Runtime`.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from collections.abc import Callable
 
 import trio
 
 from ..transports.websocket_trio import TrioWebSocketConnector
-from .runtime import ReceiveChannel, Runtime, SendChannel, require_library
+from .runtime import Alarm, Runtime, TaskAlarm, TaskGroup, require_library
 
 __all__ = ["TRIO"]
 
 
-def _open_channel() -> tuple[SendChannel[Any], ReceiveChannel[Any]]:
-    return trio.open_memory_channel[Any](math.inf)
+def _start_alarm(group: TaskGroup, callback: Callable[[], None]) -> Alarm:
+    return TaskAlarm(
+        group,
+        callback,
+        new_scope=trio.CancelScope,
+        sleep_forever=trio.sleep_forever,
+        clock=trio.current_time,
+    )
 
 
 TRIO = Runtime(
@@ -28,8 +33,7 @@ TRIO = Runtime(
     cancel_scope=trio.CancelScope,
     move_on_after=trio.move_on_after,
     event=trio.Event,
-    open_channel=_open_channel,
-    sleep=trio.sleep,
+    start_alarm=_start_alarm,
     websocket_connector=TrioWebSocketConnector,
 )
 """trio's own primitives; the session then runs without anyio in the way."""

@@ -4,8 +4,8 @@ Theory of operation: :meth:`Server.serve` accepts connections and runs one task 
 connection; it never ends on an accept error: when the process is out of descriptors
 (``EMFILE``/``ENFILE``) it logs, backs off briefly and accepts again. Connections beyond
 ``Limits.max_connections`` are answered ``503`` (a few at a time, the rest closed at once) and
-the first refusal of an episode is logged, so a full emulator says so instead of failing
-silently.
+the first refusal of an episode is logged (an episode ends once a tenth of the connections
+are free again), so a full emulator says so, once, instead of failing silently.
 
 :class:`HttpConnection` runs h11's server state machine with keep-alive: it reads one request
 (head bounded by ``max_header_bytes`` and ``header_timeout``, body by ``max_body_bytes`` and
@@ -197,9 +197,16 @@ class Server:
             self._overflow -= 1
 
     def _note_capacity(self) -> None:
-        if self._full and self.registry.connection_count < self.connection_cap:
+        """End a full episode once a tenth of the connections are free again: a server at
+        its limit, with one connection closing and the next one taking its place, logs one
+        episode, not one per connection."""
+        cap = self.connection_cap
+        if self._full and self.registry.connection_count < cap - max(1, cap // 10):
             self._full = False
-            log.warning("emulator: below the connection limit again")
+            log.warning(
+                "emulator: below the connection limit again (%d refused so far)",
+                self.stats.refused_connections,
+            )
 
     def websocket_refused(self) -> None:
         """An upgrade was refused because the websocket limit is reached."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import (
     HttpTransport,
+    PushWebSocketConnection,
     WebSocketClosedMessage,
     WebSocketConnection,
     WebSocketConnector,
@@ -20,11 +21,14 @@ from .memory import (
     MemoryWebSocketConnector,
 )
 from .websocket_anyio import AnyioWebSocketConnection, AnyioWebSocketConnector
+from .websocket_asyncio import AsyncioWebSocketConnection, AsyncioWebSocketConnector
 from .websocket_trio import TrioWebSocketConnection, TrioWebSocketConnector
 
 __all__ = [
     "AnyioWebSocketConnection",
     "AnyioWebSocketConnector",
+    "AsyncioWebSocketConnection",
+    "AsyncioWebSocketConnector",
     "HttpTransport",
     "HttpxTransport",
     "MemoryHttpTransport",
@@ -33,6 +37,7 @@ __all__ = [
     "MemoryWebSocket",
     "MemoryWebSocketConnection",
     "MemoryWebSocketConnector",
+    "PushWebSocketConnection",
     "TrioWebSocketConnection",
     "TrioWebSocketConnector",
     "WebSocketClosedMessage",

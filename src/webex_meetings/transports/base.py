@@ -8,10 +8,14 @@ exception of the library underneath (httpx, wsproto, anyio, trio, ssl, OSError) 
   :class:`~webex_meetings.core.http.HttpResponse` (any status; statuses are the core's business).
 * :class:`WebSocketConnector` opens a :class:`WebSocketConnection`: text messages in and out,
   a close handshake, an abort.
+* :class:`PushWebSocketConnection` is a connection that can also hand each message to a
+  callback as it arrives and send without waiting; a driver then runs it without a task
+  (:mod:`.websocket_asyncio` is one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +23,7 @@ from ..core.http import HttpRequest, HttpResponse
 
 __all__ = [
     "HttpTransport",
+    "PushWebSocketConnection",
     "WebSocketClosedMessage",
     "WebSocketConnection",
     "WebSocketConnector",
@@ -98,6 +103,36 @@ class WebSocketConnection(Protocol):
 
     async def aclose(self) -> None:
         """Drop the connection now, without waiting for anything. Idempotent; never raises."""
+        ...
+
+
+@runtime_checkable
+class PushWebSocketConnection(WebSocketConnection, Protocol):
+    """A :class:`WebSocketConnection` that can also push: messages go to a callback as they
+    arrive and sends never wait, so whoever drives it needs no task while it is open. Every
+    method here is synchronous and runs on the event loop."""
+
+    def deliver_to(self, receiver: Callable[[WebSocketMessage], None]) -> None:
+        """From now on call ``receiver(message)`` for every message, in order, ending with
+        exactly one :class:`WebSocketClosedMessage`; messages that arrived before are handed
+        over at once, here. ``receive()`` must not be used after this."""
+        ...
+
+    def send_text_nowait(self, text: str) -> None:
+        """Send one text message without waiting (it is buffered). A peer that stops
+        reading fails the connection (1006) once a bounded amount is buffered.
+
+        :raises TransportError: the connection is closing or closed.
+        """
+        ...
+
+    def close_nowait(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame; the answer arrives as the last message. Never raises."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection now; the receiver gets a 1006 if it had no close yet. Never
+        raises."""
         ...
 
 

@@ -27,7 +27,22 @@ from ..core.http import HttpRequest, HttpResponse
 from ._closing import AsyncClosing
 from .base import HttpTransport
 
-__all__ = ["HttpTransportLease", "SharedHttpTransports", "current_event_loop"]
+__all__ = [
+    "SHARED_POOL_CONNECTIONS",
+    "SHARED_POOL_KEEPALIVE",
+    "HttpTransportLease",
+    "SharedHttpTransports",
+    "current_event_loop",
+]
+
+SHARED_POOL_CONNECTIONS = 100
+"""Connections one shared transport opens at most, all hosts together: a request beyond
+waits for a free connection, within its own timeout. (A smaller pool queues more, and
+httpcore's queue costs more CPU than the connections it saves: 32 made a registration
+cost 18 ms of CPU instead of 10 at 1,000 sessions.)"""
+SHARED_POOL_KEEPALIVE = 20
+"""Idle connections it keeps (for ``keepalive_expiry``); the rest are closed at once, so idle
+sessions hold no HTTP descriptor of their own, on either end."""
 
 
 def current_event_loop() -> object:
