@@ -380,4 +380,5 @@ def test_any_provided_value_gives_credentials_or_a_configuration_error(
 
 def test_the_provider_flag_is_a_flag_not_the_function() -> None:
     with pytest.raises(ConfigurationError, match="True or False"):
-        Credentials("", token_provider=lambda: "t")  # type: ignore[arg-type]
+        Credentials("", provider_supplied=lambda: "t")  # type: ignore[arg-type]
+    assert Credentials.from_provider().provider_supplied
