@@ -14,8 +14,7 @@ Errors are split by what went wrong, as h11 splits them by who broke the rules::
     │   ├── RateLimitedError          429: too many requests
     │   └── DeviceLimitError          "User has excessive device registrations"
     ├── MercuryClosedError          the Mercury websocket closed for good
-    ├── TokenRefreshError           no new token: the refresh grant, the guest JWT login or the
-    │   │                             provider failed (``permanent``: it never will; cause kept)
+    ├── TokenRefreshError           no new token: refresh grant, JWT login or provider failed
     │   └── TokenProviderError        the app's token provider raised, timed out or gave no token
     ├── TokenWithheldError          a secret was about to go where the token rule forbids
     └── TransportError              the bytes did not move
