@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 import pytest
-from session_harness import BASE, ORG, START, FakeCloud, Pump, make_session
+from session_harness import BASE, ORG, START, FakeCloud, Pump, _json, make_session
 from token_harness import (
     LIFETIME,
     GuestCloud,
@@ -289,9 +289,27 @@ def test_a_transport_failure_names_the_request_once() -> None:
     assert isinstance(reply, Reply)
     assert reply.error is not None
     assert str(reply.error).count(url) == 1
-    [sent] = http.send(delete(url), "p", now=START)
-    [reply] = http.failed(sent.request_id, "connection refused", kind=FailureKind.CONNECTION)
+    [again] = http.send(delete(url), "p", now=START)
+    assert isinstance(again, SendHttpRequest)
+    [reply] = http.failed(again.request_id, "connection refused", kind=FailureKind.CONNECTION)
     assert isinstance(reply, Reply)
     assert reply.error is not None
     assert str(reply.error).count(url) == 1
     assert "connection refused" in str(reply.error)
+
+
+def test_a_renewed_token_that_is_expired_already_fails_the_request_not_a_loop() -> None:
+    cloud = FakeCloud()
+    answers = iter(range(10))
+
+    def expired(_: HttpRequest) -> Any:
+        return _json(200, {"access_token": f"new-token-{next(answers)}", "expires_in": 0})
+
+    cloud.fail("credentials.refresh", *[expired] * 10)
+    session = make_session(**dict(REFRESHABLE, expires_at=START - 1))
+    pump = Pump(session, cloud)
+    pump.init()
+    error = pump.result(pump.register())
+    assert isinstance(error, NotAuthorizedError)
+    assert "already expired" in str(error)
+    assert [r.step for r in cloud.requests] == ["credentials.refresh"] * 2  # bounded

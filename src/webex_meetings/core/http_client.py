@@ -622,10 +622,21 @@ class HttpClient:
         waiters, self._refresh_waiters = self._refresh_waiters, []
         for waiter in waiters:
             if isinstance(waiter, _Replay):
-                output += self._dispatch(waiter.exchange, now)
+                output += self._replay(waiter.exchange, now)
             elif waiter is not _PROACTIVE:
                 output.append(Reply(waiter))
         return output
+
+    def _replay(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
+        """Send ``exchange`` with the new token; one that is expired already (a server
+        answering a lifetime of 0) fails it rather than asking again and again."""
+        if self._usable_token(now):
+            return self._dispatch(exchange, now)
+        request = exchange.request
+        error = NotAuthorizedError(
+            "the renewed access token is already expired", step=request.step or None
+        )
+        return [Reply(exchange.purpose, error=error)]
 
     def _renewal_failed(self, error: WebexError) -> list[HttpOutput]:
         error = _as_renewal_error(error)
