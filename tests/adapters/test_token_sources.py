@@ -9,6 +9,7 @@ and that neither the JWT nor a provided token shows in logs, reprs or errors.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -19,9 +20,10 @@ import pytest
 
 from webex_meetings import Webex, blocking
 from webex_meetings.adapters.runtime import Runtime, TransportOptions
-from webex_meetings.adapters.token_provider import TokenProvider
+from webex_meetings.adapters.token_provider import STILL_RUNNING, ProviderCalls, TokenProvider
 from webex_meetings.core.config import SessionConfig
 from webex_meetings.core.credentials import Credentials
+from webex_meetings.core.effects import RequestToken
 from webex_meetings.core.errors import (
     ConfigurationError,
     HttpStatusError,
@@ -29,6 +31,7 @@ from webex_meetings.core.errors import (
     TokenWithheldError,
 )
 from webex_meetings.core.http import HttpRequest, HttpResponse
+from webex_meetings.core.inputs import Input, TokenProvided, TokenProviderFailed
 from webex_meetings.core.session import MeetingsSession
 from webex_meetings.emulator import Emulator
 from webex_meetings.transports.base import HttpTransport
@@ -321,3 +324,100 @@ def test_the_blocking_face_logs_in_with_a_jwt_and_a_provider(
         assert webex.meetings.registered
     assert routes(emulator, "hydra.jwt_login") == [200]
     assert emulator.devices == []
+
+
+# -- one worker thread per Webex; an exception's text stays out of messages --------------------
+
+
+class HungProvider:
+    """A plain provider whose first call blocks its thread until released."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.calls = 0
+        self.release = threading.Event()
+        self.returned = threading.Event()
+
+    def __call__(self) -> str:
+        self.calls += 1
+        try:
+            if self.calls == 1:
+                self.release.wait(30)  # bounded: the test releases it long before
+            return self.token
+        finally:
+            self.returned.set()
+
+
+async def test_a_hung_sync_provider_holds_one_thread_and_is_not_called_again(
+    runtime: Runtime,
+) -> None:
+    provider = HungProvider("tok_PF84_org")
+    calls = ProviderCalls(provider)
+    fed: list[Input] = []
+    default_limiter = anyio.to_thread.current_default_thread_limiter()
+    await calls.provide(RequestToken(1, 0.05), fed.append, runtime)  # times out
+    assert calls.thread_running
+    assert default_limiter.borrowed_tokens == 0  # its own limiter, not the shared one
+    await calls.provide(RequestToken(2, 5.0), fed.append, runtime)  # fails at once
+    assert provider.calls == 1  # no second thread was started
+    assert [type(i) for i in fed] == [TokenProviderFailed, TokenProviderFailed]
+    first, second = fed
+    assert isinstance(first, TokenProviderFailed)
+    assert isinstance(second, TokenProviderFailed)
+    assert "within 0.05 s" in first.error
+    assert second.error == STILL_RUNNING
+    provider.release.set()
+    await anyio.to_thread.run_sync(provider.returned.wait, 30)
+    with anyio.fail_after(10):
+        while calls.thread_running:  # the abandoned thread's last step, just after `returned`
+            await anyio.sleep(0)
+    await calls.provide(RequestToken(3, 5.0), fed.append, runtime)
+    assert isinstance(fed[-1], TokenProvided)
+    assert provider.calls == 2
+
+
+async def test_register_fails_at_once_while_a_hung_provider_has_not_returned(
+    emulator: Emulator, runtime: Runtime, runtime_name: str
+) -> None:
+    provider = HungProvider(emulator.issue_token())
+    config = replace(config_for(emulator), http_timeout=0.2)
+    try:
+        async with webex_for(runtime, runtime_name, config, token_provider=provider) as (webex, _):
+            with anyio.fail_after(10):
+                with pytest.raises(TokenProviderError, match=r"within 0\.2 s"):
+                    await webex.meetings.register()
+                with pytest.raises(TokenProviderError, match="has not returned"):
+                    await webex.meetings.register()
+            assert provider.calls == 1
+    finally:
+        provider.release.set()
+
+
+@pytest.mark.parametrize("kind", list(PROVIDERS))
+async def test_a_raising_provider_s_text_stays_out_but_is_the_cause(
+    emulator: Emulator,
+    runtime: Runtime,
+    runtime_name: str,
+    kind: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="webex_meetings")
+    app_secret = "the-apps-own-client-secret"  # nothing in the library knows to mask it
+    raised = PermissionError(f"idp refused client_secret={app_secret}")
+
+    def fail() -> str:
+        raise raised
+
+    async def fail_async() -> str:
+        return fail()
+
+    provider: Callable[[], Any] = fail if kind == "sync" else fail_async
+    config = config_for(emulator)
+    async with webex_for(runtime, runtime_name, config, token_provider=provider) as (webex, _):
+        with pytest.raises(TokenProviderError) as caught:
+            await webex.meetings.register()
+    assert "PermissionError" in str(caught.value)
+    assert app_secret not in str(caught.value)
+    assert app_secret not in repr(caught.value)
+    assert app_secret not in caplog.text
+    assert caught.value.__cause__ is raised

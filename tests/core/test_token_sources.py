@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import json
 import random
-from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from session_harness import BASE, ORG, START, FakeCloud, Pump, _json
+from session_harness import BASE, ORG, START, FakeCloud, Pump
+from token_harness import (
+    JWT,
+    LIFETIME,
+    GuestCloud,
+    ProviderPump,
+    guest_session,
+    logins,
+    provider_session,
+    token,
+)
 
 from webex_meetings.core.config import DiscoveryConfig, SessionConfig
 from webex_meetings.core.credentials import Credentials, TokenSource
-from webex_meetings.core.effects import Effect, RequestToken
+from webex_meetings.core.effects import RequestToken
 from webex_meetings.core.errors import (
     ConfigurationError,
     RemoteProtocolError,
@@ -26,72 +34,11 @@ from webex_meetings.core.errors import (
     TokenRefreshError,
     TokenWithheldError,
 )
-from webex_meetings.core.http import HttpRequest, HttpResponse
+from webex_meetings.core.http import HttpResponse
 from webex_meetings.core.inputs import TokenProvided, TokenProviderFailed
 from webex_meetings.core.lifecycle import State
 from webex_meetings.core.redaction import Secret, redact
 from webex_meetings.core.session import MeetingsSession
-
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJndWVzdC0xIiwiaXNzIjoiaXNzdWVyIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
-LIFETIME = 1000
-
-
-@dataclass
-class GuestCloud(FakeCloud):
-    """The fake cloud, plus hydra's ``jwt/login`` answering ``{token, expiresIn}``."""
-
-    logins: int = 0
-
-    def _answer(self, request: HttpRequest) -> HttpResponse:
-        if request.url.endswith("/jwt/login"):
-            if request.header("authorization") != JWT:
-                return _json(401, {"message": "The JWT is not valid"})
-            self.logins += 1
-            token = f"guest{self.logins}token_PF84_{ORG}"
-            return _json(200, {"token": token, "expiresIn": LIFETIME})
-        return super()._answer(request)
-
-
-class ProviderPump(Pump):
-    """The pump, answering ``RequestToken`` from ``answers`` (a token, ``(token, lifetime)``,
-    an exception, or ``"hang"``) the way the driver does."""
-
-    def __init__(self, session: MeetingsSession, cloud: FakeCloud, *answers: Any) -> None:
-        super().__init__(session, cloud)
-        self.answers: deque[Any] = deque(answers)
-        self.asked = 0
-
-    def _apply(self, effect: Effect) -> None:
-        if not isinstance(effect, RequestToken):
-            super()._apply(effect)
-            return
-        self.asked += 1
-        answer = self.answers.popleft()
-        if isinstance(answer, Exception):
-            self._inputs.append(TokenProviderFailed(effect.request_id, str(answer)))
-        elif isinstance(answer, tuple):
-            self._inputs.append(TokenProvided(effect.request_id, Secret(answer[0]), answer[1]))
-        elif answer != "hang":
-            self._inputs.append(TokenProvided(effect.request_id, Secret(answer)))
-
-
-def guest_session(config: SessionConfig | None = None) -> MeetingsSession:
-    config = config or SessionConfig.for_cloud(BASE)
-    return MeetingsSession(config, Credentials.from_jwt(JWT), rng=random.Random(7))
-
-
-def provider_session(config: SessionConfig | None = None) -> MeetingsSession:
-    config = config or SessionConfig.for_cloud(BASE)
-    return MeetingsSession(config, Credentials.from_provider(), rng=random.Random(7))
-
-
-def token(n: int) -> str:
-    return f"provided{n}token_PF84_{ORG}"
-
-
-def logins(cloud: FakeCloud) -> list[HttpRequest]:
-    return [r for r in cloud.requests if r.step == "credentials.jwt_login"]
-
 
 # -- the guest JWT login ------------------------------------------------------------------------
 
@@ -380,4 +327,5 @@ def test_any_provided_value_gives_credentials_or_a_configuration_error(
 
 def test_the_provider_flag_is_a_flag_not_the_function() -> None:
     with pytest.raises(ConfigurationError, match="True or False"):
-        Credentials("", token_provider=lambda: "t")  # type: ignore[arg-type]
+        Credentials("", provider_supplied=lambda: "t")  # type: ignore[arg-type]
+    assert Credentials.from_provider().provider_supplied

@@ -84,7 +84,7 @@ from ..transports.base import HttpTransport, WebSocketConnector
 from .io_tasks import SocketRunner, exchange_http
 from .listeners import Listeners, log_callback_error
 from .runtime import Alarm, Flag, Runtime, TaskGroup, TimerHeap
-from .token_provider import TokenProvider, provide_token
+from .token_provider import ProviderCalls, TokenProvider
 
 __all__ = ["CommandTicket", "Driver", "Session"]
 
@@ -242,7 +242,7 @@ class Driver:
         self.listeners = listeners if listeners is not None else Listeners()
         self.unregister_timeout = unregister_timeout
         self.shutdown_grace = shutdown_grace
-        self.token_provider = token_provider
+        self.token_provider = ProviderCalls(token_provider)
         """Runs for each ``RequestToken`` (see :mod:`.token_provider`)."""
         self._http = http
         self._close_http = close_http
@@ -564,7 +564,7 @@ class Driver:
         self.listeners.deliver(effect.event, self.spawn)
 
     def _request_token(self, effect: RequestToken) -> None:
-        self.spawn(lambda: provide_token(self.token_provider, effect, self.feed, self.runtime))
+        self.spawn(lambda: self.token_provider.provide(effect, self.feed, self.runtime))
 
     def _update_device_store(self, effect: UpdateDeviceStore) -> None:
         if self._update_store is not None:

@@ -124,6 +124,19 @@ def _split_token(text: str, token_type: str) -> tuple[str, str]:
     raise ConfigurationError("the access token contains whitespace")
 
 
+def _initial_token(
+    access_token: str | Secret, token_type: str, *, sourced: bool
+) -> tuple[str, str]:
+    """The token type and token of a new value; ``sourced`` values (a JWT, a provider) may
+    start without a token: their first comes from the source."""
+    raw = access_token.reveal() if isinstance(access_token, Secret) else access_token
+    if not isinstance(raw, str) or not isinstance(token_type, str):
+        raise ConfigurationError("the access token must be a string")
+    if not raw and sourced:
+        return "Bearer", ""
+    return _split_token(raw, token_type)
+
+
 def _normal_token_type(token_type: str) -> str:
     if token_type == "Bearer":
         return token_type
@@ -174,10 +187,10 @@ class Credentials:
         "_superseded",
         "client_id",
         "expires_at",
+        "provider_supplied",
         "redirect_uri",
         "refresh_token_expires_at",
         "scope",
-        "token_provider",
         "token_type",
     )
 
@@ -196,8 +209,9 @@ class Credentials:
     refresh_token_expires_at: float | None
     _jwt: Secret | None
     """The guest-issuer JWT exchanged for tokens, when :attr:`source` is ``JWT_LOGIN``."""
-    token_provider: bool
-    """True when tokens come from the app's token provider."""
+    provider_supplied: bool
+    """True when tokens come from the app's token provider (the function itself is given to
+    ``Webex(token_provider=...)``; these credentials only know that one exists)."""
 
     def __init__(
         self,
@@ -212,43 +226,51 @@ class Credentials:
         expires_at: float | None = None,
         refresh_token_expires_at: float | None = None,
         jwt: str | Secret | None = None,
-        token_provider: bool = False,
+        provider_supplied: bool = False,
     ) -> None:
-        raw = access_token.reveal() if isinstance(access_token, Secret) else access_token
-        if not isinstance(raw, str) or not isinstance(token_type, str):
-            raise ConfigurationError("the access token must be a string")
-        if not isinstance(token_provider, bool):
+        if not isinstance(provider_supplied, bool):
             raise ConfigurationError(
-                "token_provider must be True or False (the function goes to Webex(token_provider=))"
+                "provider_supplied must be True or False "
+                "(the function goes to Webex(token_provider=))"
             )
         jwt_secret = _as_secret(jwt, "JWT")
         if jwt_secret is not None:
             _check_jwt(jwt_secret.reveal())
-        if not raw and (jwt_secret is not None or token_provider):
-            kind, token = "Bearer", ""  # no token yet: the first comes from the source
-        else:
-            kind, token = _split_token(raw, token_type)
+        sourced = jwt_secret is not None or provider_supplied
+        kind, token = _initial_token(access_token, token_type, sourced=sourced)
+        put = object.__setattr__
+        put(self, "_access_token", Secret(token))
+        put(self, "_jwt", jwt_secret)
+        put(self, "provider_supplied", provider_supplied)
+        put(self, "_superseded", ())
+        put(self, "token_type", _normal_token_type(kind))
+        put(self, "_refresh_token", _as_secret(refresh_token, "refresh token"))
+        put(self, "_client_secret", _as_secret(client_secret, "client secret"))
+        self._set_plain_fields(client_id, redirect_uri, scope, expires_at, refresh_token_expires_at)
+
+    def _set_plain_fields(
+        self,
+        client_id: str | None,
+        redirect_uri: str | None,
+        scope: str | None,
+        expires_at: float | None,
+        refresh_token_expires_at: float | None,
+    ) -> None:
+        """Check and set the fields that are not secrets (once, from ``__init__``)."""
         texts = (client_id, redirect_uri, scope)
         for name, text in zip(_OPTIONAL_TEXT_FIELDS, texts, strict=True):
             if text is not None and not isinstance(text, str):
                 raise ConfigurationError(f"{name} must be a string")
         put = object.__setattr__
-        put(self, "_access_token", Secret(token))
-        put(self, "_jwt", jwt_secret)
-        put(self, "token_provider", token_provider)
-        put(self, "_superseded", ())
-        put(self, "token_type", _normal_token_type(kind))
-        put(self, "_refresh_token", _as_secret(refresh_token, "refresh token"))
-        put(self, "_client_secret", _as_secret(client_secret, "client secret"))
+        put(self, "client_id", client_id or None)
+        put(self, "redirect_uri", redirect_uri or None)
+        put(self, "scope", scope or None)
         put(self, "expires_at", _optional_time(expires_at, "expires_at"))
         put(
             self,
             "refresh_token_expires_at",
             _optional_time(refresh_token_expires_at, "refresh_token_expires_at"),
         )
-        put(self, "client_id", client_id or None)
-        put(self, "redirect_uri", redirect_uri or None)
-        put(self, "scope", scope or None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Credentials are immutable; cannot set {name!r}")
@@ -312,7 +334,7 @@ class Credentials:
     def from_provider(cls) -> Credentials:
         """Credentials whose tokens all come from the app's token provider (the driver runs
         it when the session asks, see :class:`~.effects.RequestToken`)."""
-        return cls("", token_provider=True)
+        return cls("", provider_supplied=True)
 
     # -- what the session reads --------------------------------------------------------------
 
@@ -374,7 +396,7 @@ class Credentials:
     def source(self) -> TokenSource:
         """Where the next token comes from: the provider, the JWT login, the refresh grant
         (a refresh token, client id and secret all known), or nowhere."""
-        if self.token_provider:
+        if self.provider_supplied:
             return TokenSource.PROVIDER
         if self._jwt is not None:
             return TokenSource.JWT_LOGIN
@@ -434,8 +456,8 @@ class Credentials:
 
         A missing ``refresh_token`` keeps the current one and its expiry.
 
-        :raises TokenRefreshError: the endpoint refused (``invalid_grant`` ...), or handed
-            back the token already held.
+        :raises TokenRefreshError: the endpoint refused (``invalid_grant`` ...: ``permanent``),
+            or handed back the token already held.
         :raises RemoteProtocolError: the answer is not a usable token object.
         """
         if not response.ok:
@@ -443,6 +465,7 @@ class Credentials:
             raise TokenRefreshError(
                 self._scrub(f"token refresh refused with HTTP {response.status}{detail}"),
                 step=REFRESH_STEP,
+                permanent=True,
             )
         body = response.json_object(step=REFRESH_STEP)
         try:
@@ -475,7 +498,7 @@ class Credentials:
         """New credentials from hydra's answer ``{token, expiresIn}`` to
         :meth:`jwt_login_request`; the JWT is kept for the next login.
 
-        :raises TokenRefreshError: hydra refused the JWT.
+        :raises TokenRefreshError: hydra refused the JWT (``permanent``).
         :raises RemoteProtocolError: the answer is not ``{token, expiresIn}``.
         """
         if not response.ok:
@@ -483,6 +506,7 @@ class Credentials:
             raise TokenRefreshError(
                 self._scrub(f"guest JWT login refused with HTTP {response.status}{detail}"),
                 step=JWT_LOGIN_STEP,
+                permanent=True,
             )
         body = response.json_object(step=JWT_LOGIN_STEP)
         token, lifetime = body.get("token"), body.get("expiresIn")
@@ -520,7 +544,7 @@ class Credentials:
         fresh = Credentials(
             raw,
             jwt=self._jwt,
-            token_provider=self.token_provider,
+            provider_supplied=self.provider_supplied,
             scope=self.scope,
             expires_at=None if expires_in is None else now + expires_in,
         )

@@ -14,8 +14,8 @@ Errors are split by what went wrong, as h11 splits them by who broke the rules::
     │   ├── RateLimitedError          429: too many requests
     │   └── DeviceLimitError          "User has excessive device registrations"
     ├── MercuryClosedError          the Mercury websocket closed for good
-    ├── TokenRefreshError           no new token: the refresh grant or the guest JWT login failed
-│   └── TokenProviderError        the app's token provider raised, timed out or gave no token
+    ├── TokenRefreshError           no new token: refresh grant, JWT login or provider failed
+    │   └── TokenProviderError        the app's token provider raised, timed out or gave no token
     ├── TokenWithheldError          a secret was about to go where the token rule forbids
     └── TransportError              the bytes did not move
         ├── TimeoutError              too slow; also a builtin ``TimeoutError``
@@ -171,14 +171,28 @@ class DeviceLimitError(HttpStatusError):
 
 
 class TokenRefreshError(WebexError):
-    """No new token could be had: the OAuth refresh_token grant or the guest JWT login
-    (``POST {hydra}/jwt/login``) failed; the credentials can no longer authorize."""
+    """No new token could be had: the OAuth refresh_token grant, the guest JWT login
+    (``POST {hydra}/jwt/login``) or the app's token provider failed.
+
+    Every failure of a renewal is one of these, whatever went wrong underneath (a refusal, an
+    error status after the retries, a lost connection, an unusable answer): the underlying
+    error, when there is one, is the ``__cause__``. ``permanent`` is true when asking again
+    cannot help (the token endpoint or hydra refused with a 4xx such as ``invalid_grant``, or
+    the provider failed too often in a row): the session then stops reconnecting instead of
+    trying again with a dead token.
+    """
+
+    def __init__(self, message: str, *, step: str | None = None, permanent: bool = False) -> None:
+        super().__init__(message, step=step)
+        self.permanent = permanent
 
 
 class TokenProviderError(TokenRefreshError):
     """The app's token provider (``Webex(token_provider=...)``) raised, took longer than
     its timeout, or returned something that is not a token. It is asked again only at the
-    next need (an expiry, a 401), never in a loop."""
+    next need (an expiry, a 401), never in a loop. When it raised, the message names only the
+    exception's type (its text may hold the app's own secrets); the exception itself is the
+    ``__cause__`` when the provider ran in this process."""
 
 
 class TokenWithheldError(WebexError):

@@ -34,6 +34,24 @@ the guest JWT (to :attr:`HttpClient.hydra_url`, under the token rule like any se
 ``TokenProviderFailed`` (:meth:`HttpClient.token_provided`,
 :meth:`HttpClient.token_provider_failed`). Each renewal is asked for once per need: a
 failure is replied to its waiters as a typed error, never retried in a loop.
+
+Every failure of a renewal reaches its waiters as a
+:class:`~.errors.TokenRefreshError` (the underlying error as its ``__cause__``), except the
+two local refusals that never reached the source (:class:`~.errors.TokenWithheldError`,
+:class:`~.errors.NotAuthorizedError` when there is no source). It is ``permanent`` when
+asking again cannot help: a 4xx from the token endpoint or hydra (``invalid_grant``, a
+refused JWT), or :data:`MAX_PROVIDER_FAILURES` provider failures in a row. After a permanent
+failure the client holds no usable token and asks for none on its own.
+
+A bearer is never sent empty, nor expired while a renewal could replace it. An authorized
+request finding no usable token (none yet, or expired at ``now``) waits for a renewal and
+goes out once it is in; when no renewal can be had (the last one failed for good, or there
+is neither a token nor a source) it fails at once, on the deferred path, with
+:class:`~.errors.NotAuthorizedError` naming its step. Only a bare token that nothing could
+ever renew still goes out after its expiry: the server judges it (our expiry is an estimate).
+
+The client owns its state: the session tells it what the catalog and the device say through
+:meth:`HttpClient.use_catalog` and :meth:`HttpClient.use_device`.
 """
 
 from __future__ import annotations
@@ -51,9 +69,12 @@ from .effects import Effect, EmitEvent, RequestToken, SendHttpRequest
 from .errors import (
     CertificateError,
     ConfigurationError,
+    HttpStatusError,
+    NotAuthorizedError,
     ResponseTooLargeError,
     TimeoutError,
     TokenProviderError,
+    TokenRefreshError,
     TokenWithheldError,
     TransportError,
     WebexError,
@@ -69,6 +90,7 @@ from .token_rule import check_token_destination
 __all__ = [
     "CREATE",
     "IDEMPOTENT",
+    "MAX_PROVIDER_FAILURES",
     "MAX_RETRY_AFTER",
     "NO_RETRY",
     "HttpClient",
@@ -82,6 +104,12 @@ log = logging.getLogger("webex_meetings.core.http")
 
 MAX_RETRY_AFTER = 60.0
 """The longest ``Retry-After`` honoured, in seconds; a longer one is cut to this."""
+
+MAX_PROVIDER_FAILURES: Final = 3
+"""After this many failures of the token provider in a row, its failure is ``permanent``."""
+
+_REFUSED: Final = frozenset({400, 401, 403})
+"""Statuses of the token endpoint and hydra read by ``Credentials`` as a typed refusal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +231,7 @@ class _Exchange:
     purpose: object
     authorize: bool
     client_headers: bool
-    secret_in_body: bool
+    carries_own_secret: bool
     retry: RetryPolicy
     accept: frozenset[int]
     attempt: int = 1
@@ -231,19 +259,21 @@ class HttpClient:
 
     __slots__ = (
         "_deferred",
+        "_device_url",
+        "_hydra_url",
         "_new_id",
         "_pending",
+        "_provider_failures",
         "_provider_request",
         "_refresh_waiters",
+        "_refusal",
         "_rng",
         "_sequence",
         "_session_id",
         "_timers",
+        "_token_url",
         "config",
         "credentials",
-        "device_url",
-        "hydra_url",
-        "token_url",
     )
 
     def __init__(
@@ -257,12 +287,9 @@ class HttpClient:
     ) -> None:
         self.config = config
         self.credentials = credentials
-        self.device_url: str | None = None
-        """The held device's URL, sent as ``cisco-device-url`` (set by the session)."""
-        self.token_url = config.discovery.token_url
-        """Where the refresh grant goes (the catalog's idbroker, once known)."""
-        self.hydra_url = config.discovery.hydra
-        """Where the guest JWT login goes (the catalog's hydra, once known)."""
+        self._device_url: str | None = None
+        self._token_url = config.discovery.token_url
+        self._hydra_url = config.discovery.hydra
         self._session_id = session_id
         self._sequence = 0
         self._new_id = new_id
@@ -273,6 +300,38 @@ class HttpClient:
         self._deferred: list[tuple[object, WebexError]] = []
         self._provider_request: int | None = None
         """The id of the ``RequestToken`` awaiting the token provider's answer."""
+        self._provider_failures = 0
+        """The token provider's failures since its last token."""
+        self._refusal: TokenRefreshError | None = None
+        """The last renewal's failure when it was permanent (cleared by a new token)."""
+
+    # -- what the session tells it ------------------------------------------------------
+
+    @property
+    def device_url(self) -> str | None:
+        """The held device's URL, sent as ``cisco-device-url``."""
+        return self._device_url
+
+    @property
+    def token_url(self) -> str:
+        """Where the refresh grant goes (the catalog's idbroker, once known)."""
+        return self._token_url
+
+    @property
+    def hydra_url(self) -> str:
+        """Where the guest JWT login goes (the catalog's hydra, once known)."""
+        return self._hydra_url
+
+    def use_catalog(self, *, token_url: str | None, hydra_url: str) -> None:
+        """The catalog is known: renew at its ``token_url`` (``None``: keep the current one,
+        the catalog names no idbroker) and log guests in at its ``hydra_url``."""
+        if token_url is not None:
+            self._token_url = token_url
+        self._hydra_url = hydra_url
+
+    def use_device(self, url: str | None) -> None:
+        """Send ``url`` as ``cisco-device-url`` from now on (``None``: no device held)."""
+        self._device_url = url
 
     # -- sending ------------------------------------------------------------------------
 
@@ -281,29 +340,33 @@ class HttpClient:
         request: HttpRequest,
         purpose: object,
         *,
+        now: float,
         authorize: bool = True,
         client_headers: bool = True,
-        secret_in_body: bool = False,
+        carries_own_secret: bool = False,
         retry: RetryPolicy = NO_RETRY,
         accept: frozenset[int] = frozenset(),
     ) -> list[HttpOutput]:
-        """Send ``request``; exactly one :class:`Reply` for ``purpose`` follows later
-        (unless :meth:`forget_all`).
+        """Send ``request`` at ``now``; exactly one :class:`Reply` for ``purpose`` follows
+        later (unless :meth:`forget_all`).
 
-        ``authorize=False`` never attaches the token (pre-auth catalog, token calls);
-        ``client_headers=False`` also leaves out the Webex client headers (the OAuth token
-        endpoint); ``secret_in_body=True`` says the request already carries a secret of its
-        own (the refresh grant's form, the JWT login's header), so it obeys the token rule
-        like an authorized request.
+        ``authorize=False`` never attaches the token (pre-auth catalog, token calls); an
+        authorized request waits for a renewal when no usable token is held (see the module
+        docstring). ``client_headers=False`` also leaves out the Webex client headers (the
+        OAuth token endpoint); ``carries_own_secret=True`` says the request already carries
+        a secret of its own (the refresh grant's form and Basic auth, the JWT login's
+        header), so it obeys the token rule like an authorized request.
         """
         exchange = _Exchange(
-            request, purpose, authorize, client_headers, secret_in_body, retry, accept
+            request, purpose, authorize, client_headers, carries_own_secret, retry, accept
         )
-        return self._dispatch(exchange)
+        return self._dispatch(exchange, now)
 
-    def _dispatch(self, exchange: _Exchange) -> list[HttpOutput]:
+    def _dispatch(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
+        if exchange.authorize and not self._usable_token(now):
+            return self._authorize_first(exchange, now)
         try:
-            if exchange.secret_in_body:
+            if exchange.carries_own_secret:
                 self._check_destination(exchange.request)
             exchange.sent = self.prepare(
                 exchange.request,
@@ -317,6 +380,30 @@ class HttpClient:
         request_id = self._new_id()
         self._pending[request_id] = exchange
         return [SendHttpRequest(request_id, exchange.sent)]
+
+    def _usable_token(self, now: float) -> bool:
+        """True when the token held may go out at ``now``: there is one, and it has not
+        expired, or it has but nothing could ever renew it (a bare token: the server
+        judges it, as in the JS SDK)."""
+        credentials = self.credentials
+        if credentials.can_authorize(now):
+            return True
+        return bool(credentials.access_token) and not credentials.can_refresh
+
+    def _authorize_first(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
+        """``exchange`` needs a token and none is usable: wait for a renewal, or fail at once
+        (on the deferred path) when none can be had."""
+        if self._refusal is None and self.credentials.can_refresh:
+            return self.refresh_token(_Replay(exchange), now=now)
+        request = exchange.request
+        why = "the last renewal failed for good" if self._refusal else "no way to get one"
+        error = NotAuthorizedError(
+            f"{request.method} {redact(request.url)} not sent: no usable access token ({why})",
+            step=request.step or None,
+        )
+        error.__cause__ = self._refusal
+        self._deferred.append((exchange.purpose, error))
+        return []
 
     @property
     def has_deferred(self) -> bool:
@@ -352,7 +439,7 @@ class HttpClient:
             self.config,
             tracking_id=f"{self._session_id}_{self._sequence + 1}",
             authorization=self.credentials.authorization if authorize else None,
-            device_url=self.device_url,
+            device_url=self._device_url,
             client_headers=client_headers,
         )
         self._sequence += 1  # only once it is certain to go out
@@ -371,7 +458,7 @@ class HttpClient:
             return [Reply(exchange.purpose, response=response)]
         if response.status == 401 and self._may_replay(exchange):
             exchange.replayed = True
-            return self.refresh_token(_Replay(exchange))
+            return self.refresh_token(_Replay(exchange), now=now)
         if response.status in exchange.retry.statuses:
             retried = self._retry(exchange, parse_retry_after(response.header("retry-after")))
             if retried:
@@ -389,7 +476,7 @@ class HttpClient:
             if retried:
                 return retried
         request = exchange.request
-        message = f"{request.method} {redact(request.url)} failed: {error}"
+        message = _failure_message(request, error)
         return self._finish(
             exchange.purpose, _FAILURE_ERRORS[kind](message, step=request.step or None)
         )
@@ -401,12 +488,12 @@ class HttpClient:
         if key is None:
             return None
         if isinstance(key, _Exchange):
-            return self._dispatch(key)
-        return self.refresh_token(_PROACTIVE)
+            return self._dispatch(key, now)
+        return self.refresh_token(_PROACTIVE, now=now)
 
     def _finish(self, purpose: object, error: WebexError) -> list[HttpOutput]:
         if isinstance(purpose, _TokenGrant):
-            return self._refresh_finished(error)
+            return self._renewal_failed(error)
         return [Reply(purpose, error=error)]
 
     def _may_replay(self, exchange: _Exchange) -> bool:
@@ -428,46 +515,55 @@ class HttpClient:
         self._provider_request = None
         return list(self._timers.cancel_all())
 
+    @property
+    def renewal_refused(self) -> TokenRefreshError | None:
+        """The last renewal's failure when it was ``permanent``, until a new token is in."""
+        return self._refusal
+
     # -- credentials --------------------------------------------------------------------
 
-    def refresh_token(self, purpose: object) -> list[HttpOutput]:
+    def refresh_token(self, purpose: object, *, now: float) -> list[HttpOutput]:
         """Get a new token from the credentials' source (one renewal at a time); a
         :class:`Reply` for ``purpose`` follows when it finishes."""
         self._refresh_waiters.append(purpose)
         if len(self._refresh_waiters) > 1:
             return []
-        return _RENEWALS[self.credentials.source](self)
+        return _RENEWALS[self.credentials.source](self, now)
 
-    def _send_refresh_grant(self) -> list[HttpOutput]:
+    def _send_refresh_grant(self, now: float) -> list[HttpOutput]:
         try:
-            request = self.credentials.refresh_request(self.token_url)
+            request = self.credentials.refresh_request(self._token_url)
         except WebexError as error:
-            return self._refresh_finished(error)
+            self._deferred.append((_TokenGrant(), error))
+            return []
         return self.send(
             request,
             _TokenGrant(),
+            now=now,
             authorize=False,
             client_headers=False,
-            secret_in_body=True,
+            carries_own_secret=True,
             retry=IDEMPOTENT,
+            accept=_REFUSED,  # read by Credentials.refreshed: a typed, permanent refusal
         )
 
-    def _send_jwt_login(self) -> list[HttpOutput]:
+    def _send_jwt_login(self, now: float) -> list[HttpOutput]:
         try:
-            request = self.credentials.jwt_login_request(self.hydra_url)
+            request = self.credentials.jwt_login_request(self._hydra_url)
         except WebexError as error:
-            return self._refresh_finished(error)
-        refused = frozenset({400, 401, 403})  # read by Credentials.logged_in: a typed refusal
+            self._deferred.append((_TokenGrant(), error))
+            return []
         return self.send(
             request,
             _TokenGrant(),
+            now=now,
             authorize=False,
-            secret_in_body=True,
+            carries_own_secret=True,
             retry=IDEMPOTENT,  # a login creates nothing that a second one would duplicate
-            accept=refused,
+            accept=_REFUSED,  # read by Credentials.logged_in: a typed, permanent refusal
         )
 
-    def _ask_provider(self) -> list[HttpOutput]:
+    def _ask_provider(self, now: float) -> list[HttpOutput]:
         self._provider_request = self._new_id()
         return [RequestToken(self._provider_request, self.config.http_timeout)]
 
@@ -481,18 +577,28 @@ class HttpClient:
         try:
             fresh = self.credentials.provided(token, expires_in=expires_in, now=now)
         except ConfigurationError as exc:
-            error = TokenProviderError(
-                f"the token provider gave an unusable token: {exc.message}", step=PROVIDER_STEP
-            )
-            return self._refresh_finished(error)
+            text = f"the token provider gave an unusable token: {exc.message}"
+            return self._provider_failed(text, None)
         return self._renewed(fresh, now)
 
-    def token_provider_failed(self, request_id: int, error: str) -> list[HttpOutput]:
-        """The token provider failed to answer ``RequestToken(request_id)``."""
+    def token_provider_failed(
+        self, request_id: int, error: str, *, exception: BaseException | None = None
+    ) -> list[HttpOutput]:
+        """The token provider failed to answer ``RequestToken(request_id)``; ``exception``
+        (what it raised, if it did) becomes the error's ``__cause__``."""
         if request_id != self._provider_request:
             return []
         self._provider_request = None
-        return self._refresh_finished(TokenProviderError(error, step=PROVIDER_STEP))
+        return self._provider_failed(error, exception)
+
+    def _provider_failed(self, text: str, exception: BaseException | None) -> list[HttpOutput]:
+        self._provider_failures += 1
+        permanent = self._provider_failures >= MAX_PROVIDER_FAILURES
+        if permanent:
+            text += f" ({self._provider_failures} failures in a row: giving up)"
+        error = TokenProviderError(text, step=PROVIDER_STEP, permanent=permanent)
+        error.__cause__ = exception
+        return self._renewal_failed(error)
 
     def _token_received(self, response: HttpResponse, now: float) -> list[HttpOutput]:
         credentials = self.credentials
@@ -502,30 +608,47 @@ class HttpClient:
             else:
                 fresh = credentials.refreshed(response, now=now)
         except WebexError as error:
-            return self._refresh_finished(error)
+            return self._renewal_failed(error)
         return self._renewed(fresh, now)
 
     def _renewed(self, fresh: Credentials, now: float) -> list[HttpOutput]:
         self.credentials = fresh
+        self._refusal = None
+        self._provider_failures = 0
         expires_at = self.credentials.expires_at
         expires_in = None if expires_at is None else max(0.0, expires_at - now)
         output: list[HttpOutput] = [EmitEvent(TokenRefreshed(expires_in=expires_in))]
         output += self.schedule_refresh(now)
-        output += self._refresh_finished(None)
+        waiters, self._refresh_waiters = self._refresh_waiters, []
+        for waiter in waiters:
+            if isinstance(waiter, _Replay):
+                output += self._replay(waiter.exchange, now)
+            elif waiter is not _PROACTIVE:
+                output.append(Reply(waiter))
         return output
 
-    def _refresh_finished(self, error: WebexError | None) -> list[HttpOutput]:
+    def _replay(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
+        """Send ``exchange`` with the new token; one that is expired already (a server
+        answering a lifetime of 0) fails it rather than asking again and again."""
+        if self._usable_token(now):
+            return self._dispatch(exchange, now)
+        request = exchange.request
+        error = NotAuthorizedError(
+            "the renewed access token is already expired", step=request.step or None
+        )
+        return [Reply(exchange.purpose, error=error)]
+
+    def _renewal_failed(self, error: WebexError) -> list[HttpOutput]:
+        error = _as_renewal_error(error)
+        if isinstance(error, TokenRefreshError) and error.permanent:
+            self._refusal = error
         waiters, self._refresh_waiters = self._refresh_waiters, []
         output: list[HttpOutput] = []
         for waiter in waiters:
             if isinstance(waiter, _Replay):
-                if error is not None:
-                    output.append(Reply(waiter.exchange.purpose, error=error))
-                else:
-                    output += self._dispatch(waiter.exchange)
+                output.append(Reply(waiter.exchange.purpose, error=error))
             elif waiter is _PROACTIVE:
-                if error is not None:
-                    log.warning("token refresh failed: %s", error)
+                log.warning("token refresh failed: %s", error)
             else:
                 output.append(Reply(waiter, error=error))
         return output
@@ -544,10 +667,39 @@ class _TokenGrant:
     """The purpose of the refresh_token grant or the JWT login (handled inside the client)."""
 
 
-_RENEWALS: Final[dict[TokenSource, Callable[[HttpClient], list[HttpOutput]]]] = {
+_RENEWALS: Final[dict[TokenSource, Callable[[HttpClient, float], list[HttpOutput]]]] = {
     TokenSource.REFRESH_GRANT: HttpClient._send_refresh_grant,
     TokenSource.JWT_LOGIN: HttpClient._send_jwt_login,
     TokenSource.PROVIDER: HttpClient._ask_provider,
     TokenSource.NONE: HttpClient._send_refresh_grant,  # fails with its "cannot refresh"
 }
 """How a new token is had, by where the credentials get theirs."""
+
+
+_LOCAL_REFUSALS: Final = (TokenRefreshError, TokenWithheldError, NotAuthorizedError)
+"""Renewal failures replied as they are: already a renewal error, or never sent."""
+
+
+def _as_renewal_error(error: WebexError) -> WebexError:
+    """``error`` as a :class:`TokenRefreshError` (it as the cause), unless it is one already
+    or a local refusal; permanent when the source answered with a 4xx other than 408/429."""
+    if isinstance(error, _LOCAL_REFUSALS):
+        return error
+    permanent = isinstance(error, HttpStatusError) and error.status in _PERMANENT_STATUSES
+    renewal = TokenRefreshError(
+        f"no new token: {error.message}", step=error.step, permanent=permanent
+    )
+    renewal.__cause__ = error
+    return renewal
+
+
+_PERMANENT_STATUSES: Final = frozenset(range(400, 500)) - {408, 425, 429}
+"""Statuses of a token source after which asking again cannot help."""
+
+
+def _failure_message(request: HttpRequest, error: str) -> str:
+    """``"<METHOD> <url> failed: <error>"``, naming the request once: a transport's own
+    text often starts with the method and URL already."""
+    if error.startswith(f"{request.method} "):
+        return error
+    return f"{request.method} {redact(request.url)} failed: {error}"

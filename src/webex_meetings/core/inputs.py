@@ -9,7 +9,7 @@ waits for (a stale id) are ignored, so a driver never has to know what is still 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .fast_init import fast_init
@@ -221,11 +221,14 @@ class TokenProvided(Input):
 class TokenProviderFailed(Input):
     """The token provider raised, timed out or returned something that is not a token.
 
-    ``error`` says which in our words (an exception's text only after redaction).
+    ``error`` says which in our words (for an exception, only its type: its text may hold
+    the app's own secrets); ``exception`` is what the provider raised, if it did, kept as the
+    ``__cause__`` of the :class:`~.errors.TokenProviderError` and never put in a message.
     """
 
     request_id: int
     error: str
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
 
 
 # -- time ---------------------------------------------------------------------------------

@@ -314,6 +314,15 @@ class MercuryLink:
             output.append(AbortWebSocket(socket.socket_id))
         return output
 
+    def give_up(self, error: WebexError) -> list[LinkOutput]:
+        """Stop trying for a reason found outside the link (the session's token can no
+        longer be renewed): abandon any attempt, then ``mercury:connection_failed`` with no
+        retry and :class:`GaveUp` (``error``), as after a permanent close."""
+        output: list[LinkOutput] = self.drop()
+        failure = f"{type(error).__name__}: {error}"
+        output += [EmitEvent(ConnectionFailed(self._failures, failure, None)), GaveUp(error)]
+        return output
+
     # -- what the socket did ------------------------------------------------------------
 
     def _current(self, socket_id: int) -> _Socket | None:

@@ -89,6 +89,7 @@ from .errors import (
     RemoteProtocolError,
     ResponseTooLargeError,
     TimeoutError,
+    TokenRefreshError,
     TransportError,
     WebexError,
 )
@@ -603,7 +604,7 @@ class MeetingsSession:
                 self._proceed(run)
             else:
                 run.step = "credentials.refresh"
-                self._take(self._http.refresh_token(_TokenBeforeRegister(run)))
+                self._take(self._http.refresh_token(_TokenBeforeRegister(run), now=self._now))
 
     def _deadline_passed(self) -> None:
         run = self._registration
@@ -785,9 +786,9 @@ class MeetingsSession:
         self._catalog_fetched_at = fetched_at
         self._stored_services = None
         idbroker = catalog.url("idbroker")
-        if idbroker:
-            self._http.token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token"
-        self._http.hydra_url = self._hydra_url()  # the JS SDK's services.get('hydra', true)
+        token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token" if idbroker else None
+        # the hydra of the JS SDK's services.get('hydra', true)
+        self._http.use_catalog(token_url=token_url, hydra_url=self._hydra_url())
 
     def _parse_catalog(
         self, run: Registration, reply: Reply, *, step: str
@@ -977,7 +978,7 @@ class MeetingsSession:
         one); once registered, the store learns of it."""
         self._device = device
         self._device_refreshed_at = self._now if refreshed_at is None else refreshed_at
-        self._http.device_url = device.url
+        self._http.use_device(device.url)
         due = self._device_refreshed_at + self._config.device.refresh_interval
         self._arm_device_refresh(max(0.0, due - self._now))
         if self.state.registered:
@@ -985,7 +986,7 @@ class MeetingsSession:
 
     def _forget_device(self) -> None:
         self._device = None
-        self._http.device_url = None
+        self._http.use_device(None)
         self._take(self._timers.cancel(_DEVICE_REFRESH))
 
     def _holds(self, device: DeviceRegistration) -> bool:
@@ -1157,10 +1158,20 @@ class MeetingsSession:
             self._take(self._link.reconnect_in(delay))
 
     def _on_refresh_token_first(self, notice: RefreshTokenFirst) -> None:
-        self._take(self._http.refresh_token(_TokenBeforeReconnect(notice.delay)))
+        self._take(self._http.refresh_token(_TokenBeforeReconnect(notice.delay), now=self._now))
 
-    def _on_token_before_reconnect(self, purpose: _TokenBeforeReconnect, _: Reply) -> None:
-        self._reconnect_later(purpose.delay)
+    def _on_token_before_reconnect(self, purpose: _TokenBeforeReconnect, reply: Reply) -> None:
+        self._reconnect_unless_token_dead(purpose.delay, reply.error)
+
+    def _reconnect_unless_token_dead(self, delay: float, error: WebexError | None) -> None:
+        """Reconnect after ``delay``, unless ``error`` says no token will ever come again:
+        then the connection ends for good, as after a permanent Mercury close (a reconnect
+        with a dead token would loop forever). A transient failure keeps the backoff."""
+        if error is not None and _token_is_dead(error) and self._wants_mercury():
+            log.warning("reconnecting stopped: %s", error)
+            self._take(self._link.give_up(error))
+        else:
+            self._reconnect_later(delay)
 
     def _on_refresh_device_first(self, notice: RefreshDeviceFirst) -> None:
         warm = self._in_warm_attempt()
@@ -1312,8 +1323,8 @@ class MeetingsSession:
         if new_url != purpose.old_socket_url:  # the device was re-created: move Mercury
             self._take(self._link.move())
 
-    def _reconnect_refreshed(self, purpose: _RefreshDevice, _: WebexError | None) -> None:
-        self._reconnect_later(purpose.delay)
+    def _reconnect_refreshed(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+        self._reconnect_unless_token_dead(purpose.delay, error)
 
     # -- unregister -----------------------------------------------------------------------
 
@@ -1378,7 +1389,9 @@ class MeetingsSession:
         accept: frozenset[int] = frozenset(),
     ) -> None:
         self._take(
-            self._http.send(request, purpose, authorize=authorize, retry=retry, accept=accept)
+            self._http.send(
+                request, purpose, now=self._now, authorize=authorize, retry=retry, accept=accept
+            )
         )
 
     def _send_delete(self, url: str, purpose: object) -> None:
@@ -1420,7 +1433,10 @@ class MeetingsSession:
         self._take(output)
 
     def _on_token_provider_failed(self, event: TokenProviderFailed) -> None:
-        self._take(self._http.token_provider_failed(event.request_id, event.error))
+        output = self._http.token_provider_failed(
+            event.request_id, event.error, exception=event.exception
+        )
+        self._take(output)
 
     def _on_socket_opened(self, event: WebSocketOpened) -> None:
         self._take(self._link.opened(event.socket_id))
@@ -1512,6 +1528,14 @@ def _outcome_unknown(error: WebexError | None) -> bool:
     if isinstance(error, HttpStatusError):
         return error.status == 429 or error.status >= 500
     return isinstance(error, (TimeoutError, ResponseTooLargeError)) or type(error) is TransportError
+
+
+def _token_is_dead(error: WebexError) -> bool:
+    """True when ``error`` says no token will come again: a permanent renewal failure, or a
+    request refused for want of one (see :mod:`.http_client`)."""
+    if isinstance(error, TokenRefreshError):
+        return error.permanent
+    return isinstance(error, NotAuthorizedError)
 
 
 def _post_retryable(error: WebexError) -> bool:
