@@ -27,8 +27,9 @@ out since its last refresh is not tried.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
@@ -174,26 +175,10 @@ class DeviceRecord:
             out["device"] = stored
         return out
 
-    def strings(self) -> Iterator[str]:
-        """Every string the record holds (keys included), for :func:`holds_no_secret`."""
-        yield from _strings(self.to_json())
-
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-def _strings(value: object) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item)
 
 
 # -- reading the stored form -----------------------------------------------------------------
@@ -326,10 +311,20 @@ def catalog_services(catalog: ServiceCatalog, config: SessionConfig) -> Mapping[
 def holds_no_secret(record: DeviceRecord, credentials: Credentials) -> bool:
     """True when no string of ``record`` contains a secret of ``credentials``: any of
     :meth:`~.credentials.Credentials.every_secret` (the access token, the refresh token, the
-    client secret, the guest JWT, the superseded tokens still kept). A substring search per
-    secret (a cloud could echo one inside a URL), a few microseconds per record."""
-    text = "\x00".join(record.strings())
-    return not any(secret in text for secret in credentials.every_secret())
+    client secret, the guest JWT, the superseded tokens still kept).
+
+    A substring search per secret (a cloud could echo one inside a URL) over the record's JSON
+    text, for the secret's own JSON-escaped form: JSON escapes each character of a string on
+    its own, so a secret inside any key or value appears, escaped the same way, in the text
+    (a match across two strings can only refuse a record, never let a secret through).
+    """
+    text = json.dumps(record.to_json(), ensure_ascii=False, default=str)
+    return not any(_json_escaped(secret) in text for secret in credentials.every_secret())
+
+
+def _json_escaped(text: str) -> str:
+    """``text`` as it appears inside a JSON string written with ``ensure_ascii=False``."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 @dataclass(frozen=True, slots=True)
