@@ -24,6 +24,7 @@ from webex_meetings.core.device_store import (
     DeviceRecord,
     check_record,
     device_store_key,
+    holds_no_secret,
     record_from_json,
 )
 from webex_meetings.core.effects import OpenWebSocket, UpdateDeviceStore
@@ -507,3 +508,21 @@ def test_people_me_is_not_sent_again_when_the_warm_path_falls_back() -> None:
     pump, command = warm_pump(cloud, record)
     assert pump.result(command) is None
     assert pump.requests_by_step().count("people/me") == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    secret=st.text(alphabet='ab"\\/\u00e9\u2603\U0001f600\x7f<>&', min_size=8, max_size=24),
+    before=st.text(max_size=8),
+    after=st.text(max_size=8),
+)
+def test_a_secret_anywhere_in_a_record_is_found_whatever_json_escapes(
+    secret: str, before: str, after: str
+) -> None:
+    record = kept_record(FakeCloud())
+    assert record.device is not None
+    body = {**record.device.body, "echo": [{"k": before + secret + after}]}
+    echoing = dataclasses.replace(record, device=dataclasses.replace(record.device, body=body))
+    credentials = Credentials("token-of-no-interest-here", client_secret=secret)
+    assert holds_no_secret(record, credentials)
+    assert not holds_no_secret(echoing, credentials)
