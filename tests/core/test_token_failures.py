@@ -124,6 +124,41 @@ def test_no_request_ever_carries_a_dead_token_after_the_provider_gave_up() -> No
     assert len(cloud.requests) == sent_before
 
 
+def test_a_refused_renewal_still_lets_the_clean_up_delete_try_the_token_it_has() -> None:
+    cloud = FakeCloud()
+    session = make_session(**REFRESHABLE)
+    held = session.credentials.access_token
+    pump = Pump(session, cloud)
+    pump.init()
+    pump.register()
+    cloud.fail("credentials.refresh", *[400] * 50)  # the refresh token was revoked
+    pump.advance(1100)  # the proactive renewal is refused for good; the token's expiry passes
+    sent_before = len(cloud.requests)
+    pump.unregister()
+    [sent] = cloud.requests[sent_before:]
+    assert (sent.method, sent.step) == ("DELETE", "device.unregister")
+    assert sent.header("authorization") == f"Bearer {held}"  # our expiry is an estimate
+    assert pump.session.state is State.UNREGISTERED
+
+
+def test_a_device_refresh_is_not_worth_a_token_whose_renewal_was_refused() -> None:
+    http = client(Credentials("held-token-1", **{**REFRESHABLE, "expires_at": START + 10}))
+    [grant] = [
+        o for o in http.refresh_token("proactive", now=START) if isinstance(o, SendHttpRequest)
+    ]
+    http.received(grant.request_id, _json(400, {"error": "invalid_grant"}), now=START)
+    assert http.renewal_refused is not None
+    put = HttpRequest("PUT", f"{BASE}/wdm/api/v1/devices/dev1", step="device.refresh")
+    assert http.send(put, "refresh", now=START + 20) == []  # decided here
+    [reply] = http.take_deferred()
+    assert isinstance(reply, Reply)
+    assert isinstance(reply.error, NotAuthorizedError)
+    [sent] = [
+        o for o in http.send(delete(), "clean-up", now=START + 20) if isinstance(o, SendHttpRequest)
+    ]
+    assert sent.request.header("authorization") == "Bearer held-token-1"
+
+
 # -- 2. a dead token ends reconnecting; a transient failure keeps the backoff -----------------
 
 

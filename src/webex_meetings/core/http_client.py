@@ -363,7 +363,7 @@ class HttpClient:
         return self._dispatch(exchange, now)
 
     def _dispatch(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
-        if exchange.authorize and not self._usable_token(now):
+        if exchange.authorize and not self._usable_token(exchange, now):
             return self._authorize_first(exchange, now)
         try:
             if exchange.carries_own_secret:
@@ -381,14 +381,22 @@ class HttpClient:
         self._pending[request_id] = exchange
         return [SendHttpRequest(request_id, exchange.sent)]
 
-    def _usable_token(self, now: float) -> bool:
-        """True when the token held may go out at ``now``: there is one, and it has not
-        expired, or it has but nothing could ever renew it (a bare token: the server
-        judges it, as in the JS SDK)."""
+    def _usable_token(self, exchange: _Exchange, now: float) -> bool:
+        """True when the token held may go out with ``exchange`` at ``now``: there is one,
+        and it has not expired, or it has but nothing could ever renew it (a bare token: the
+        server judges it, as in the JS SDK). A DELETE (a device's clean-up) also goes out
+        with a token whose renewal was refused for good: our expiry is an estimate, and a
+        DELETE that may still work beats a device left behind; other requests (a device
+        refresh) are not worth a dead token and fail at once.
+        """
         credentials = self.credentials
         if credentials.can_authorize(now):
             return True
-        return bool(credentials.access_token) and not credentials.can_refresh
+        if not credentials.access_token:
+            return False
+        if not credentials.can_refresh:
+            return True
+        return self._refusal is not None and exchange.request.method == "DELETE"
 
     def _authorize_first(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
         """``exchange`` needs a token and none is usable: wait for a renewal, or fail at once
@@ -630,7 +638,7 @@ class HttpClient:
     def _replay(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
         """Send ``exchange`` with the new token; one that is expired already (a server
         answering a lifetime of 0) fails it rather than asking again and again."""
-        if self._usable_token(now):
+        if self._usable_token(exchange, now):
             return self._dispatch(exchange, now)
         request = exchange.request
         error = NotAuthorizedError(
