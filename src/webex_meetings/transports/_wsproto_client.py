@@ -330,7 +330,8 @@ class WebSocketClientProtocol:
 
     def _on_ping(self, event: Event) -> None:
         assert isinstance(event, Ping)
-        self._outbox += self._ws.send(event.response())
+        if self._ws.state is ConnectionState.OPEN:  # after our close frame, no pong
+            self._outbox += self._ws.send(event.response())
 
     def _on_close(self, event: Event) -> WebSocketMessage:
         assert isinstance(event, CloseConnection)
