@@ -138,6 +138,31 @@ async def test_sends_exactly_the_request_and_nothing_more() -> None:
     ]
 
 
+@pytest.mark.parametrize("trust_env", [False, True])
+async def test_sends_the_same_with_or_without_a_client_in_front(
+    trust_env: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``trust_env=True`` puts an ``httpx.AsyncClient`` in front of the pool: still no header
+    of its own, no redirect followed, no cookie kept."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def reply(seen: Seen) -> Reply:
+        return 302, [("Location", "/b"), ("Set-Cookie", "c=1")], b""
+
+    async with (
+        http_server(reply=reply) as (server, port),
+        HttpxTransport(trust_env=trust_env) as transport,
+    ):
+        url = f"http://127.0.0.1:{port}/a"
+        first = await transport.send(HttpRequest("GET", url))
+        await transport.send(HttpRequest("GET", url))
+    assert first.status == 302
+    assert [(seen.target, seen.headers) for seen in server.seen] == [
+        ("/a", [("Host", f"127.0.0.1:{port}")])
+    ] * 2
+
+
 async def test_user_agent_only_when_the_request_has_one() -> None:
     async with http_server() as (server, port), HttpxTransport() as transport:
         url = f"http://127.0.0.1:{port}/a"

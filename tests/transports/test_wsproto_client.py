@@ -123,3 +123,14 @@ def test_arbitrary_frames_never_raise(chunks: list[bytes]) -> None:
                 break
     assert isinstance(protocol.next_message(), WebSocketClosedMessage)
     protocol.data_to_send()
+
+
+def test_a_ping_after_our_close_is_not_answered() -> None:
+    """wsproto sends nothing after our close frame: the ping is read, not answered."""
+    protocol = _accepted()
+    assert protocol.next_message() == WebSocketTextMessage("hi")
+    protocol.close(1000, "bye")
+    assert protocol.data_to_send().startswith(b"\x88")
+    protocol.receive_data(b"\x89\x00" + b"\x88\x02\x03\xe8")  # a ping, then the close reply
+    assert protocol.next_message() == WebSocketClosedMessage(1000)
+    assert protocol.data_to_send() == b""

@@ -11,7 +11,9 @@ the request bytes, ``receive(data)`` is fed what arrives until it returns ``True
    :class:`~webex_meetings.core.errors.HandshakeRejectedError`.
 
 After the upgrade the same :class:`WebSocketClientProtocol` turns received bytes into
-:data:`~webex_meetings.transports.base.WebSocketMessage` values (:meth:`next_message`): text
+:data:`~webex_meetings.transports.base.WebSocketMessage` values (:meth:`next_message`); small
+text frames, most of a Mercury connection's, are read and written by :mod:`._frames` without
+wsproto, which reads every other frame (see there how its state stays what it was): text
 fragments are joined, binary messages decoded as UTF-8, pings answered, a close frame answered
 and reported, end of stream reported as 1006. A message we refuse fails the connection as a
 browser does: a message over ``max_message_size`` is closed with 1009, invalid UTF-8 with 1007,
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -51,6 +54,7 @@ from wsproto.utilities import RemoteProtocolError as WsprotoRemoteError
 
 from ..core.errors import ConfigurationError, HandshakeRejectedError, TransportError
 from ..core.http import parse_retry_after
+from ._frames import FrameSplitter, encode_text
 from .base import WebSocketClosedMessage, WebSocketMessage, WebSocketTextMessage
 
 __all__ = [
@@ -73,6 +77,12 @@ INVALID_PAYLOAD = 1007
 MESSAGE_TOO_BIG = 1009
 
 _SCHEMES = {"ws": (80, False), "wss": (443, True)}
+
+SMALL_FRAME = 0xFFFF
+"""The largest received text frame read by :mod:`._frames` rather than wsproto."""
+
+_BLANK_LINE = re.compile(b"\n\r?\n")
+"""The end of an HTTP head, as h11 finds it."""
 
 
 def _host_port(url: str, default_ports: dict[str, tuple[int, bool]]) -> tuple[str, int, bool]:
@@ -219,6 +229,11 @@ class WebSocketClientProtocol:
         self._size = 0
         self._binary = codecs.getincrementaldecoder("utf-8")("strict")
         self._closed: WebSocketClosedMessage | None = None
+        self._frames = FrameSplitter(min(max_message_size, SMALL_FRAME))
+        self._head_tail = b""
+        """The last bytes of the upgrade answer fed so far (a blank line may span reads)."""
+        self._wsproto_fed = True
+        """wsproto may have events to give (it got bytes since it last had none)."""
 
     # -- the upgrade -----------------------------------------------------------------------
 
@@ -240,15 +255,38 @@ class WebSocketClientProtocol:
         """
         if not data:
             raise TransportError("the server closed the connection during the websocket upgrade")
+        end = self._head_end(data)
+        head, frames = (data, b"") if end is None else (data[:end], data[end:])
         try:
-            self._ws.receive_data(data)
-            for event in self._ws.events():
-                if isinstance(event, AcceptConnection):
-                    return True
-                if isinstance(event, RejectConnection):
-                    raise _rejection(event)
+            if self._upgrade_answered(head):
+                if end is None:  # h11 found an end we did not: wsproto may hold frames
+                    self._frames.hand_over_all()
+                self._frames.feed(frames)
+                return True
+            if not frames:
+                return False
+            self._frames.hand_over_all()  # not the answer's end after all: all wsproto's
+            return self._upgrade_answered(frames)
         except (WsprotoLocalError, WsprotoRemoteError):
             raise TransportError("the server's websocket upgrade answer is invalid") from None
+
+    def _head_end(self, data: bytes) -> int | None:
+        """Where in ``data`` the answer's head ends (after its first blank line), if it does;
+        the first frames may follow in the same read."""
+        tail = self._head_tail
+        for match in _BLANK_LINE.finditer(tail + data):
+            if match.end() > len(tail):
+                return match.end() - len(tail)
+        self._head_tail = (tail + data)[-2:]
+        return None
+
+    def _upgrade_answered(self, data: bytes) -> bool:
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            if isinstance(event, AcceptConnection):
+                return True
+            if isinstance(event, RejectConnection):
+                raise _rejection(event)
         return False
 
     # -- messages --------------------------------------------------------------------------
@@ -260,22 +298,44 @@ class WebSocketClientProtocol:
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received after the upgrade; ``b""`` means the stream ended."""
-        if self._closed is None and self._ws.state is not ConnectionState.CLOSED:
-            self._ws.receive_data(data or None)
+        if self._closed is not None or self._ws.state is ConnectionState.CLOSED:
+            return
+        if data:
+            self._frames.feed(data)
+            return
+        self._to_wsproto(self._frames.hand_over_all())
+        self._ws.receive_data(None)
+        self._wsproto_fed = True
 
     def next_message(self) -> WebSocketMessage | None:
         """The next complete message, or ``None`` when more bytes are needed.
 
-        Once closed, the :class:`WebSocketClosedMessage` again and again.
+        Once closed, the :class:`WebSocketClosedMessage` again and again. Small text frames
+        are read by :mod:`._frames`, everything else by wsproto, in the order received.
         """
         if self._closed is not None:
             return self._closed
-        for event in self._ws.events():
-            handler = _EVENT_HANDLERS.get(type(event))
-            message = handler(self, event) if handler is not None else None
-            if message is not None:
-                return message
-        return None
+        while True:
+            if self._wsproto_fed:
+                for event in self._ws.events():
+                    handler = _EVENT_HANDLERS.get(type(event))
+                    message = handler(self, event) if handler is not None else None
+                    if message is not None:
+                        return message
+                self._wsproto_fed = False
+            if self._ws.state is ConnectionState.OPEN:
+                item = self._frames.next_item()
+            else:  # closing: wsproto reads the rest (and says when it is over)
+                item = self._frames.hand_over_all() or None
+            if item is None or isinstance(item, str):
+                return None if item is None else WebSocketTextMessage(item)
+            self._to_wsproto(item)
+
+    def _to_wsproto(self, data: bytes) -> None:
+        """Bytes for wsproto, unless it has closed (then it would read nothing more)."""
+        if data and self._ws.state is not ConnectionState.CLOSED:
+            self._ws.receive_data(data)
+            self._wsproto_fed = True
 
     def send_text(self, text: str) -> None:
         """Queue one text message.
@@ -284,7 +344,7 @@ class WebSocketClientProtocol:
         """
         if self._closed is not None or self._ws.state is not ConnectionState.OPEN:
             raise TransportError("the websocket is closed")
-        self._outbox += self._ws.send(TextMessage(data=text))
+        self._outbox += encode_text(text)
 
     def close(self, code: int, reason: str) -> None:
         """Queue a close frame, unless one was sent or the connection is closed."""
@@ -330,7 +390,8 @@ class WebSocketClientProtocol:
 
     def _on_ping(self, event: Event) -> None:
         assert isinstance(event, Ping)
-        self._outbox += self._ws.send(event.response())
+        if self._ws.state is ConnectionState.OPEN:  # after our close frame, no pong
+            self._outbox += self._ws.send(event.response())
 
     def _on_close(self, event: Event) -> WebSocketMessage:
         assert isinstance(event, CloseConnection)

@@ -1,13 +1,16 @@
-"""The HTTP transport over ``httpx.AsyncClient``.
+"""The HTTP transport over httpx's connection pool (``httpx.AsyncHTTPTransport``).
 
-One client per transport instance, so connections are kept alive across requests (HTTP/1.1).
-The request goes out as the core built it: this transport adds no header of its own. httpx's
-client defaults (``User-Agent: python-httpx``, ``Accept``, ``Accept-Encoding``,
-``Connection``) are skipped by building the :class:`httpx.Request` directly instead of through
-the client; only what HTTP/1.1 itself needs is added (``Host``, and ``Content-Length`` for a
-body, or ``Content-Length: 0`` on a body-less POST/PUT/PATCH). A request without a
-``user-agent`` header therefore goes out without one. Redirects are never followed, cookies
-are never sent (the client's jar may collect them, but requests are not built from it).
+One connection pool per transport instance, so connections are kept alive across requests
+(HTTP/1.1). Requests go straight to httpx's pool (``httpx.AsyncHTTPTransport``), not through
+an ``httpx.AsyncClient``: a client's layers (auth flow, redirect loop, event hooks, the cookie
+jar, its log line) would do nothing here but cost CPU on every request. Only with
+``trust_env=True`` does a client sit in front (it reads the environment's proxies), used the
+same way. The request goes out as the core built it: this transport adds no header of its
+own, and httpx's client defaults (``User-Agent: python-httpx``, ``Accept``,
+``Accept-Encoding``, ``Connection``) are never added; only what HTTP/1.1 itself needs is
+(``Host``, and ``Content-Length`` for a body, or ``Content-Length: 0`` on a body-less
+POST/PUT/PATCH). A request without a ``user-agent`` header therefore goes out without one.
+Redirects are never followed, cookies are neither kept nor sent.
 
 ``request.timeout`` (or the transport's default) bounds the whole exchange, body included:
 each httpx phase (connect, write, read, pool) gets that budget and a deadline around the call
@@ -144,7 +147,7 @@ def _inflate(body: bytes, encoding: str | None, request: HttpRequest, limit: int
 
 
 class HttpxTransport(AsyncClosing):
-    """:class:`~webex_meetings.transports.base.HttpTransport` over one ``httpx.AsyncClient``.
+    """:class:`~webex_meetings.transports.base.HttpTransport` over one httpx connection pool.
 
     :param timeout: seconds for a request that names no timeout of its own.
     :param proxy: an ``http://host:port`` proxy URL for every request, or ``None``.
@@ -169,16 +172,14 @@ class HttpxTransport(AsyncClosing):
     ) -> None:
         self._timeout = timeout
         self._max_response_size = max_response_size
-        pool: dict[str, Any] = {} if limits is None else {"limits": limits}
-        self._client = httpx.AsyncClient(
-            proxy=proxy,
-            verify=verify,
-            trust_env=trust_env,
-            follow_redirects=False,
-            timeout=timeout,
-            http1=True,
-            http2=False,
-            **pool,
+        self._closed = False
+        options: dict[str, Any] = {"proxy": proxy, "verify": verify, "trust_env": trust_env}
+        if limits is not None:
+            options["limits"] = limits
+        self._pool: httpx.AsyncBaseTransport = (
+            _ClientInFront(httpx.AsyncClient(follow_redirects=False, **options))
+            if trust_env
+            else httpx.AsyncHTTPTransport(http1=True, http2=False, **options)
         )
 
     async def send(self, request: HttpRequest) -> HttpResponse:
@@ -192,7 +193,7 @@ class HttpxTransport(AsyncClosing):
         """
         timeout = self._timeout if request.timeout is None else request.timeout
         with map_exceptions(_HTTPX_ERRORS, functools.partial(_where, request)):
-            if self._client.is_closed:
+            if self._closed:
                 raise TransportError(f"{_where(request)}: the transport is closed")
             outgoing = httpx.Request(
                 request.method,
@@ -202,7 +203,7 @@ class HttpxTransport(AsyncClosing):
                 extensions={"timeout": _phase_timeouts(timeout)},
             )
             with anyio.fail_after(timeout):
-                response = await self._client.send(outgoing, stream=True, follow_redirects=False)
+                response = await self._pool.handle_async_request(outgoing)
                 try:
                     body = await _read_body(response, request, self._max_response_size)
                 finally:
@@ -220,7 +221,21 @@ class HttpxTransport(AsyncClosing):
 
     async def aclose(self) -> None:
         """Close every pooled connection. Idempotent; never raises."""
-        if self._client.is_closed:
+        if self._closed:
             return
+        self._closed = True
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await self._client.aclose()
+            await self._pool.aclose()
+
+
+class _ClientInFront(httpx.AsyncBaseTransport):
+    """An ``httpx.AsyncClient`` used as a transport (for the environment's proxies)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._client.send(request, stream=True, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
