@@ -539,25 +539,23 @@ class HttpClient:
         return _RENEWALS[self.credentials.source](self, now)
 
     def _send_refresh_grant(self, now: float) -> list[HttpOutput]:
-        try:
-            request = self.credentials.refresh_request(self._token_url)
-        except WebexError as error:
-            self._deferred.append((_TokenGrant(), error))
-            return []
-        return self.send(
-            request,
-            _TokenGrant(),
-            now=now,
-            authorize=False,
-            client_headers=False,
-            carries_own_secret=True,
-            retry=IDEMPOTENT,
-            accept=_REFUSED,  # read by Credentials.refreshed: a typed, permanent refusal
-        )
+        # The OAuth form goes to the idbroker bare: no Webex client headers.
+        build = self.credentials.refresh_request
+        return self._send_token_grant(lambda: build(self._token_url), now, client_headers=False)
 
     def _send_jwt_login(self, now: float) -> list[HttpOutput]:
+        build = self.credentials.jwt_login_request
+        return self._send_token_grant(lambda: build(self._hydra_url), now, client_headers=True)
+
+    def _send_token_grant(
+        self, build: Callable[[], HttpRequest], now: float, *, client_headers: bool
+    ) -> list[HttpOutput]:
+        """Send the request ``build`` makes for a new token (its own secret inside, checked by
+        the token rule); its refusals are read by the credentials (``refreshed`` /
+        ``logged_in``) into a typed, permanent error. Idempotent: a grant or login creates
+        nothing that a second one would duplicate."""
         try:
-            request = self.credentials.jwt_login_request(self._hydra_url)
+            request = build()
         except WebexError as error:
             self._deferred.append((_TokenGrant(), error))
             return []
@@ -566,9 +564,10 @@ class HttpClient:
             _TokenGrant(),
             now=now,
             authorize=False,
+            client_headers=client_headers,
             carries_own_secret=True,
-            retry=IDEMPOTENT,  # a login creates nothing that a second one would duplicate
-            accept=_REFUSED,  # read by Credentials.logged_in: a typed, permanent refusal
+            retry=IDEMPOTENT,
+            accept=_REFUSED,
         )
 
     def _ask_provider(self, now: float) -> list[HttpOutput]:
