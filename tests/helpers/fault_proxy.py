@@ -16,8 +16,8 @@ upgrade) arms that rule's fault on this connection, once per rule (``times`` in 
 ================  =============================================================================
 
 Everything is bounded: each pump reads at most 64 KiB at a time, the match window keeps the last
-4 KiB, a black hole holds a connection only until the proxy is closed, and leaving
-``async with`` cancels every task. :attr:`FaultProxy.fired` records which rule fired.
+4 KiB, a black hole holds a connection only until the client leaves or the proxy is closed,
+and leaving ``async with`` cancels every task. :attr:`FaultProxy.fired` records which rule fired.
 """
 
 from __future__ import annotations
@@ -167,12 +167,9 @@ class FaultProxy:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._client_to_server, link)
+                # A black hole stays silent until the client leaves (the request pump,
+                # still running, ends then) or we stop; never longer.
                 await self._server_to_client(link)
-                if link.armed is not None and link.armed.fault in (
-                    Fault.HOLE_BEFORE,
-                    Fault.HOLE_AFTER,
-                ):
-                    await anyio.sleep_forever()  # silent until the client leaves or we stop
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             pass
         finally:
