@@ -146,7 +146,9 @@ class Soak:
         if self.args.progress and self.done % self.args.progress == 0:
             elapsed = time.monotonic() - self.started
             rss = rss_kib() / 1024
-            print(f"{self.done} cycles, {elapsed:.0f} s, RSS {rss:.1f} MiB", flush=True)
+            print(
+                f"{self.done} cycles, {elapsed:.0f} s, RSS {rss:.1f} MiB, {fds()} fds", flush=True
+            )
 
 
 async def lane(soak: Soak, number: int, port: int) -> None:
