@@ -1,7 +1,7 @@
 """The token rule: which URLs may receive a secret.
 
 One rule for every channel a secret can take (the ``Authorization`` header of an HTTP
-request, the Mercury authorization frame, the refresh grant's and the JWT login's form):
+request, the Mercury authorization frame, the refresh grant's form, the JWT login's header):
 :data:`TOKEN_RULE`. :func:`token_refusal` says why a URL breaks it (a pure function, its
 answers remembered); :func:`check_token_destination` raises
 :class:`~.errors.TokenWithheldError` before any byte is sent. The HTTP client, the Mercury
@@ -31,7 +31,8 @@ TOKEN_RULE: Final = (
     "extra_authorized_hosts"
 )
 """The one rule for every place a secret can go: the ``Authorization`` header, the Mercury
-authorization frame, the refresh grant's form. Quoted in every refusal."""
+authorization frame, the refresh grant's form, the guest JWT login's header. Quoted in every
+refusal."""
 
 
 def token_refusal(
