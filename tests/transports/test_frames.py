@@ -201,11 +201,12 @@ def _sent(data: bytes) -> list[tuple[str, object]]:
 
 
 def _unplaced(text: str) -> str:
-    """A UTF-8 error's reason without its byte position. wsproto counts the position from
+    """A UTF-8 error's reason without its byte position (``byte 0xe1 in position 3``, ``bytes
+    in position 0-1``: how much the decoder saw at once). wsproto counts the position from
     the start of the read that held the bad byte, so it differs between the two clients (we
     give wsproto a small text's bytes together) as it already differs between two TCP
     segmentations of the same frames; the code (1007) and the rest are the same."""
-    return re.sub(r"in position \d+", "in position N", text)
+    return re.sub(r"decode bytes? (0x[0-9a-f]{2} )?in position \d+(-\d+)?", "decode at N", text)
 
 
 def _split(stream: bytes, cuts: list[int]) -> list[bytes]:
