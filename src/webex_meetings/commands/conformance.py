@@ -16,6 +16,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
+from .advice import EXIT_OUTPUT_CLOSED
+
 if TYPE_CHECKING:
     from ..conformance.clients import Client
     from ..conformance.scenarios import Scenario
@@ -27,7 +29,6 @@ EXIT_FAIL: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_HANG: Final = 3
 EXIT_NO_NODE: Final = 4
-EXIT_OUTPUT_CLOSED: Final = 141
 
 EXIT_CODES: Final = {
     EXIT_PASS: "every selected scenario passed",
