@@ -46,6 +46,11 @@ from webex_meetings.transports import (
     WebSocketConnection,
     WebSocketTextMessage,
 )
+from webex_meetings.transports._read_buffer import (
+    READ_BUFFER_SIZE,
+    received_bytes,
+    shared_read_buffer,
+)
 from webex_meetings.transports.conformance import ServerHandler, check_websocket_connector
 from webex_meetings.transports.websocket_asyncio import AsyncioWebSocketConnector
 
@@ -647,3 +652,58 @@ async def test_push_mode_abort_and_lost_connections_end_with_1006() -> None:
             assert closed.code == 1006
             connection.close_nowait(1000)  # never raises, delivers nothing
             assert len(receiver.messages) == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("secure", [False, True])
+async def test_two_connections_share_the_read_buffer_and_lose_nothing(
+    tls: Any, secure: bool
+) -> None:
+    """Messages several times the shared 64 KiB read buffer, sent to two connections at once,
+    arrive whole and each at its own connection (the buffer is copied out before the next
+    read overwrites it)."""
+    size = 3 * READ_BUFFER_SIZE + 123
+
+    async def handler(target: str, socket: ServerSocket) -> None:
+        letter = target.strip("/")
+        await socket.send_text(letter * size)
+        await socket.receive()
+
+    context = tls.server if secure else None
+    async with ws_server(handler, ssl_context=context) as server:
+        connector = AsyncioWebSocketConnector(
+            ssl_context=tls.client if secure else None, max_message_size=4 * size
+        )
+        scheme = "wss" if secure else "ws"
+        got: dict[str, list[Any]] = {"a": [], "b": []}
+        both = anyio.Event()
+
+        def receiver_for(letter: str) -> Callable[[Any], None]:
+            def receive(message: Any) -> None:
+                got[letter].append(message)
+                if all(got.values()):
+                    both.set()
+
+            return receive
+
+        for letter in got:
+            connection = await connector.connect(f"{scheme}://localhost:{server.port}/{letter}")
+            connection.deliver_to(receiver_for(letter))
+        with anyio.fail_after(5):
+            await both.wait()
+        for letter, messages in got.items():
+            assert messages[0] == WebSocketTextMessage(letter * size)
+
+
+def test_each_thread_reads_into_its_own_buffer() -> None:
+    import threading
+
+    buffers: list[bytearray] = []
+    thread = threading.Thread(target=lambda: buffers.append(shared_read_buffer()))
+    thread.start()
+    thread.join()
+    assert buffers[0] is not shared_read_buffer()
+    shared_read_buffer()[:3] = b"abc"
+    copied = received_bytes(3)
+    shared_read_buffer()[:3] = b"xyz"
+    assert copied == b"abc"

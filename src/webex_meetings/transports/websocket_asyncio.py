@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-asyncio hands received bytes to a protocol object by callback (``data_received``) and buffers
-what is written (``transport.write`` never blocks), so a websocket needs no task of its own:
+asyncio hands received bytes to a protocol object by callback (here a buffered protocol
+reading into the thread's shared buffer, :mod:`._read_buffer`, then ``data_received``) and
+buffers what is written (``transport.write`` never blocks), so a websocket needs no task of its own:
 :class:`AsyncioWebSocketConnection` *is* that protocol. Connecting runs up to three stages on
 one TCP connection, under one deadline (``connect_timeout``): the proxy's ``CONNECT``
 exchange, the TLS handshake (:class:`~._tls.TlsClient`: TLS over memory buffers, see there why
@@ -52,6 +53,7 @@ from ..core.errors import (
     TransportError,
 )
 from ._exceptions import ExceptionMap, map_exceptions
+from ._read_buffer import received_bytes, shared_read_buffer
 from ._tls import TlsClient
 from ._websocket_stream import COMMON_ERRORS
 from ._wsproto_client import (
@@ -91,7 +93,7 @@ def _ignore(message: WebSocketMessage) -> None:
     """The receiver after the closing message: nothing more is delivered."""
 
 
-class AsyncioWebSocketConnection(asyncio.Protocol):
+class AsyncioWebSocketConnection(asyncio.BufferedProtocol):
     """One websocket as an asyncio protocol; see the module docstring.
 
     Implements :class:`~.base.PushWebSocketConnection` (and so
@@ -195,6 +197,12 @@ class AsyncioWebSocketConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return shared_read_buffer()  # see _read_buffer: no 256 KiB object per read
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(received_bytes(nbytes))
 
     def data_received(self, data: bytes) -> None:
         if self._tls is not None:
