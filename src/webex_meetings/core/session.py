@@ -68,7 +68,7 @@ import functools
 import itertools
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -374,7 +374,6 @@ class MeetingsSession:
         "_registration",
         "_rng",
         "_shut_down",
-        "_stored_services",
         "_timers",
         "geo_hint",
         "person",
@@ -411,7 +410,6 @@ class MeetingsSession:
         self._device: DeviceRegistration | None = None
         self._device_refreshed_at = 0.0
         self._catalog_fetched_at = 0.0
-        self._stored_services: Mapping[str, str] | None = None
         self._offered: device_store.DeviceRecord | None = None
         self._keeping: set[int] = set()
         self._recreation_waiters: list[_RefreshDevice] = []
@@ -712,8 +710,6 @@ class MeetingsSession:
         if catalog is None:
             self._store(None)
             return
-        if self._stored_services is None:
-            self._stored_services = device_store.catalog_services(catalog, self._config)
         device = self._device
         stored = None
         if with_device and device is not None:
@@ -721,8 +717,9 @@ class MeetingsSession:
             stored = device_store.StoredDevice.of(
                 device, refreshed_at=self._device_refreshed_at, ttl=ttl
             )
+        services = device_store.catalog_services(catalog, self._config)
         record = device_store.DeviceRecord(
-            self._config.discovery.u2c, self._stored_services, self._catalog_fetched_at, stored
+            self._config.discovery.u2c, services, self._catalog_fetched_at, stored
         )
         if device_store.holds_no_secret(record, self.credentials):
             self._store(record)
@@ -784,7 +781,6 @@ class MeetingsSession:
     def _use_catalog(self, catalog: catalog_protocol.ServiceCatalog, fetched_at: float) -> None:
         self._catalog = catalog
         self._catalog_fetched_at = fetched_at
-        self._stored_services = None
         idbroker = catalog.url("idbroker")
         token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token" if idbroker else None
         # the hydra of the JS SDK's services.get('hydra', true)
