@@ -1391,8 +1391,13 @@ class MeetingsSession:
         )
 
     def _send_delete(self, url: str, purpose: object) -> None:
+        """DELETE a device: a clean-up (pruned, orphaned, or unregistered), the one kind of
+        request worth a token whose renewal was refused for good."""
         request = device_protocol.delete_request(url)
-        self._send(request, purpose, retry=IDEMPOTENT, accept=_GONE)
+        output = self._http.send(
+            request, purpose, now=self._now, retry=IDEMPOTENT, accept=_GONE, worth_a_dead_token=True
+        )
+        self._take(output)
 
     def _on_reply(self, reply: Reply) -> None:
         _REPLY_HANDLERS[type(reply.purpose)](self, reply.purpose, reply)
