@@ -526,3 +526,47 @@ def test_a_secret_anywhere_in_a_record_is_found_whatever_json_escapes(
     credentials = Credentials("token-of-no-interest-here", client_secret=secret)
     assert holds_no_secret(record, credentials)
     assert not holds_no_secret(echoing, credentials)
+
+
+# -- records that stay in the process (the faces' own memory store) ---------------------------
+
+
+def in_process_session(credentials: Credentials | None = None) -> MeetingsSession:
+    return MeetingsSession(
+        SessionConfig.for_cloud(BASE),
+        credentials or Credentials("token-of-the-in-process-store"),
+        records_stay_in_process=True,
+    )
+
+
+def test_records_that_stay_in_the_process_still_serve_the_warm_path() -> None:
+    cloud = FakeCloud()
+    pump = registered_pump(cloud, in_process_session())
+    pump.feed(Unregister(99, keep_device=True))
+    assert pump.result(99) is None
+    record = records(pump)[-1]
+    assert record is not None
+    assert record.device is not None
+    assert record.device.url in cloud.devices
+    cloud.requests.clear()
+    warm = Pump(in_process_session(), cloud)
+    warm.now = pump.now + 60
+    warm.init()
+    warm.feed(DeviceRecordLoaded(record))
+    assert warm.result(warm.register()) is None
+    assert warm.session.state is State.REGISTERED
+    assert warm.requests_by_step() == ["people/me"]  # alongside: no catalog, no device POST
+    assert warm.session.device.url == record.device.url  # type: ignore[union-attr]
+
+
+def test_records_that_stay_in_the_process_are_not_searched_for_secrets() -> None:
+    """The search guards stores an application reads; the faces' own memory store holds
+    nothing the session does not hold already."""
+    credentials = guest_with_a_superseded_token()
+    cloud = FakeCloud()
+    cloud.fail("device.register", lambda request: echo_in_body(cloud, request, JWT))
+    pump = registered_pump(cloud, in_process_session(credentials))
+    record = records(pump)[-1]
+    assert record is not None
+    assert record.device is not None
+    assert not holds_no_secret(record, credentials)  # a checked session would store None

@@ -15,13 +15,16 @@ feeds it as :class:`~.inputs.DeviceRecordLoaded` before ``Register``; the sessio
 whenever what a later process should find changes (registered, device refreshed,
 unregistered, a registration failed). ``None`` in that effect forgets the record.
 
-A record never holds a secret: no token, refresh token, JWT or client secret is one of its
-fields, and :func:`holds_no_secret` refuses a record any of whose strings contains one of the
-session's secrets (a server could echo a token inside a URL). Loaded records are untrusted, as any
-cloud answer: every URL in them must pass the token rule (:func:`~.token_rule.token_refusal`)
-of the session's configuration, or the record is dropped; a catalog older than
-:data:`CATALOG_MAX_AGE`, or from another cloud, is not used; a device whose ``ttl`` has run
-out since its last refresh is not tried.
+A record an application can read never holds a secret: no token, refresh token, JWT or
+client secret is one of its fields, and :func:`holds_no_secret` refuses a record any of whose
+strings contains one of the session's secrets (a server could echo a token inside a URL). The
+session skips that search only when its records go to a store of its own process that nothing
+else reads (the faces' default ``MemoryDeviceStore``: ``MeetingsSession(...,
+records_stay_in_process=True)``). Loaded records are untrusted, as any cloud answer: every
+URL in them must pass the token rule (:func:`~.token_rule.token_refusal`) of the session's
+configuration, or the record is dropped; a catalog older than :data:`CATALOG_MAX_AGE`, or
+from another cloud, is not used; a device whose ``ttl`` has run out since its last refresh
+is not tried.
 """
 
 from __future__ import annotations

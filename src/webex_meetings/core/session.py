@@ -41,7 +41,10 @@ registration failing for another reason (no token, a timeout, a cancel) leaves t
 it was. Whenever what a later process should find changes, an
 :class:`~.effects.UpdateDeviceStore` effect says so (after the command's completion, never
 ahead of it); the session remembers the record it last stored, and the next ``register()``
-starts from that one, not from one loaded before it.
+starts from that one, not from one loaded before it. A record with a secret in it (a server
+echoing a token in a device field) is never handed over: ``None`` goes instead, unless the
+session was built with ``records_stay_in_process`` (the face's own memory store, which no
+application reads): then no record is searched for secrets.
 
 A failure at any step fails ``register()`` with a typed error naming the step, once every
 device this registration created is deleted: a failed (or cancelled, :class:`~.inputs.Cancel`)
@@ -359,6 +362,7 @@ class MeetingsSession:
         "__weakref__",
         "_catalog",
         "_catalog_fetched_at",
+        "_check_records",
         "_commands",
         "_config",
         "_device",
@@ -387,8 +391,16 @@ class MeetingsSession:
         credentials: Credentials,
         *,
         rng: random.Random | None = None,
+        records_stay_in_process: bool = False,
     ) -> None:
+        """``records_stay_in_process``: the records of this session's
+        :class:`~.effects.UpdateDeviceStore` effects go only to a store in this process
+        that nothing else reads (a face's own ``MemoryDeviceStore``), so they are not
+        checked for secrets (:func:`~.device_store.holds_no_secret`): the session holds
+        everything in them already. Leave it false for any store an application can read.
+        """
         self._config = config
+        self._check_records = not records_stay_in_process
         self._rng = rng = rng if rng is not None else random.Random()
         self._now = 0.0
         self._out: list[Effect] = []
@@ -721,7 +733,7 @@ class MeetingsSession:
         record = device_store.DeviceRecord(
             self._config.discovery.u2c, services, self._catalog_fetched_at, stored
         )
-        if device_store.holds_no_secret(record, self.credentials):
+        if not self._check_records or device_store.holds_no_secret(record, self.credentials):
             self._store(record)
         else:
             log.warning("not storing the device record: an answer echoed a secret")
