@@ -42,6 +42,7 @@ from .config import SessionConfig
 from .credentials import Credentials
 from .device import DeviceRegistration
 from .events import DeviceInfo
+from .fast_init import fast_init
 from .token_rule import token_refusal
 
 __all__ = [
@@ -74,6 +75,7 @@ _HTTP_SCHEMES: Final = frozenset({"http", "https"})
 # -- the record ------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StoredDevice:
     """A WDM device a later process may reuse. Every field is what WDM answered; none is a
@@ -129,6 +131,7 @@ class StoredDevice:
         return DeviceRegistration(info, etag=self.etag, raw=dict(self.body))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
     """What one user's sessions on one cloud leave for the next process: the catalog's
