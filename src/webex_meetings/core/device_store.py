@@ -102,7 +102,8 @@ class StoredDevice:
     ) -> StoredDevice:
         """The stored form of a held device."""
         info = device.info
-        body = {key: value for key, value in device.raw.items() if key not in ("features",)}
+        body = dict(device.raw)
+        body.pop("features", None)
         return cls(
             url=info.url,
             web_socket_url=info.web_socket_url,

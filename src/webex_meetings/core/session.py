@@ -1365,6 +1365,8 @@ class MeetingsSession:
 
     def _keeps_device(self) -> bool:
         """True when every caller of the unregister in progress asked to keep the device."""
+        if not self._keeping:  # the usual case: nobody asked
+            return False
         active = self._commands.active
         waiters = [] if active is None else active.waiters
         kept = bool(waiters) and all(waiter in self._keeping for waiter in waiters)
