@@ -22,6 +22,7 @@ from webex_meetings.core.credentials import Credentials
 from webex_meetings.core.device_store import (
     CATALOG_MAX_AGE,
     DeviceRecord,
+    catalog_services,
     check_record,
     device_store_key,
     holds_no_secret,
@@ -570,3 +571,48 @@ def test_records_that_stay_in_the_process_are_not_searched_for_secrets() -> None
     assert record is not None
     assert record.device is not None
     assert not holds_no_secret(record, credentials)  # a checked session would store None
+
+
+# -- the secret search walks every string of a record ------------------------------------------
+
+
+def test_the_secret_search_reads_keys_nested_values_and_odd_types() -> None:
+    record = kept_record(FakeCloud())
+    assert record.device is not None
+    secret = "S3CRET-of-the-record-search"
+    credentials = Credentials("token-of-no-interest-here", client_secret=secret)
+
+    class Echo:
+        def __str__(self) -> str:
+            return f"echo {secret}"
+
+    for echo in ({secret: 1}, [[{"k": (secret,)}]], Echo(), {"n": [1, 2.5, True, None, secret]}):
+        body = {**record.device.body, "echo": echo}
+        echoing = dataclasses.replace(record, device=dataclasses.replace(record.device, body=body))
+        assert not holds_no_secret(echoing, credentials), echo
+    harmless = {**record.device.body, "echo": [1, 2.5, True, None, {"k": "v"}]}
+    kept = dataclasses.replace(record, device=dataclasses.replace(record.device, body=harmless))
+    assert holds_no_secret(kept, credentials)
+
+
+def test_the_secret_search_does_not_recurse_on_a_deep_body() -> None:
+    record = kept_record(FakeCloud())
+    assert record.device is not None
+    deep: Any = "made for the-deep-secret-at-the-bottom"
+    for _ in range(50_000):  # far deeper than the interpreter's recursion limit
+        deep = {"d": deep}
+    body = {**record.device.body, "echo": deep}
+    echoing = dataclasses.replace(record, device=dataclasses.replace(record.device, body=body))
+    credentials = Credentials("token-of-no-interest-here", client_secret="the-deep-secret")
+    assert not holds_no_secret(echoing, credentials)
+
+
+def test_the_stored_services_are_one_mapping_per_catalog_and_configuration() -> None:
+    pump = registered_pump(FakeCloud())
+    catalog, config = pump.session.catalog, SessionConfig.for_cloud(BASE)
+    assert catalog is not None
+    first = catalog_services(catalog, config)
+    assert catalog_services(catalog, config) is first
+    other = dataclasses.replace(config, extra_authorized_hosts=())
+    assert catalog_services(catalog, other) is not first
+    assert dict(catalog_services(catalog, other)) == {}  # no token may go to 127.0.0.1 now
