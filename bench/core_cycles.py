@@ -149,9 +149,13 @@ def record_lifecycle() -> list[tuple[Any, float]]:
 
 def face_session() -> Any:
     """A session as the library's faces build it: the process's shared configuration (one
-    value per cloud) and random generator, and credentials of its own."""
+    value per cloud) and random generator, credentials of its own, and the default device
+    store (the instance's memory: records that stay in the process)."""
     return MeetingsSession(
-        SessionConfig.for_cloud(harness.BASE), Credentials(harness.TOKEN), rng=_SHARED_RNG
+        SessionConfig.for_cloud(harness.BASE),
+        Credentials(harness.TOKEN),
+        rng=_SHARED_RNG,
+        records_stay_in_process=True,
     )
 
 

@@ -106,7 +106,10 @@ class Webex:
         )
         store = _store_binding(options, session_config, creds)
         self._setup(
-            MeetingsSession(session_config, creds),
+            # The default store is this instance's memory: its records never leave the process.
+            MeetingsSession(
+                session_config, creds, records_stay_in_process=options.get("store") is None
+            ),
             resolve_runtime(options.get("runtime", "anyio")),
             http=options.get("http"),
             websockets=options.get("websockets"),

@@ -22,6 +22,7 @@ from webex_meetings.core.credentials import Credentials
 from webex_meetings.core.device_store import (
     CATALOG_MAX_AGE,
     DeviceRecord,
+    catalog_services,
     check_record,
     device_store_key,
     holds_no_secret,
@@ -526,3 +527,92 @@ def test_a_secret_anywhere_in_a_record_is_found_whatever_json_escapes(
     credentials = Credentials("token-of-no-interest-here", client_secret=secret)
     assert holds_no_secret(record, credentials)
     assert not holds_no_secret(echoing, credentials)
+
+
+# -- records that stay in the process (the faces' own memory store) ---------------------------
+
+
+def in_process_session(credentials: Credentials | None = None) -> MeetingsSession:
+    return MeetingsSession(
+        SessionConfig.for_cloud(BASE),
+        credentials or Credentials("token-of-the-in-process-store"),
+        records_stay_in_process=True,
+    )
+
+
+def test_records_that_stay_in_the_process_still_serve_the_warm_path() -> None:
+    cloud = FakeCloud()
+    pump = registered_pump(cloud, in_process_session())
+    pump.feed(Unregister(99, keep_device=True))
+    assert pump.result(99) is None
+    record = records(pump)[-1]
+    assert record is not None
+    assert record.device is not None
+    assert record.device.url in cloud.devices
+    cloud.requests.clear()
+    warm = Pump(in_process_session(), cloud)
+    warm.now = pump.now + 60
+    warm.init()
+    warm.feed(DeviceRecordLoaded(record))
+    assert warm.result(warm.register()) is None
+    assert warm.session.state is State.REGISTERED
+    assert warm.requests_by_step() == ["people/me"]  # alongside: no catalog, no device POST
+    assert warm.session.device.url == record.device.url  # type: ignore[union-attr]
+
+
+def test_records_that_stay_in_the_process_are_not_searched_for_secrets() -> None:
+    """The search guards stores an application reads; the faces' own memory store holds
+    nothing the session does not hold already."""
+    credentials = guest_with_a_superseded_token()
+    cloud = FakeCloud()
+    cloud.fail("device.register", lambda request: echo_in_body(cloud, request, JWT))
+    pump = registered_pump(cloud, in_process_session(credentials))
+    record = records(pump)[-1]
+    assert record is not None
+    assert record.device is not None
+    assert not holds_no_secret(record, credentials)  # a checked session would store None
+
+
+# -- the secret search walks every string of a record ------------------------------------------
+
+
+def test_the_secret_search_reads_keys_nested_values_and_odd_types() -> None:
+    record = kept_record(FakeCloud())
+    assert record.device is not None
+    secret = "S3CRET-of-the-record-search"
+    credentials = Credentials("token-of-no-interest-here", client_secret=secret)
+
+    class Echo:
+        def __str__(self) -> str:
+            return f"echo {secret}"
+
+    for echo in ({secret: 1}, [[{"k": (secret,)}]], Echo(), {"n": [1, 2.5, True, None, secret]}):
+        body = {**record.device.body, "echo": echo}
+        echoing = dataclasses.replace(record, device=dataclasses.replace(record.device, body=body))
+        assert not holds_no_secret(echoing, credentials), echo
+    harmless = {**record.device.body, "echo": [1, 2.5, True, None, {"k": "v"}]}
+    kept = dataclasses.replace(record, device=dataclasses.replace(record.device, body=harmless))
+    assert holds_no_secret(kept, credentials)
+
+
+def test_the_secret_search_does_not_recurse_on_a_deep_body() -> None:
+    record = kept_record(FakeCloud())
+    assert record.device is not None
+    deep: Any = "made for the-deep-secret-at-the-bottom"
+    for _ in range(50_000):  # far deeper than the interpreter's recursion limit
+        deep = {"d": deep}
+    body = {**record.device.body, "echo": deep}
+    echoing = dataclasses.replace(record, device=dataclasses.replace(record.device, body=body))
+    credentials = Credentials("token-of-no-interest-here", client_secret="the-deep-secret")
+    assert not holds_no_secret(echoing, credentials)
+
+
+def test_the_stored_services_are_one_mapping_per_catalog_and_configuration() -> None:
+    pump = registered_pump(FakeCloud())
+    catalog, config = pump.session.catalog, SessionConfig.for_cloud(BASE)
+    assert catalog is not None
+    first = catalog_services(catalog, config)
+    assert catalog_services(catalog, config) is first
+    other = dataclasses.replace(config, extra_authorized_hosts=())
+    assert catalog_services(catalog, other) is not first
+    assert dict(catalog_services(catalog, other)) == {}  # no token may go to 127.0.0.1 now

@@ -11,7 +11,17 @@ from typing import Any
 
 import pytest
 
-from webex_meetings.core import effects, events, http, http_client, inputs, mercury, mercury_link
+from webex_meetings.core import (
+    device_store,
+    effects,
+    events,
+    http,
+    http_client,
+    inputs,
+    mercury,
+    mercury_link,
+    purposes,
+)
 from webex_meetings.core.fast_init import fast_init
 
 
@@ -116,7 +126,8 @@ def test_what_it_cannot_reproduce_is_refused(cls: type[Any]):
 
 
 def _core_dataclasses() -> Iterator[type[Any]]:
-    for module in (effects, events, http, http_client, inputs, mercury, mercury_link):
+    modules = (device_store, effects, events, http, http_client, inputs, mercury, mercury_link)
+    for module in (*modules, purposes):
         for value in vars(module).values():
             is_own = isinstance(value, type) and value.__module__ == module.__name__
             if is_own and dataclasses.is_dataclass(value):

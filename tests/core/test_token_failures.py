@@ -153,10 +153,26 @@ def test_a_device_refresh_is_not_worth_a_token_whose_renewal_was_refused() -> No
     [reply] = http.take_deferred()
     assert isinstance(reply, Reply)
     assert isinstance(reply.error, NotAuthorizedError)
-    [sent] = [
-        o for o in http.send(delete(), "clean-up", now=START + 20) if isinstance(o, SendHttpRequest)
-    ]
+    clean_up = http.send(delete(), "clean-up", now=START + 20, worth_a_dead_token=True)
+    [sent] = [o for o in clean_up if isinstance(o, SendHttpRequest)]
     assert sent.request.header("authorization") == "Bearer held-token-1"
+
+
+def test_only_a_request_sent_as_a_clean_up_gets_a_dead_token_a_delete_included() -> None:
+    """The dead token is the session's word on a request (its device clean-ups), not
+    something a method earns: any other DELETE fails at once, as a refresh does."""
+    http = client(Credentials("held-token-1", **{**REFRESHABLE, "expires_at": START + 10}))
+    [grant] = [
+        o for o in http.refresh_token("proactive", now=START) if isinstance(o, SendHttpRequest)
+    ]
+    http.received(grant.request_id, _json(400, {"error": "invalid_grant"}), now=START)
+    other = HttpRequest("DELETE", f"{BASE}/wdm/api/v1/devices/dev1/things/1", step="other")
+    assert http.send(other, "not a clean-up", now=START + 20) == []  # decided here
+    [reply] = http.take_deferred()
+    assert isinstance(reply, Reply)
+    assert reply.purpose == "not a clean-up"
+    assert isinstance(reply.error, NotAuthorizedError)
+    assert reply.error.__cause__ is http.renewal_refused
 
 
 # -- 2. a dead token ends reconnecting; a transient failure keeps the backoff -----------------

@@ -42,7 +42,7 @@ import enum
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -238,15 +238,28 @@ class Credentials:
             _check_jwt(jwt_secret.reveal())
         sourced = jwt_secret is not None or provider_supplied
         kind, token = _initial_token(access_token, token_type, sourced=sourced)
-        put = object.__setattr__
-        put(self, "_access_token", Secret(token))
-        put(self, "_jwt", jwt_secret)
-        put(self, "provider_supplied", provider_supplied)
-        put(self, "_superseded", ())
-        put(self, "token_type", _normal_token_type(kind))
-        put(self, "_refresh_token", _as_secret(refresh_token, "refresh token"))
-        put(self, "_client_secret", _as_secret(client_secret, "client secret"))
-        self._set_plain_fields(client_id, redirect_uri, scope, expires_at, refresh_token_expires_at)
+        _put_access_token(self, Secret(token))
+        _put_jwt(self, jwt_secret)
+        _put_provider_supplied(self, provider_supplied)
+        _put_superseded(self, ())
+        _put_token_type(self, _normal_token_type(kind))
+        _put_refresh_token(self, _as_secret(refresh_token, "refresh token"))
+        _put_client_secret(self, _as_secret(client_secret, "client secret"))
+        plain = (client_id, redirect_uri, scope, expires_at, refresh_token_expires_at)
+        if (  # the usual case, a bare token: nothing to check
+            client_id is None
+            and redirect_uri is None
+            and scope is None
+            and expires_at is None
+            and refresh_token_expires_at is None
+        ):
+            _put_client_id(self, None)
+            _put_redirect_uri(self, None)
+            _put_scope(self, None)
+            _put_expires_at(self, None)
+            _put_refresh_token_expires_at(self, None)
+        else:
+            self._set_plain_fields(*plain)
 
     def _set_plain_fields(
         self,
@@ -261,15 +274,12 @@ class Credentials:
         for name, text in zip(_OPTIONAL_TEXT_FIELDS, texts, strict=True):
             if text is not None and not isinstance(text, str):
                 raise ConfigurationError(f"{name} must be a string")
-        put = object.__setattr__
-        put(self, "client_id", client_id or None)
-        put(self, "redirect_uri", redirect_uri or None)
-        put(self, "scope", scope or None)
-        put(self, "expires_at", _optional_time(expires_at, "expires_at"))
-        put(
-            self,
-            "refresh_token_expires_at",
-            _optional_time(refresh_token_expires_at, "refresh_token_expires_at"),
+        _put_client_id(self, client_id or None)
+        _put_redirect_uri(self, redirect_uri or None)
+        _put_scope(self, scope or None)
+        _put_expires_at(self, _optional_time(expires_at, "expires_at"))
+        _put_refresh_token_expires_at(
+            self, _optional_time(refresh_token_expires_at, "refresh_token_expires_at")
         )
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -614,6 +624,31 @@ class Credentials:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("credentials are not picklable")
+
+
+# Each field's slot descriptor sets it past the immutability guard (``__setattr__``), found
+# once here rather than by ``object.__setattr__`` for every field of every value: half the
+# cost of the fields, and every session builds credentials.
+_Put = Callable[[Credentials, object], None]
+
+
+def _slot_setter(name: str) -> _Put:
+    setter: _Put = getattr(Credentials, name).__set__
+    return setter
+
+
+_put_access_token: Final = _slot_setter("_access_token")
+_put_jwt: Final = _slot_setter("_jwt")
+_put_provider_supplied: Final = _slot_setter("provider_supplied")
+_put_superseded: Final = _slot_setter("_superseded")
+_put_token_type: Final = _slot_setter("token_type")
+_put_refresh_token: Final = _slot_setter("_refresh_token")
+_put_client_secret: Final = _slot_setter("_client_secret")
+_put_client_id: Final = _slot_setter("client_id")
+_put_redirect_uri: Final = _slot_setter("redirect_uri")
+_put_scope: Final = _slot_setter("scope")
+_put_expires_at: Final = _slot_setter("expires_at")
+_put_refresh_token_expires_at: Final = _slot_setter("refresh_token_expires_at")
 
 
 # -- reading token objects -------------------------------------------------------------------

@@ -15,19 +15,21 @@ feeds it as :class:`~.inputs.DeviceRecordLoaded` before ``Register``; the sessio
 whenever what a later process should find changes (registered, device refreshed,
 unregistered, a registration failed). ``None`` in that effect forgets the record.
 
-A record never holds a secret: no token, refresh token, JWT or client secret is one of its
-fields, and :func:`holds_no_secret` refuses a record any of whose strings contains one of the
-session's secrets (a server could echo a token inside a URL). Loaded records are untrusted, as any
-cloud answer: every URL in them must pass the token rule (:func:`~.token_rule.token_refusal`)
-of the session's configuration, or the record is dropped; a catalog older than
-:data:`CATALOG_MAX_AGE`, or from another cloud, is not used; a device whose ``ttl`` has run
-out since its last refresh is not tried.
+A record an application can read never holds a secret: no token, refresh token, JWT or
+client secret is one of its fields, and :func:`holds_no_secret` refuses a record any of whose
+strings contains one of the session's secrets (a server could echo a token inside a URL). The
+session skips that search only when its records go to a store of its own process that nothing
+else reads (the faces' default ``MemoryDeviceStore``: ``MeetingsSession(...,
+records_stay_in_process=True)``). Loaded records are untrusted, as any cloud answer: every
+URL in them must pass the token rule (:func:`~.token_rule.token_refusal`) of the session's
+configuration, or the record is dropped; a catalog older than :data:`CATALOG_MAX_AGE`, or
+from another cloud, is not used; a device whose ``ttl`` has run out since its last refresh
+is not tried.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from .config import SessionConfig
 from .credentials import Credentials
 from .device import DeviceRegistration
 from .events import DeviceInfo
+from .fast_init import fast_init
 from .token_rule import token_refusal
 
 __all__ = [
@@ -72,6 +75,7 @@ _HTTP_SCHEMES: Final = frozenset({"http", "https"})
 # -- the record ------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StoredDevice:
     """A WDM device a later process may reuse. Every field is what WDM answered; none is a
@@ -98,7 +102,8 @@ class StoredDevice:
     ) -> StoredDevice:
         """The stored form of a held device."""
         info = device.info
-        body = {key: value for key, value in device.raw.items() if key not in ("features",)}
+        body = dict(device.raw)
+        body.pop("features", None)
         return cls(
             url=info.url,
             web_socket_url=info.web_socket_url,
@@ -127,6 +132,7 @@ class StoredDevice:
         return DeviceRegistration(info, etag=self.etag, raw=dict(self.body))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
     """What one user's sessions on one cloud leave for the next process: the catalog's
@@ -299,13 +305,33 @@ def destination_refusal(url: str, config: SessionConfig) -> str | None:
 
 def catalog_services(catalog: ServiceCatalog, config: SessionConfig) -> Mapping[str, str]:
     """The catalog's service URLs worth storing: those a token may go to (no request of ours
-    goes anywhere else)."""
-    services: dict[str, str] = {}
-    for name in sorted(catalog.names):
-        url = catalog.url(name)
-        if url is not None and destination_refusal(url, config) is None:
-            services[name] = url
-    return MappingProxyType(services)
+    goes anywhere else).
+
+    Remembered per catalog and configuration, by identity (sessions of one cloud share both):
+    the same mapping every time, so :func:`holds_no_secret` finds its JSON text remembered too.
+    """
+    key = (id(catalog), id(config))
+    entry = _SERVICES.get(key)  # an entry keeps its catalog and config: the same objects
+    if entry is None:
+        if len(_SERVICES) >= _REMEMBERED:
+            _SERVICES.clear()
+        services: dict[str, str] = {}
+        for name in sorted(catalog.names):
+            url = catalog.url(name)
+            if url is not None and destination_refusal(url, config) is None:
+                services[name] = url
+        entry = _SERVICES[key] = (catalog, config, MappingProxyType(services))
+    return entry[2]
+
+
+_REMEMBERED: Final = 64
+"""Catalogs (and their service texts) remembered at once; past it all are forgotten."""
+_SERVICES: dict[tuple[int, int], tuple[ServiceCatalog, SessionConfig, Mapping[str, str]]] = {}
+_SERVICES_TEXT: dict[int, tuple[Mapping[str, str], str]] = {}
+_APART: Final = "\x00"
+"""Between two strings of a record's text: a secret found across two strings (only one
+holding this character could be) refuses a record that needed no refusal, never the other
+way round."""
 
 
 def holds_no_secret(record: DeviceRecord, credentials: Credentials) -> bool:
@@ -313,18 +339,55 @@ def holds_no_secret(record: DeviceRecord, credentials: Credentials) -> bool:
     :meth:`~.credentials.Credentials.every_secret` (the access token, the refresh token, the
     client secret, the guest JWT, the superseded tokens still kept).
 
-    A substring search per secret (a cloud could echo one inside a URL) over the record's JSON
-    text, for the secret's own JSON-escaped form: JSON escapes each character of a string on
-    its own, so a secret inside any key or value appears, escaped the same way, in the text
-    (a match across two strings can only refuse a record, never let a secret through).
+    A substring search per secret (a cloud could echo one inside a URL) over every string of
+    the record, keys included, as decoded (no escaping hides anything): :func:`_record_texts`
+    joins them into a few texts.
     """
-    text = json.dumps(record.to_json(), ensure_ascii=False, default=str)
-    return not any(_json_escaped(secret) in text for secret in credentials.every_secret())
+    text = _APART.join(_record_texts(record))
+    return not any(secret in text for secret in credentials.every_secret())
 
 
-def _json_escaped(text: str) -> str:
-    """``text`` as it appears inside a JSON string written with ``ensure_ascii=False``."""
-    return json.dumps(text, ensure_ascii=False)[1:-1]
+def _record_texts(record: DeviceRecord) -> tuple[str, ...]:
+    """Every string of ``record`` in a few texts: the cloud, the services (the text of a
+    mapping :func:`catalog_services` returned is remembered with it: sessions of one cloud
+    share it) and the device, when there is one."""
+    services = record.services
+    entry = _SERVICES_TEXT.get(id(services))  # an entry keeps its mapping: the same object
+    if entry is None:
+        if len(_SERVICES_TEXT) >= _REMEMBERED:
+            _SERVICES_TEXT.clear()
+        entry = _SERVICES_TEXT[id(services)] = (services, _APART.join(_strings(services)))
+    device = record.device
+    if device is None:
+        return (record.cloud, entry[1])
+    fields = [getattr(device, name) for name in _DEVICE_TEXT_FIELDS]
+    fields += (device.url, device.web_socket_url, device.features, device.body)
+    return (record.cloud, entry[1], _APART.join(_strings(fields)))
+
+
+def _strings(value: object) -> list[str]:
+    """Every string in ``value``: itself, or the keys and values of mappings, lists and
+    tuples at any depth (without recursion: a deep body cannot exhaust the stack); numbers,
+    booleans and ``None`` hold none; anything else counts as its ``str``."""
+    found: list[str] = []
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack += item
+            stack += item.values()
+        elif isinstance(item, (list, tuple)):
+            stack += item
+        elif item is None or isinstance(item, (int, float)):
+            continue
+        elif isinstance(item, Mapping):
+            stack += item
+            stack += item.values()
+        else:
+            found.append(str(item))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,7 @@ class RequestToken(Effect):
     timeout: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CompleteCommand(Effect):
     """The user command ``command_id`` finished: successfully when ``error`` is ``None``."""
@@ -135,6 +136,7 @@ class CompleteCommand(Effect):
     error: WebexError | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UpdateDeviceStore(Effect):
     """Save ``record`` in the device store under this session's key, replacing what was

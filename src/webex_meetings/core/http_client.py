@@ -234,6 +234,7 @@ class _Exchange:
     carries_own_secret: bool
     retry: RetryPolicy
     accept: frozenset[int]
+    worth_a_dead_token: bool
     attempt: int = 1
     replayed: bool = False
     sent: HttpRequest | None = field(default=None, repr=False)
@@ -346,6 +347,7 @@ class HttpClient:
         carries_own_secret: bool = False,
         retry: RetryPolicy = NO_RETRY,
         accept: frozenset[int] = frozenset(),
+        worth_a_dead_token: bool = False,
     ) -> list[HttpOutput]:
         """Send ``request`` at ``now``; exactly one :class:`Reply` for ``purpose`` follows
         later (unless :meth:`forget_all`).
@@ -356,9 +358,19 @@ class HttpClient:
         OAuth token endpoint); ``carries_own_secret=True`` says the request already carries
         a secret of its own (the refresh grant's form and Basic auth, the JWT login's
         header), so it obeys the token rule like an authorized request.
+        ``worth_a_dead_token=True`` (the session's device clean-ups, nothing else) lets the
+        request go out with a token whose renewal was refused for good (see
+        :meth:`_usable_token`).
         """
         exchange = _Exchange(
-            request, purpose, authorize, client_headers, carries_own_secret, retry, accept
+            request,
+            purpose,
+            authorize,
+            client_headers,
+            carries_own_secret,
+            retry,
+            accept,
+            worth_a_dead_token,
         )
         return self._dispatch(exchange, now)
 
@@ -384,10 +396,11 @@ class HttpClient:
     def _usable_token(self, exchange: _Exchange, now: float) -> bool:
         """True when the token held may go out with ``exchange`` at ``now``: there is one,
         and it has not expired, or it has but nothing could ever renew it (a bare token: the
-        server judges it, as in the JS SDK). A DELETE (a device's clean-up) also goes out
-        with a token whose renewal was refused for good: our expiry is an estimate, and a
-        DELETE that may still work beats a device left behind; other requests (a device
-        refresh) are not worth a dead token and fail at once.
+        server judges it, as in the JS SDK). A request sent ``worth_a_dead_token`` (a
+        device's clean-up) also goes out with a token whose renewal was refused for good:
+        our expiry is an estimate, and a DELETE that may still work beats a device left
+        behind; other requests (a device refresh, any other DELETE) are not worth a dead
+        token and fail at once.
         """
         credentials = self.credentials
         if credentials.can_authorize(now):
@@ -396,7 +409,7 @@ class HttpClient:
             return False
         if not credentials.can_refresh:
             return True
-        return self._refusal is not None and exchange.request.method == "DELETE"
+        return self._refusal is not None and exchange.worth_a_dead_token
 
     def _authorize_first(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
         """``exchange`` needs a token and none is usable: wait for a renewal, or fail at once

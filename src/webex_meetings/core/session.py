@@ -9,13 +9,13 @@ runs the effects it gets back; the session never blocks, sleeps, or reads a cloc
 
 The session owns two protocol objects and talks to them through return values only: the
 :class:`~.http_client.HttpClient` (requests in flight, retries, the token and its refresh)
-and the :class:`~.mercury_link.MercuryLink` (the websocket across reconnects). Each request is
-sent with a *purpose*, one of the small dataclasses below saying why it was sent; its
-:class:`~.http_client.Reply` comes back with that purpose and goes to the purpose's handler
-(:data:`_REPLY_HANDLERS`). The link answers with effects and notices (online, lost, gave up,
-reconnect due, ...) that go to :data:`_NOTICE_HANDLERS`. The session itself owns the
-lifecycle state, the command queue, the registration in progress and the device it holds;
-nothing else writes them.
+and the :class:`~.mercury_link.MercuryLink` (the websocket across reconnects). Each request
+is sent with a *purpose*, one of the small dataclasses of :mod:`.purposes` saying why it was
+sent; its :class:`~.http_client.Reply` comes back with that purpose and goes to the
+purpose's handler (:data:`_REPLY_HANDLERS`). The link answers with effects and notices
+(online, lost, gave up, reconnect due, ...) that go to :data:`_NOTICE_HANDLERS`. The session
+itself owns the lifecycle state, the command queue, the registration in progress
+(:class:`~.purposes.Registration`) and the device it holds; nothing else writes them.
 
 ``register()`` runs, in order and as parallel as the protocol allows (read on from
 :meth:`MeetingsSession._start_register`, the methods follow in this order):
@@ -41,7 +41,10 @@ registration failing for another reason (no token, a timeout, a cancel) leaves t
 it was. Whenever what a later process should find changes, an
 :class:`~.effects.UpdateDeviceStore` effect says so (after the command's completion, never
 ahead of it); the session remembers the record it last stored, and the next ``register()``
-starts from that one, not from one loaded before it.
+starts from that one, not from one loaded before it. A record with a secret in it (a server
+echoing a token in a device field) is never handed over: ``None`` goes instead, unless the
+session was built with ``records_stay_in_process`` (the face's own memory store, which no
+application reads): then no record is searched for secrets.
 
 A failure at any step fails ``register()`` with a typed error naming the step, once every
 device this registration created is deleted: a failed (or cancelled, :class:`~.inputs.Cancel`)
@@ -63,18 +66,16 @@ a transient close (``network:disconnected`` then ``network:connected``).
 
 from __future__ import annotations
 
-import enum
 import functools
 import itertools
 import logging
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Final
 
 from . import catalog as catalog_protocol
 from . import device as device_protocol
-from . import device_store
+from . import device_store, purposes
 from .commands import CommandKind, CommandQueue, complete
 from .config import SessionConfig
 from .credentials import Credentials
@@ -102,7 +103,6 @@ from .events import (
     NetworkConnected,
     StateChanged,
 )
-from .fast_init import fast_init
 from .http import HttpRequest, HttpResponse
 from .http_client import CREATE, IDEMPOTENT, NO_RETRY, HttpClient, Reply, RetryPolicy
 from .inputs import (
@@ -134,6 +134,7 @@ from .mercury_link import (
     RefreshTokenFirst,
     Stopped,
 )
+from .purposes import After, Registration
 from .timers import TimerSet
 from .uuids import random_uuid4
 
@@ -171,184 +172,6 @@ _NETWORK_CONNECTED: Final = EmitEvent(NetworkConnected())
 _UNREGISTERED: Final = EmitEvent(MeetingsUnregistered())
 
 
-# -- the registration in progress ----------------------------------------------------------
-
-
-@dataclass(slots=True, eq=False)
-class Registration:
-    """Bookkeeping of one ``register()`` run. Answers sent for a run that is no longer the
-    current one (failed, or replaced by a later ``register()``) are dropped, except what
-    cleaning up after it needs."""
-
-    marker: str | None = None
-    """Sent in every device POST of this run, to find a device whose answer was lost."""
-    step: str = "catalog"
-    """The step in progress, named when the deadline passes (``mercury``: ask the link)."""
-    waiting_for: set[str] = field(default_factory=set)
-    """Prerequisites (``catalog``, ``people/me``) still to come before the device POST."""
-    pruned: bool = False
-    """The device limit was hit once and our oldest devices deleted."""
-    pruning: set[str] = field(default_factory=set)
-    """URLs of pruned devices whose DELETE is still in flight."""
-    attempt: int = 0
-    """Tries of the current device POST (a retry after a lost answer is one more)."""
-    posting: bool = False
-    """A device POST is in flight."""
-    unsure: bool = False
-    """A POST may have created a device we do not know the URL of."""
-    orphans: set[str] = field(default_factory=set)
-    """Devices created for this run and not kept: to delete."""
-    deleting: set[str] = field(default_factory=set)
-    """Devices of this run whose clean-up DELETE is in flight."""
-    retry: WebexError | None = None
-    """Set while a lost POST answer is being cleaned up before the POST is retried."""
-    cleaning: int = 0
-    """Device lists and DELETEs in flight to clean up what this run created."""
-    failure: WebexError | None = None
-    """Why this run failed, once it has; it completes when the clean-up is done."""
-    finished: bool = False
-    warm: bool = False
-    """Connecting a stored device (the warm path); cleared when it falls back to cold."""
-    offered: device_store.DeviceRecord | None = None
-    """The loaded record, used once a token is in hand (:meth:`MeetingsSession._proceed`)."""
-    applied: bool = False
-    """``offered`` was used: from then on the store follows this run."""
-    asked_person: bool = False
-    """``people/me`` was sent alongside the warm attempt: never sent twice."""
-
-    @property
-    def failed(self) -> bool:
-        """True once the run has failed (it may still be cleaning up)."""
-        return self.failure is not None
-
-
-# -- why each request is sent: its reply goes to the handler of its purpose -------------------
-
-
-class After(enum.Enum):
-    """What follows a device refresh (PUT, or a POST replacing a device the server forgot)."""
-
-    REVIVE = "revive"
-    """``register()`` from ``disconnected``: connect Mercury (or fail the registration)."""
-    PERIODIC = "periodic"
-    """The ephemeral device's timer: move Mercury if the websocket URL changed."""
-    RECONNECT = "reconnect"
-    """Mercury's upgrade said the device is gone: reconnect after ``delay`` either way."""
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _LimitedCatalog:
-    run: Registration
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _Catalog:
-    run: Registration
-    limited: catalog_protocol.ServiceCatalog | None
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _Person:
-    run: Registration
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _PersonAside:
-    """people/me sent alongside a warm registration: never waited for."""
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Region:
-    pass
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _MeetingPreferences:
-    pass
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _PostDevice:
-    run: Registration
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _ListForPruning:
-    run: Registration
-    limit_error: DeviceLimitError
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _DeletePruned:
-    run: Registration
-    url: str
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _Sweep:
-    """List the user's devices to delete those carrying ``marker``."""
-
-    marker: str
-    run: Registration | None
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _CleanUp:
-    """Delete a device created but not kept (``run``: the registration waiting for it)."""
-
-    url: str
-    run: Registration | None
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _DeleteForUnregister:
-    pass
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _RefreshDevice:
-    device: DeviceRegistration
-    after: After
-    run: Registration | None = None
-    delay: float = 0.0
-    old_socket_url: str | None = None
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _RecreateDevice:
-    replacing: DeviceRegistration
-    marker: str | None
-    run: Registration | None
-    """The registration this POST is part of (reviving a device the server forgot)."""
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _TokenBeforeRegister:
-    run: Registration
-
-
-@fast_init
-@dataclass(frozen=True, slots=True, eq=False)
-class _TokenBeforeReconnect:
-    delay: float
-
-
-_REGION: Final = _Region()
-_MEETING_PREFERENCES: Final = _MeetingPreferences()
-_DELETE_FOR_UNREGISTER: Final = _DeleteForUnregister()
-
-
 class MeetingsSession:
     """The sans-IO meetings session. See the module docstring for the protocol it runs.
 
@@ -359,6 +182,7 @@ class MeetingsSession:
         "__weakref__",
         "_catalog",
         "_catalog_fetched_at",
+        "_check_records",
         "_commands",
         "_config",
         "_device",
@@ -374,7 +198,6 @@ class MeetingsSession:
         "_registration",
         "_rng",
         "_shut_down",
-        "_stored_services",
         "_timers",
         "geo_hint",
         "person",
@@ -388,8 +211,16 @@ class MeetingsSession:
         credentials: Credentials,
         *,
         rng: random.Random | None = None,
+        records_stay_in_process: bool = False,
     ) -> None:
+        """``records_stay_in_process``: the records of this session's
+        :class:`~.effects.UpdateDeviceStore` effects go only to a store in this process
+        that nothing else reads (a face's own ``MemoryDeviceStore``), so they are not
+        checked for secrets (:func:`~.device_store.holds_no_secret`): the session holds
+        everything in them already. Leave it false for any store an application can read.
+        """
         self._config = config
+        self._check_records = not records_stay_in_process
         self._rng = rng = rng if rng is not None else random.Random()
         self._now = 0.0
         self._out: list[Effect] = []
@@ -411,10 +242,9 @@ class MeetingsSession:
         self._device: DeviceRegistration | None = None
         self._device_refreshed_at = 0.0
         self._catalog_fetched_at = 0.0
-        self._stored_services: Mapping[str, str] | None = None
         self._offered: device_store.DeviceRecord | None = None
         self._keeping: set[int] = set()
-        self._recreation_waiters: list[_RefreshDevice] = []
+        self._recreation_waiters: list[purposes.RefreshDevice] = []
         self._commands = CommandQueue()
         self._registration: Registration | None = None
         self._shut_down = False
@@ -604,7 +434,9 @@ class MeetingsSession:
                 self._proceed(run)
             else:
                 run.step = "credentials.refresh"
-                self._take(self._http.refresh_token(_TokenBeforeRegister(run), now=self._now))
+                self._take(
+                    self._http.refresh_token(purposes.TokenBeforeRegister(run), now=self._now)
+                )
 
     def _deadline_passed(self) -> None:
         run = self._registration
@@ -624,7 +456,9 @@ class MeetingsSession:
         """True while ``run`` is the registration in progress and has not failed."""
         return run is not None and run is self._registration and not run.failed
 
-    def _on_token_before_register(self, purpose: _TokenBeforeRegister, reply: Reply) -> None:
+    def _on_token_before_register(
+        self, purpose: purposes.TokenBeforeRegister, reply: Reply
+    ) -> None:
         if not self._is_current(purpose.run):
             return
         if reply.error is not None:
@@ -667,7 +501,7 @@ class MeetingsSession:
         if self._config.fetch_people_me and self.person is None:
             run.asked_person = True
             request = catalog_protocol.people_me_request(self._hydra_url())
-            self._send(request, _PersonAside(), retry=IDEMPOTENT)
+            self._send(request, purposes.PersonAside(), retry=IDEMPOTENT)
         self._fetch_optional()
         self._connect_mercury()
 
@@ -684,12 +518,12 @@ class MeetingsSession:
         run.warm = False
         self._take(self._link.drop())
         if self._device is not None:
-            self._send_delete(self._device.url, _CleanUp(self._device.url, None))
+            self._send_delete(self._device.url, purposes.CleanUp(self._device.url, None))
         self._forget_device()
         self._update_store()
         self._fetch_prerequisites(run)
 
-    def _on_person_aside(self, _: _PersonAside, reply: Reply) -> None:
+    def _on_person_aside(self, _: purposes.PersonAside, reply: Reply) -> None:
         try:
             if reply.error is not None:
                 raise reply.error
@@ -712,8 +546,6 @@ class MeetingsSession:
         if catalog is None:
             self._store(None)
             return
-        if self._stored_services is None:
-            self._stored_services = device_store.catalog_services(catalog, self._config)
         device = self._device
         stored = None
         if with_device and device is not None:
@@ -721,10 +553,11 @@ class MeetingsSession:
             stored = device_store.StoredDevice.of(
                 device, refreshed_at=self._device_refreshed_at, ttl=ttl
             )
+        services = device_store.catalog_services(catalog, self._config)
         record = device_store.DeviceRecord(
-            self._config.discovery.u2c, self._stored_services, self._catalog_fetched_at, stored
+            self._config.discovery.u2c, services, self._catalog_fetched_at, stored
         )
-        if device_store.holds_no_secret(record, self.credentials):
+        if not self._check_records or device_store.holds_no_secret(record, self.credentials):
             self._store(record)
         else:
             log.warning("not storing the device record: an answer echoed a secret")
@@ -738,11 +571,11 @@ class MeetingsSession:
             if self._config.fetch_limited_catalog and self.credentials.org_id:
                 self._fetch_limited_catalog(run)
             else:
-                self._fetch_catalog(self._config.discovery.u2c, _Catalog(run, None))
+                self._fetch_catalog(self._config.discovery.u2c, purposes.Catalog(run, None))
         if self._config.fetch_people_me and self.person is None and not run.asked_person:
             run.waiting_for.add("people/me")
             request = catalog_protocol.people_me_request(self._hydra_url())
-            self._send(request, _Person(run), retry=IDEMPOTENT)
+            self._send(request, purposes.Person(run), retry=IDEMPOTENT)
         self._fetch_optional()
         if not run.waiting_for:
             self._register_device()
@@ -762,18 +595,18 @@ class MeetingsSession:
         request = catalog_protocol.limited_catalog_request(
             self._config.discovery.u2c, org_id=org_id
         )
-        self._send(request, _LimitedCatalog(run), authorize=False, retry=IDEMPOTENT)
+        self._send(request, purposes.LimitedCatalog(run), authorize=False, retry=IDEMPOTENT)
 
-    def _on_limited_catalog(self, purpose: _LimitedCatalog, reply: Reply) -> None:
+    def _on_limited_catalog(self, purpose: purposes.LimitedCatalog, reply: Reply) -> None:
         limited = self._parse_catalog(purpose.run, reply, step="catalog.limited")
         if limited is not None:
             u2c = limited.url("u2c") or self._config.discovery.u2c
-            self._fetch_catalog(u2c, _Catalog(purpose.run, limited))
+            self._fetch_catalog(u2c, purposes.Catalog(purpose.run, limited))
 
-    def _fetch_catalog(self, u2c_url: str, purpose: _Catalog) -> None:
+    def _fetch_catalog(self, u2c_url: str, purpose: purposes.Catalog) -> None:
         self._send(catalog_protocol.catalog_request(u2c_url), purpose, retry=IDEMPOTENT)
 
-    def _on_catalog(self, purpose: _Catalog, reply: Reply) -> None:
+    def _on_catalog(self, purpose: purposes.Catalog, reply: Reply) -> None:
         catalog = self._parse_catalog(purpose.run, reply, step="catalog")
         if catalog is None:
             return
@@ -784,7 +617,6 @@ class MeetingsSession:
     def _use_catalog(self, catalog: catalog_protocol.ServiceCatalog, fetched_at: float) -> None:
         self._catalog = catalog
         self._catalog_fetched_at = fetched_at
-        self._stored_services = None
         idbroker = catalog.url("idbroker")
         token_url = f"{idbroker.rstrip('/')}/idb/oauth2/v1/access_token" if idbroker else None
         # the hydra of the JS SDK's services.get('hydra', true)
@@ -812,7 +644,7 @@ class MeetingsSession:
                 return hydra
         return self._config.discovery.hydra
 
-    def _on_person(self, purpose: _Person, reply: Reply) -> None:
+    def _on_person(self, purpose: purposes.Person, reply: Reply) -> None:
         if not self._is_current(purpose.run):
             return
         try:
@@ -832,12 +664,12 @@ class MeetingsSession:
         region = self._config.discovery.region
         if region is not None and self.geo_hint is None:
             request = HttpRequest("GET", region, step="region", timeout=5.0)
-            self._send(request, _REGION, authorize=False)
+            self._send(request, purposes.REGION, authorize=False)
         if self._config.fetch_meeting_preferences and self.preferred_site is None:
             request = catalog_protocol.meeting_preferences_request(self._hydra_url())
-            self._send(request, _MEETING_PREFERENCES)
+            self._send(request, purposes.MEETING_PREFERENCES)
 
-    def _on_region(self, _: _Region, reply: Reply) -> None:
+    def _on_region(self, _: purposes.Region, reply: Reply) -> None:
         try:
             if reply.error is not None:
                 raise reply.error
@@ -846,7 +678,7 @@ class MeetingsSession:
         except WebexError as error:
             log.debug("region failed: %s", error)
 
-    def _on_meeting_preferences(self, _: _MeetingPreferences, reply: Reply) -> None:
+    def _on_meeting_preferences(self, _: purposes.MeetingPreferences, reply: Reply) -> None:
         try:
             if reply.error is not None:
                 raise reply.error
@@ -873,9 +705,9 @@ class MeetingsSession:
         run.attempt += 1
         run.posting = True
         request = device_protocol.register_request(wdm, self._config.device, marker=run.marker)
-        self._send(request, _PostDevice(run))
+        self._send(request, purposes.PostDevice(run))
 
-    def _on_device_posted(self, purpose: _PostDevice, reply: Reply) -> None:
+    def _on_device_posted(self, purpose: purposes.PostDevice, reply: Reply) -> None:
         run = purpose.run
         run.posting = False
         if not self._is_current(run):
@@ -941,10 +773,10 @@ class MeetingsSession:
         assert self._catalog is not None
         wdm = self._catalog.require("wdm", step="device.list")
         run.step = "device.list"
-        purpose = _ListForPruning(run, limit_error)
+        purpose = purposes.ListForPruning(run, limit_error)
         self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
 
-    def _on_devices_listed(self, purpose: _ListForPruning, reply: Reply) -> None:
+    def _on_devices_listed(self, purpose: purposes.ListForPruning, reply: Reply) -> None:
         run = purpose.run
         if not self._is_current(run):
             return
@@ -962,9 +794,9 @@ class MeetingsSession:
         log.info("device limit reached: deleting %d of our own oldest devices", len(urls))
         run.pruning.update(urls)
         for url in urls:
-            self._send_delete(url, _DeletePruned(run, url))
+            self._send_delete(url, purposes.DeletePruned(run, url))
 
-    def _on_pruned(self, purpose: _DeletePruned, _: Reply) -> None:
+    def _on_pruned(self, purpose: purposes.DeletePruned, _: Reply) -> None:
         run = purpose.run
         run.pruning.discard(purpose.url)
         if not run.pruning and self._is_current(run):
@@ -1065,20 +897,20 @@ class MeetingsSession:
         for url in run.orphans - run.deleting:
             run.deleting.add(url)
             run.cleaning += 1
-            self._send_delete(url, _CleanUp(url, run))
+            self._send_delete(url, purposes.CleanUp(url, run))
         run.orphans.clear()
         if run.unsure and not run.posting and run.marker is not None:
             run.unsure = False
             run.cleaning += 1
-            self._list_devices(_Sweep(run.marker, run))
+            self._list_devices(purposes.Sweep(run.marker, run))
         self._after_clean_up(run)
 
-    def _list_devices(self, purpose: _Sweep) -> None:
+    def _list_devices(self, purpose: purposes.Sweep) -> None:
         assert self._catalog is not None
         wdm = self._catalog.require("wdm", step="device.list")
         self._send(device_protocol.list_request(wdm), purpose, retry=IDEMPOTENT)
 
-    def _on_swept(self, purpose: _Sweep, reply: Reply) -> None:
+    def _on_swept(self, purpose: purposes.Sweep, reply: Reply) -> None:
         run = purpose.run
         try:
             if reply.error is not None:
@@ -1099,14 +931,14 @@ class MeetingsSession:
                 continue  # the device held: never an orphan
             log.info("deleting device %s, created by a POST whose answer was lost", url)
             if run is None:
-                self._send_delete(url, _CleanUp(url, None))
+                self._send_delete(url, purposes.CleanUp(url, None))
             else:
                 run.orphans.add(url)
         if run is not None:
             run.cleaning -= 1
             self._clean_up(run)
 
-    def _on_cleaned_up(self, purpose: _CleanUp, reply: Reply) -> None:
+    def _on_cleaned_up(self, purpose: purposes.CleanUp, reply: Reply) -> None:
         if reply.error is not None:
             log.warning("could not delete device %s: %s", purpose.url, reply.error)
         run = purpose.run
@@ -1131,9 +963,9 @@ class MeetingsSession:
         registration waits for: delete it, by its URL or by its POST's marker."""
         url = None if response is None else _created_url(response)
         if url is not None:
-            self._send_delete(url, _CleanUp(url, None))
+            self._send_delete(url, purposes.CleanUp(url, None))
         elif marker is not None:
-            self._list_devices(_Sweep(marker, None))
+            self._list_devices(purposes.Sweep(marker, None))
 
     # -- while registered: reconnecting ---------------------------------------------------
 
@@ -1158,9 +990,13 @@ class MeetingsSession:
             self._take(self._link.reconnect_in(delay))
 
     def _on_refresh_token_first(self, notice: RefreshTokenFirst) -> None:
-        self._take(self._http.refresh_token(_TokenBeforeReconnect(notice.delay), now=self._now))
+        self._take(
+            self._http.refresh_token(purposes.TokenBeforeReconnect(notice.delay), now=self._now)
+        )
 
-    def _on_token_before_reconnect(self, purpose: _TokenBeforeReconnect, reply: Reply) -> None:
+    def _on_token_before_reconnect(
+        self, purpose: purposes.TokenBeforeReconnect, reply: Reply
+    ) -> None:
         self._reconnect_unless_token_dead(purpose.delay, reply.error)
 
     def _reconnect_unless_token_dead(self, delay: float, error: WebexError | None) -> None:
@@ -1204,7 +1040,7 @@ class MeetingsSession:
         """
         device = self._device
         assert device is not None
-        purpose = _RefreshDevice(device, after, run, delay, device.web_socket_url)
+        purpose = purposes.RefreshDevice(device, after, run, delay, device.web_socket_url)
         self._send(
             device_protocol.refresh_request(device, self._config.device),
             purpose,
@@ -1212,7 +1048,7 @@ class MeetingsSession:
             accept=frozenset({304, 404}),
         )
 
-    def _on_device_refreshed(self, purpose: _RefreshDevice, reply: Reply) -> None:
+    def _on_device_refreshed(self, purpose: purposes.RefreshDevice, reply: Reply) -> None:
         device = purpose.device
         if not self.state.keeps_device:
             return
@@ -1245,7 +1081,7 @@ class MeetingsSession:
             self._hold_device(refreshed)
         self._after_device_refresh(purpose, None)
 
-    def _recreate_device(self, waiting: _RefreshDevice) -> None:
+    def _recreate_device(self, waiting: purposes.RefreshDevice) -> None:
         """POST a device to replace the one the server forgot. One POST at a time: a second
         refresh finding it gone (a periodic refresh racing a reconnect) waits for the same."""
         self._recreation_waiters.append(waiting)
@@ -1262,9 +1098,9 @@ class MeetingsSession:
         if run is not None:
             run.posting = True
         request = device_protocol.register_request(wdm, self._config.device, marker=marker)
-        self._send(request, _RecreateDevice(waiting.device, marker, run))
+        self._send(request, purposes.RecreateDevice(waiting.device, marker, run))
 
-    def _on_device_recreated(self, purpose: _RecreateDevice, reply: Reply) -> None:
+    def _on_device_recreated(self, purpose: purposes.RecreateDevice, reply: Reply) -> None:
         run = purpose.run
         if run is not None:
             run.posting = False
@@ -1303,10 +1139,12 @@ class MeetingsSession:
         for purpose in waiting:
             self._after_device_refresh(purpose, error)
 
-    def _after_device_refresh(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+    def _after_device_refresh(
+        self, purpose: purposes.RefreshDevice, error: WebexError | None
+    ) -> None:
         _AFTER_DEVICE_REFRESH[purpose.after](self, purpose, error)
 
-    def _revive_refreshed(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+    def _revive_refreshed(self, purpose: purposes.RefreshDevice, error: WebexError | None) -> None:
         if not self._is_current(purpose.run):
             return
         if error is not None:
@@ -1314,7 +1152,9 @@ class MeetingsSession:
         else:
             self._connect_mercury()
 
-    def _periodic_refreshed(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+    def _periodic_refreshed(
+        self, purpose: purposes.RefreshDevice, error: WebexError | None
+    ) -> None:
         if error is not None:
             log.warning("device refresh failed: %s", error)
             self._arm_device_refresh()
@@ -1323,7 +1163,9 @@ class MeetingsSession:
         if new_url != purpose.old_socket_url:  # the device was re-created: move Mercury
             self._take(self._link.move())
 
-    def _reconnect_refreshed(self, purpose: _RefreshDevice, error: WebexError | None) -> None:
+    def _reconnect_refreshed(
+        self, purpose: purposes.RefreshDevice, error: WebexError | None
+    ) -> None:
         self._reconnect_unless_token_dead(purpose.delay, error)
 
     # -- unregister -----------------------------------------------------------------------
@@ -1353,17 +1195,19 @@ class MeetingsSession:
             self._forget_device()
             self._unregistered(None)
         else:
-            self._send_delete(device.url, _DELETE_FOR_UNREGISTER)
+            self._send_delete(device.url, purposes.DELETE_FOR_UNREGISTER)
 
     def _keeps_device(self) -> bool:
         """True when every caller of the unregister in progress asked to keep the device."""
+        if not self._keeping:  # the usual case: nobody asked
+            return False
         active = self._commands.active
         waiters = [] if active is None else active.waiters
         kept = bool(waiters) and all(waiter in self._keeping for waiter in waiters)
         self._keeping.difference_update(waiters)
         return kept
 
-    def _on_deleted_for_unregister(self, _: _DeleteForUnregister, reply: Reply) -> None:
+    def _on_deleted_for_unregister(self, _: purposes.DeleteForUnregister, reply: Reply) -> None:
         if reply.error is None:
             self._forget_device()
             self._update_store()
@@ -1395,8 +1239,13 @@ class MeetingsSession:
         )
 
     def _send_delete(self, url: str, purpose: object) -> None:
+        """DELETE a device: a clean-up (pruned, orphaned, or unregistered), the one kind of
+        request worth a token whose renewal was refused for good."""
         request = device_protocol.delete_request(url)
-        self._send(request, purpose, retry=IDEMPOTENT, accept=_GONE)
+        output = self._http.send(
+            request, purpose, now=self._now, retry=IDEMPOTENT, accept=_GONE, worth_a_dead_token=True
+        )
+        self._take(output)
 
     def _on_reply(self, reply: Reply) -> None:
         _REPLY_HANDLERS[type(reply.purpose)](self, reply.purpose, reply)
@@ -1492,27 +1341,27 @@ _NOTICE_HANDLERS: Final[dict[type, Callable[[MeetingsSession, Any], None]]] = {
 """Which method handles each notice of the HTTP client and the Mercury link."""
 
 _REPLY_HANDLERS: Final[dict[type, Callable[[MeetingsSession, Any, Reply], None]]] = {
-    _TokenBeforeRegister: MeetingsSession._on_token_before_register,
-    _LimitedCatalog: MeetingsSession._on_limited_catalog,
-    _Catalog: MeetingsSession._on_catalog,
-    _Person: MeetingsSession._on_person,
-    _PersonAside: MeetingsSession._on_person_aside,
-    _Region: MeetingsSession._on_region,
-    _MeetingPreferences: MeetingsSession._on_meeting_preferences,
-    _PostDevice: MeetingsSession._on_device_posted,
-    _ListForPruning: MeetingsSession._on_devices_listed,
-    _DeletePruned: MeetingsSession._on_pruned,
-    _Sweep: MeetingsSession._on_swept,
-    _CleanUp: MeetingsSession._on_cleaned_up,
-    _DeleteForUnregister: MeetingsSession._on_deleted_for_unregister,
-    _RefreshDevice: MeetingsSession._on_device_refreshed,
-    _RecreateDevice: MeetingsSession._on_device_recreated,
-    _TokenBeforeReconnect: MeetingsSession._on_token_before_reconnect,
+    purposes.TokenBeforeRegister: MeetingsSession._on_token_before_register,
+    purposes.LimitedCatalog: MeetingsSession._on_limited_catalog,
+    purposes.Catalog: MeetingsSession._on_catalog,
+    purposes.Person: MeetingsSession._on_person,
+    purposes.PersonAside: MeetingsSession._on_person_aside,
+    purposes.Region: MeetingsSession._on_region,
+    purposes.MeetingPreferences: MeetingsSession._on_meeting_preferences,
+    purposes.PostDevice: MeetingsSession._on_device_posted,
+    purposes.ListForPruning: MeetingsSession._on_devices_listed,
+    purposes.DeletePruned: MeetingsSession._on_pruned,
+    purposes.Sweep: MeetingsSession._on_swept,
+    purposes.CleanUp: MeetingsSession._on_cleaned_up,
+    purposes.DeleteForUnregister: MeetingsSession._on_deleted_for_unregister,
+    purposes.RefreshDevice: MeetingsSession._on_device_refreshed,
+    purposes.RecreateDevice: MeetingsSession._on_device_recreated,
+    purposes.TokenBeforeReconnect: MeetingsSession._on_token_before_reconnect,
 }
 """Which method handles the reply to each purpose of a request."""
 
 _AFTER_DEVICE_REFRESH: Final[
-    dict[After, Callable[[MeetingsSession, _RefreshDevice, WebexError | None], None]]
+    dict[After, Callable[[MeetingsSession, purposes.RefreshDevice, WebexError | None], None]]
 ] = {
     After.REVIVE: MeetingsSession._revive_refreshed,
     After.PERIODIC: MeetingsSession._periodic_refreshed,
