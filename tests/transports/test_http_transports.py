@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -347,3 +348,82 @@ async def test_a_port_out_of_range_is_a_transport_error_not_an_exception_group(
             await transport.send(HttpRequest("GET", "http://127.0.0.1:99999/x", timeout=2.0))
     assert type(caught.value) is TransportError
     assert str(caught.value).startswith("GET http://127.0.0.1:99999/x: ")
+
+
+async def test_a_declared_length_over_the_cap_is_refused_before_the_body(
+    new_transport: Callable[..., Any],
+) -> None:
+    async def head_only(stream: anyio.abc.ByteStream) -> None:
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (CAP + 1))
+        await anyio.sleep_forever()
+
+    async with raw_server(head_only) as port, new_transport(max_response_size=CAP) as transport:
+        with anyio.fail_after(5), pytest.raises(ResponseTooLargeError):
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/", timeout=30))
+
+
+def wire_answer(data: bytes) -> Callable[[anyio.abc.ByteStream], Awaitable[None]]:
+    """Send ``data`` as it is, then close the connection."""
+
+    async def answer(stream: anyio.abc.ByteStream) -> None:
+        await stream.send(data)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello",
+        b"HTTP/1.0 200 OK\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: 13\r\n\r\n"
+        + zlib.compress(b"hello"),
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: x-gzip\r\nContent-Length: 25\r\n\r\n"
+        + gzip.compress(b"hello", mtime=0),
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    ],
+    ids=["chunked", "close-delimited", "connection-close", "http-1.0", "deflate", "x-gzip", "1xx"],
+)
+async def test_every_framing_and_encoding_gives_the_body(
+    new_transport: Callable[..., Any], wire: bytes
+) -> None:
+    async with raw_server(wire_answer(wire)) as port, new_transport() as transport:
+        response = await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/", timeout=10))
+    assert (response.status, response.body) == (200, b"hello")
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: " + b"a" * 200_000,
+    ],
+    ids=["status", "header", "length", "cut-short", "chunk-size", "not-http", "endless-head"],
+)
+async def test_a_malformed_answer_is_a_typed_error(
+    new_transport: Callable[..., Any], wire: bytes
+) -> None:
+    async with raw_server(wire_answer(wire)) as port, new_transport() as transport:
+        with pytest.raises(TransportError) as caught:
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/x", timeout=10))
+    assert type(caught.value) is TransportError
+    assert str(caught.value).startswith(f"GET http://127.0.0.1:{port}/x: the server broke")
+
+
+async def test_a_bodyless_post_says_its_length_is_zero_right_after_host(
+    new_transport: Callable[..., Any],
+) -> None:
+    async with http_server() as (server, port), new_transport() as transport:
+        url = f"http://127.0.0.1:{port}/p"
+        await transport.send(HttpRequest("POST", url, headers=(("Trackingid", "t"),)))
+        await transport.send(HttpRequest("DELETE", url, headers=(("Trackingid", "t"),)))
+    post, delete = (seen.headers for seen in server.seen)
+    assert post == [("Host", f"127.0.0.1:{port}"), ("Content-Length", "0"), ("Trackingid", "t")]
+    assert delete == [("Host", f"127.0.0.1:{port}"), ("Trackingid", "t")]
