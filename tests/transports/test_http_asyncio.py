@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ import anyio.abc
 import h11
 import pytest
 from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSStream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,6 +75,7 @@ class Server:
     """An h11 server on 127.0.0.1 following a :data:`Plan`."""
 
     plan: Plan
+    ssl_context: ssl.SSLContext | None = None
     connections: int = 0
     requests: list[tuple[int, str, str]] = field(default_factory=list)
     """(connection number, method, target) of every request read."""
@@ -82,11 +85,15 @@ class Server:
         number, self.connections = self.connections, self.connections + 1
         connection = h11.Connection(h11.SERVER)
         try:
+            if self.ssl_context is not None:
+                stream = await TLSStream.wrap(
+                    stream, server_side=True, ssl_context=self.ssl_context
+                )
             for index in range(100):
                 if not await self.exchange(stream, connection, number, index):
                     return
                 connection.start_next_cycle()
-        except (anyio.EndOfStream, anyio.BrokenResourceError, h11.ProtocolError):
+        except (anyio.EndOfStream, anyio.BrokenResourceError, h11.ProtocolError, ssl.SSLError):
             pass
         finally:
             await anyio.aclose_forcefully(stream)
@@ -130,14 +137,18 @@ async def read_request(stream: anyio.abc.ByteStream, connection: h11.Connection)
 
 
 @asynccontextmanager
-async def serve(plan: Plan) -> AsyncIterator[tuple[Server, str]]:
-    server = Server(plan)
+async def serve(
+    plan: Plan, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[tuple[Server, str]]:
+    """A :class:`Server` and its URL (``https://`` with ``ssl_context``)."""
+    server = Server(plan, ssl_context)
     async with (
         await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
         anyio.create_task_group() as group,
     ):
         group.start_soon(listener.serve, server.handle)
-        yield server, f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}"
+        scheme = "http" if ssl_context is None else "https"
+        yield server, f"{scheme}://127.0.0.1:{listener.extra(SocketAttribute.local_port)}"
         group.cancel_scope.cancel()
 
 
@@ -156,8 +167,13 @@ def pool_of(transport: AsyncioHttpTransport) -> Any:
 # -- keep-alive ----------------------------------------------------------------------------
 
 
-async def test_sequential_requests_share_one_connection() -> None:
-    async with serve(always("answer")) as (server, url), AsyncioHttpTransport() as transport:
+@pytest.mark.parametrize("secure", [False, True])
+async def test_sequential_requests_share_one_connection(tls: Any, secure: bool) -> None:
+    server_context, client_context = (tls.server, tls.client) if secure else (None, True)
+    async with (
+        serve(always("answer"), server_context) as (server, url),
+        AsyncioHttpTransport(verify=client_context) as transport,
+    ):
         for path in ("/a", "/b", "/c"):
             response = await transport.send(HttpRequest("GET", url + path))
             assert response.body == b"0"
@@ -166,10 +182,17 @@ async def test_sequential_requests_share_one_connection() -> None:
     assert [target for _, _, target in server.requests] == ["/a", "/b", "/c"]
 
 
+@pytest.mark.parametrize("secure", [False, True])
 @pytest.mark.parametrize("action", ["answer_then_close", "answer_then_reset", "answer_then_408"])
-async def test_an_idle_connection_the_server_ends_leaves_the_pool_at_once(action: str) -> None:
+async def test_an_idle_connection_the_server_ends_leaves_the_pool_at_once(
+    tls: Any, action: str, secure: bool
+) -> None:
     plan = planned({(0, None): action})
-    async with serve(plan) as (server, url), AsyncioHttpTransport() as transport:
+    server_context, client_context = (tls.server, tls.client) if secure else (None, True)
+    async with (
+        serve(plan, server_context) as (server, url),
+        AsyncioHttpTransport(verify=client_context) as transport,
+    ):
         await transport.send(HttpRequest("GET", url + "/first"))
         await until(lambda: len(pool_of(transport)) == 0)
         assert pool_of(transport).idle == 0
@@ -213,13 +236,18 @@ async def test_idle_connections_beyond_the_idle_cap_are_closed() -> None:
 # -- the one retry -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("secure", [False, True])
 @pytest.mark.parametrize("how", ["close", "reset"])
 @pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
 async def test_an_idempotent_request_is_retried_once_when_a_reused_connection_ends(
-    how: str, method: str
+    tls: Any, how: str, method: str, secure: bool
 ) -> None:
     plan = planned({(0, 1): how})
-    async with serve(plan) as (server, url), AsyncioHttpTransport() as transport:
+    server_context, client_context = (tls.server, tls.client) if secure else (None, True)
+    async with (
+        serve(plan, server_context) as (server, url),
+        AsyncioHttpTransport(verify=client_context) as transport,
+    ):
         await transport.send(HttpRequest("GET", url + "/first"))
         response = await transport.send(HttpRequest(method, url + "/again"))
     assert response.status == 200

@@ -323,9 +323,12 @@ class HttpConnection(asyncio.BufferedProtocol):
             try:
                 self._h11.receive_data(b"")  # the end of stream may end the answer
                 self._take_events()
-                return
             except Exception as raised:
                 error = raised
+            else:
+                if self._waiter is None:
+                    return
+                error = h11.RemoteProtocolError("the answer ended early")
         error.__cause__ = exc
         self._resolve(error)
 
