@@ -517,3 +517,18 @@ def test_an_answer_split_anywhere_parses_the_same(
     whole = parse_in_pieces(wire, [], ends_with_eof)
     assert whole == expected
     assert parse_in_pieces(wire, [c for c in cuts if c < len(wire)], ends_with_eof) == whole
+
+
+async def test_a_request_h11_refuses_on_a_reused_connection_does_not_spoil_it_for_the_next() -> (
+    None
+):
+    async with serve(always("answer")) as (server, url), AsyncioHttpTransport() as transport:
+        await transport.send(HttpRequest("GET", url + "/first"))
+        wrong_length = HttpRequest(
+            "POST", url + "/p", headers=(("Content-Length", "99"),), body=b"{}"
+        )
+        with pytest.raises(TransportError, match="could not be encoded"):
+            await transport.send(wrong_length)
+        response = await transport.send(HttpRequest("GET", url + "/next"))
+    assert response.status == 200
+    assert [target for _, _, target in server.requests] == ["/first", "/next"]

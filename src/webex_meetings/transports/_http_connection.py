@@ -182,12 +182,12 @@ class HttpConnection(asyncio.BufferedProtocol):
 
         :raises h11.LocalProtocolError: the request does not fit its own framing headers.
         """
+        self.reusable = False  # until this exchange ends cleanly (h11 may refuse the request)
         connection = self._h11
         data = connection.send(head) or b""
         if body:
             data += connection.send(h11.Data(data=body)) or b""
         data += connection.send(h11.EndOfMessage()) or b""
-        self.reusable = False
         self.answered = False
         self._limit = limit
         waiter: asyncio.Future[Answer] = self._loop.create_future()
