@@ -164,6 +164,17 @@ def pool_of(transport: AsyncioHttpTransport) -> Any:
     return transport.pool
 
 
+def assert_settled(transport: AsyncioHttpTransport) -> None:
+    """The pool's books balance once no request is in flight: a slot per open connection,
+    the idle count is what is parked, nobody waits."""
+    pool = pool_of(transport)
+    parked = [connection for stack in pool._idle.values() for connection in stack]
+    assert all(pool._idle.values())
+    assert pool.idle == len(parked) <= len(pool)
+    assert pool._slots == len(pool)
+    assert not pool._waiters
+
+
 # -- keep-alive ----------------------------------------------------------------------------
 
 
@@ -178,6 +189,7 @@ async def test_sequential_requests_share_one_connection(tls: Any, secure: bool) 
             response = await transport.send(HttpRequest("GET", url + path))
             assert response.body == b"0"
         assert (len(pool_of(transport)), pool_of(transport).idle) == (1, 1)
+        assert_settled(transport)
     assert server.connections == 1
     assert [target for _, _, target in server.requests] == ["/a", "/b", "/c"]
 
@@ -197,6 +209,7 @@ async def test_an_idle_connection_the_server_ends_leaves_the_pool_at_once(
         await until(lambda: len(pool_of(transport)) == 0)
         assert pool_of(transport).idle == 0
         response = await transport.send(HttpRequest("POST", url + "/second", body=b"{}"))
+        assert_settled(transport)
     assert response.status == 200
     assert server.connections == 2
 
@@ -213,6 +226,7 @@ async def test_an_expired_idle_connection_is_closed_by_the_timer_or_never_handed
         stack[0].idle_since -= 60
         pool._close_expired()  # what the pool's timer runs
         assert (len(pool), pool.idle) == (0, 0)
+        assert_settled(transport)
 
 
 async def test_an_expired_connection_is_closed_by_the_pools_timer() -> None:
@@ -231,6 +245,7 @@ async def test_idle_connections_beyond_the_idle_cap_are_closed() -> None:
                 group.start_soon(transport.send, HttpRequest("GET", url + path))
         assert server.connections == 3
         assert (len(pool_of(transport)), pool_of(transport).idle) == (1, 1)
+        assert_settled(transport)
 
 
 # -- the one retry -------------------------------------------------------------------------
@@ -250,6 +265,7 @@ async def test_an_idempotent_request_is_retried_once_when_a_reused_connection_en
     ):
         await transport.send(HttpRequest("GET", url + "/first"))
         response = await transport.send(HttpRequest(method, url + "/again"))
+        assert_settled(transport)
     assert response.status == 200
     assert server.requests == [(0, "GET", "/first"), (0, method, "/again"), (1, method, "/again")]
 
@@ -262,6 +278,7 @@ async def test_a_post_is_never_retried(how: str, method: str) -> None:
         await transport.send(HttpRequest("GET", url + "/first"))
         with pytest.raises(TransportError) as caught:
             await transport.send(HttpRequest(method, url + "/devices", body=b'{"a": 1}'))
+        assert_settled(transport)
     assert type(caught.value) is TransportError
     assert f"{method} {url}/devices: the server closed the connection without answering" in str(
         caught.value
@@ -283,6 +300,7 @@ async def test_the_retry_happens_once() -> None:
         await transport.send(HttpRequest("GET", url + "/first"))
         with pytest.raises(TransportError, match="without answering"):
             await transport.send(HttpRequest("GET", url + "/again"))
+        assert_settled(transport)
     assert server.connections == 2
 
 
@@ -297,13 +315,15 @@ async def test_a_request_beyond_the_cap_waits_for_a_connection_given_back() -> N
     async def send(path: str) -> None:
         responses.append(await transport.send(HttpRequest("GET", url + path, timeout=10)))
 
-    async with serve(plan) as (server, url), transport, anyio.create_task_group() as group:
-        for path in ("/a", "/b", "/c"):
-            group.start_soon(send, path)
-        await until(lambda: len(server.requests) == 2)
-        assert server.connections == 2
-        assert len(pool_of(transport)._waiters) == 1
-        server.release.set()
+    async with serve(plan) as (server, url), transport:
+        async with anyio.create_task_group() as group:
+            for path in ("/a", "/b", "/c"):
+                group.start_soon(send, path)
+            await until(lambda: len(server.requests) == 2)
+            assert server.connections == 2
+            assert len(pool_of(transport)._waiters) == 1
+            server.release.set()
+        assert_settled(transport)
     assert len(responses) == 3
     assert server.connections == 2
     assert sorted(target for _, _, target in server.requests) == ["/a", "/b", "/c"]
@@ -311,17 +331,15 @@ async def test_a_request_beyond_the_cap_waits_for_a_connection_given_back() -> N
 
 async def test_a_request_waiting_for_a_connection_times_out() -> None:
     transport = AsyncioHttpTransport(max_connections=1)
-    async with (
-        serve(always("hold")) as (server, url),
-        transport,
-        anyio.create_task_group() as group,
-    ):
-        group.start_soon(transport.send, HttpRequest("GET", url + "/held", timeout=10))
-        await until(lambda: len(server.requests) == 1)
-        with pytest.raises(TimeoutError, match="waiting for a free connection"):
-            await transport.send(HttpRequest("GET", url + "/late", timeout=0.1))
-        assert not pool_of(transport)._waiters
-        server.release.set()
+    async with serve(always("hold")) as (server, url), transport:
+        async with anyio.create_task_group() as group:
+            group.start_soon(transport.send, HttpRequest("GET", url + "/held", timeout=10))
+            await until(lambda: len(server.requests) == 1)
+            with pytest.raises(TimeoutError, match="waiting for a free connection"):
+                await transport.send(HttpRequest("GET", url + "/late", timeout=0.1))
+            assert not pool_of(transport)._waiters
+            server.release.set()
+        assert_settled(transport)
     assert server.connections == 1
 
 
@@ -335,27 +353,26 @@ async def test_a_cancelled_request_drops_its_connection() -> None:
                 scope.cancel()
         assert (len(pool_of(transport)), pool_of(transport).idle) == (0, 0)
         response = await transport.send(HttpRequest("GET", url + "/next"))
+        assert_settled(transport)
     assert response.body == b"1"
     assert server.connections == 2
 
 
 async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
     transport = AsyncioHttpTransport(max_connections=1)
-    async with (
-        serve(always("hold")) as (server, url),
-        transport,
-        anyio.create_task_group() as group,
-    ):
-        group.start_soon(transport.send, HttpRequest("GET", url + "/held"))
-        await until(lambda: len(server.requests) == 1)
-        async with anyio.create_task_group() as doomed:
-            doomed.start_soon(transport.send, HttpRequest("GET", url + "/cancelled"))
+    async with serve(always("hold")) as (server, url), transport:
+        async with anyio.create_task_group() as group:
+            group.start_soon(transport.send, HttpRequest("GET", url + "/held"))
+            await until(lambda: len(server.requests) == 1)
+            async with anyio.create_task_group() as doomed:
+                doomed.start_soon(transport.send, HttpRequest("GET", url + "/cancelled"))
+                await until(lambda: len(pool_of(transport)._waiters) == 1)
+                doomed.cancel_scope.cancel()
+            assert not pool_of(transport)._waiters
+            group.start_soon(transport.send, HttpRequest("GET", url + "/next"))
             await until(lambda: len(pool_of(transport)._waiters) == 1)
-            doomed.cancel_scope.cancel()
-        assert not pool_of(transport)._waiters
-        group.start_soon(transport.send, HttpRequest("GET", url + "/next"))
-        await until(lambda: len(pool_of(transport)._waiters) == 1)
-        server.release.set()
+            server.release.set()
+        assert_settled(transport)
     assert [target for _, _, target in server.requests] == ["/held", "/next"]
     assert server.connections == 1
 

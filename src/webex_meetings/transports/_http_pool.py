@@ -110,6 +110,7 @@ class ConnectionPool:
         self._slots = 0
         self._connections: set[HttpConnection] = set()
         self._idle: dict[Origin, deque[HttpConnection]] = {}
+        """Parked connections per origin, oldest first; an origin with none has no entry."""
         self._idle_count = 0
         self._waiters: deque[_Waiter] = deque()
         self._sweep: asyncio.TimerHandle | None = None
@@ -120,8 +121,8 @@ class ConnectionPool:
     async def acquire(
         self, origin: Origin, deadline: float, *, fresh: bool = False
     ) -> tuple[HttpConnection, bool]:
-        """A connection to ``origin`` and whether it carried a request before; ``fresh``:
-        a new one (or one of those just given back is not good enough).
+        """A connection to ``origin`` and whether it carried a request before; with
+        ``fresh``, a new connection (for the one retry after a reused one failed).
 
         :raises PoolTimeout: no slot came free by ``deadline``.
         :raises ConnectTimeout: connecting outlasted the connect timeout or ``deadline``.
@@ -144,12 +145,13 @@ class ConnectionPool:
         stack = self._idle.get(origin)
         while stack:
             connection = stack.pop()
+            if not stack:
+                del self._idle[origin]  # every stack held is non-empty
             self._idle_count -= 1
             connection.on_idle_lost = None
             if self.loop.time() - connection.idle_since < self._expiry:
                 return connection
             self._drop(connection)
-        self._idle.pop(origin, None)
         return None
 
     def _claim_slot(self) -> bool:
@@ -157,11 +159,12 @@ class ConnectionPool:
         if self._slots < self._max_connections:
             self._slots += 1
             return True
-        stacks = [stack for stack in self._idle.values() if stack]
-        if not stacks:
+        if not self._idle:
             return False
-        oldest = min(stacks, key=lambda stack: stack[0].idle_since)
-        self._unpark(oldest.popleft())
+        origin, stack = min(self._idle.items(), key=lambda item: item[1][0].idle_since)
+        self._unpark(stack.popleft())
+        if not stack:
+            del self._idle[origin]
         return True  # its slot is ours now
 
     async def _wait_for_turn(
