@@ -24,10 +24,14 @@ Theory of operation
 One deadline, ``request.timeout`` (or the transport's default) from the start, bounds the
 whole of it: the wait for a connection, connecting (also bounded by ``connect_timeout``), and
 every byte of the answer, so a server trickling its answer (slowloris) cannot hold a request
-longer. It is one loop timer per wait, not a cancel scope.
+longer. Each wait is one loop timer on a future of ours, not a cancel scope; only connecting
+(``loop.create_connection`` and the TLS handshake, once per new connection) runs in an anyio
+deadline scope.
 
 A request that fails on a *reused* connection before any byte of its answer arrived (the
-server closed a keep-alive connection as we reused it) is sent once more on a new connection,
+server closed a keep-alive connection as we reused it: httpx narrows that race by polling the
+socket before each reuse, we let the close arrive as a callback and pay for the rare race
+instead) is sent once more on a new connection,
 for idempotent methods only (GET, HEAD, PUT, DELETE, OPTIONS): a POST may have been acted on
 (a device created), so it fails with :class:`~webex_meetings.core.errors.TransportError` and
 the core's clean-up decides.
