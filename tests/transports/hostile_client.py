@@ -1,4 +1,6 @@
-"""One client against one hostile server, in its own process: ``python hostile_client.py CASE``.
+"""One client against one hostile server, in its own process:
+``python hostile_client.py CASE [httpx|asyncio]`` (the HTTP transport for HTTP cases; httpx
+when not said).
 
 Prints one JSON line: ``{"outcome": ..., "maxrss_kib": ...}``, the typed outcome the client saw
 and the process's peak resident memory (``VmHWM``). Run by ``test_hostile_servers.py``. Every
@@ -21,6 +23,7 @@ from webex_meetings.core.errors import WebexError
 from webex_meetings.core.http import HttpRequest
 from webex_meetings.transports import (
     AnyioWebSocketConnector,
+    AsyncioHttpTransport,
     HttpxTransport,
     WebSocketClosedMessage,
 )
@@ -109,7 +112,10 @@ CASES: dict[str, Answer] = {
 WEBSOCKET_CASES = {"frame_2_63", "frame_2_63_minus_1", "invalid_utf8", "endless_fragments"}
 
 
-async def client(case: str, port: int) -> str:
+HTTP_TRANSPORTS = {"httpx": HttpxTransport, "asyncio": AsyncioHttpTransport}
+
+
+async def client(case: str, port: int, transport: str) -> str:
     if case in WEBSOCKET_CASES:
         connector = AnyioWebSocketConnector(connect_timeout=5)
         connection = await connector.connect(f"ws://127.0.0.1:{port}/")
@@ -117,7 +123,7 @@ async def client(case: str, port: int) -> str:
         await connection.aclose()
         assert isinstance(message, WebSocketClosedMessage), message
         return f"closed {message.code}: {message.reason}"
-    async with HttpxTransport(max_response_size=16 * _MIB) as http:
+    async with HTTP_TRANSPORTS[transport](max_response_size=16 * _MIB) as http:
         try:
             response = await http.send(HttpRequest("GET", f"http://127.0.0.1:{port}/", timeout=2))
             response.json()
@@ -126,7 +132,7 @@ async def client(case: str, port: int) -> str:
     return "no error"
 
 
-async def main(case: str) -> str:
+async def main(case: str, transport: str) -> str:
     answer = CASES[case]
 
     async def handle(stream: anyio.abc.ByteStream) -> None:
@@ -143,7 +149,7 @@ async def main(case: str) -> str:
         anyio.create_task_group() as group,
     ):
         group.start_soon(listener.serve, handle)
-        outcome = await client(case, listener.extra(SocketAttribute.local_port))
+        outcome = await client(case, listener.extra(SocketAttribute.local_port), transport)
         group.cancel_scope.cancel()
     return outcome
 
@@ -162,5 +168,5 @@ def peak_rss_kib() -> int:
 
 
 if __name__ == "__main__":
-    outcome = anyio.run(main, sys.argv[1])
+    outcome = anyio.run(main, sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "httpx")
     print(json.dumps({"outcome": outcome, "maxrss_kib": peak_rss_kib()}))

@@ -28,10 +28,24 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "expected"), CASES)
-def test_a_hostile_server_gets_a_typed_outcome_in_bounded_memory(case: str, expected: str) -> None:
+HTTP_CASES = {"endless_chunks", "huge_length", "nested_json", "slowloris"}
+
+
+def _params() -> list[object]:
+    """Each case; the HTTP ones with each HTTP transport (the client runs on asyncio)."""
+    params = []
+    for case, expected in CASES:
+        for transport in ("httpx", "asyncio") if case in HTTP_CASES else ("-",):
+            params.append(pytest.param(case, expected, transport, id=f"{case}-{transport}"))
+    return params
+
+
+@pytest.mark.parametrize(("case", "expected", "transport"), _params())
+def test_a_hostile_server_gets_a_typed_outcome_in_bounded_memory(
+    case: str, expected: str, transport: str
+) -> None:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), case], capture_output=True, text=True, timeout=120
+        [sys.executable, str(SCRIPT), case, transport], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])

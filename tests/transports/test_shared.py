@@ -11,6 +11,8 @@ from webex_meetings.adapters.runtime import TransportOptions
 from webex_meetings.core.errors import TransportError
 from webex_meetings.core.http import HttpRequest, HttpResponse
 from webex_meetings.emulator import Emulator
+from webex_meetings.transports.http_asyncio import AsyncioHttpTransport
+from webex_meetings.transports.httpx_transport import HttpxTransport
 from webex_meetings.transports.shared import SharedHttpTransports
 from webex_meetings.webex import Webex
 
@@ -86,7 +88,13 @@ def test_a_lease_needs_an_event_loop() -> None:
 @pytest.mark.anyio
 async def test_webex_instances_of_one_loop_share_the_http_pool(emulator: Emulator) -> None:
     options = TransportOptions()
-    key = (None, options.ssl_context(), options.http_timeout, options.max_response_size)
+    key = (
+        None,
+        options.ssl_context(),
+        options.http_timeout,
+        options.connect_timeout,
+        options.max_response_size,
+    )
     token = emulator.default_token
     async with Webex(access_token=token, cloud=emulator.base_url) as first:
         async with Webex(access_token=token, cloud=emulator.base_url) as second:
@@ -96,3 +104,17 @@ async def test_webex_instances_of_one_loop_share_the_http_pool(emulator: Emulato
         assert runtime._SHARED_HTTP.users(key) == 1
     assert runtime._SHARED_HTTP.users(key) == 0
     assert emulator.devices == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:9"])
+async def test_the_default_http_transport_is_h11_on_asyncio_without_a_proxy(
+    anyio_backend: str, proxy: str | None
+) -> None:
+    """asyncio without a proxy: h11 on asyncio's transports; trio or a proxy: httpx."""
+    options = TransportOptions(proxy=proxy)
+    async with options.new_http(options.ssl_context()) as transport:
+        expected = (
+            AsyncioHttpTransport if anyio_backend == "asyncio" and proxy is None else HttpxTransport
+        )
+        assert type(transport) is expected

@@ -32,6 +32,7 @@ import sniffio
 from ..core.errors import ConfigurationError
 from ..transports._wsproto_client import DEFAULT_MAX_MESSAGE_SIZE
 from ..transports.base import HttpTransport, WebSocketConnector
+from ..transports.http_asyncio import AsyncioHttpTransport
 from ..transports.httpx_transport import DEFAULT_MAX_RESPONSE_SIZE, HttpxTransport
 from ..transports.shared import (
     SHARED_POOL_CONNECTIONS,
@@ -235,7 +236,9 @@ class TransportOptions:
     ``verify``: ``True`` (system CAs, the default; ``$SSL_CERT_FILE`` when set), ``False``
     (no certificate check; one warning per process), a CA bundle path, or a ready
     :class:`ssl.SSLContext` (see :mod:`webex_meetings.transports.tls`). ``proxy``:
-    ``http://host:port``. ``max_response_size``: bytes an HTTP answer may hold;
+    ``http://host:port``. ``connect_timeout``: seconds a new connection may take (a
+    websocket's TCP, TLS and upgrade; on asyncio an HTTP connection's TCP and TLS, within
+    the request's own timeout). ``max_response_size``: bytes an HTTP answer may hold;
     ``max_message_size``: bytes a websocket message may hold (more fails the connection,
     and the session reconnects).
 
@@ -259,10 +262,28 @@ class TransportOptions:
     def shared_http(self, context: ssl.SSLContext) -> HttpTransport:
         """A lease on the HTTP transport every instance of this event loop with the same
         options shares (tokens are per request, so the pool is safe to share)."""
-        key = (self.proxy, context, self.http_timeout, self.max_response_size)
-        return _SHARED_HTTP.lease(key, lambda: self._new_http(context))
+        key = (
+            self.proxy,
+            context,
+            self.http_timeout,
+            self.connect_timeout,
+            self.max_response_size,
+        )
+        return _SHARED_HTTP.lease(key, lambda: self.new_http(context))
 
-    def _new_http(self, context: ssl.SSLContext) -> HttpTransport:
+    def new_http(self, context: ssl.SSLContext) -> AsyncioHttpTransport | HttpxTransport:
+        """A new HTTP transport for these options (not shared): h11 on asyncio's transports
+        (:mod:`..transports.http_asyncio`) under asyncio without a proxy, httpx's pool
+        otherwise (trio, a proxy). Call it inside the event loop."""
+        if self.proxy is None and sniffio.current_async_library() == "asyncio":
+            return AsyncioHttpTransport(
+                timeout=self.http_timeout,
+                connect_timeout=self.connect_timeout,
+                verify=context,
+                max_response_size=self.max_response_size,
+                max_connections=SHARED_POOL_CONNECTIONS,
+                max_idle_connections=SHARED_POOL_KEEPALIVE,
+            )
         return HttpxTransport(
             timeout=self.http_timeout,
             proxy=self.proxy,
@@ -340,9 +361,10 @@ class Runtime:
     def default_transports(
         self, options: TransportOptions
     ) -> tuple[HttpTransport, WebSocketConnector]:
-        """The HTTP transport (a lease on the event loop's shared httpx transport, which runs
-        on asyncio and trio alike) and this runtime's websocket connector, used when the
-        caller passes none. Must be called inside the event loop."""
+        """The HTTP transport (a lease on the event loop's shared one: h11 on asyncio's
+        transports under asyncio without a proxy, httpx's pool otherwise) and this runtime's
+        websocket connector, used when the caller passes none. Must be called inside the
+        event loop."""
         context = options.ssl_context()
         connector = self.websocket_connector(
             connect_timeout=options.connect_timeout,

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from ..adapters.runtime import TransportOptions
 from ..core.config import SessionConfig
 from ..core.errors import ConfigurationError
+from ..transports.http_asyncio import AsyncioHttpTransport
 from ..transports.httpx_transport import HttpxTransport
 from ..webex import TOKEN_ENVIRONMENT_VARIABLE
 from .advice import MissingTokenError
@@ -252,12 +253,7 @@ def transport_options(args: argparse.Namespace, config: SessionConfig) -> Transp
     )
 
 
-def http_transport(options: TransportOptions) -> HttpxTransport:
+def http_transport(options: TransportOptions) -> AsyncioHttpTransport | HttpxTransport:
     """The HTTP transport the library would build from ``options`` (for a command that
-    watches its requests, or makes its own)."""
-    context = options.ssl_context()
-    return HttpxTransport(
-        timeout=options.http_timeout,
-        proxy=options.proxy,
-        verify=True if context is None else context,
-    )
+    watches its requests, or makes its own). Call it inside the event loop."""
+    return options.new_http(options.ssl_context())

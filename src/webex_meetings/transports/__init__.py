@@ -11,6 +11,7 @@ from .base import (
     WebSocketMessage,
     WebSocketTextMessage,
 )
+from .http_asyncio import AsyncioHttpTransport
 from .httpx_transport import HttpxTransport
 from .memory import (
     MemoryHttpTransport,
@@ -27,6 +28,7 @@ from .websocket_trio import TrioWebSocketConnection, TrioWebSocketConnector
 __all__ = [
     "AnyioWebSocketConnection",
     "AnyioWebSocketConnector",
+    "AsyncioHttpTransport",
     "AsyncioWebSocketConnection",
     "AsyncioWebSocketConnector",
     "HttpTransport",

@@ -32,26 +32,25 @@ import functools
 import ssl
 import zlib
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import h11
 import httpx
 
-from ..core.errors import ResponseTooLargeError, TimeoutError, TransportError
+from ..core.errors import TimeoutError, TransportError
 from ..core.http import HttpRequest, HttpResponse
-from ..core.redaction import redact
 from ._closing import AsyncClosing
 from ._exceptions import ExceptionMap, map_exceptions
+from ._http_answer import (
+    DEFAULT_HTTP_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    declared_length,
+    inflate,
+    too_large,
+    where,
+)
 
 __all__ = ["DEFAULT_HTTP_TIMEOUT", "DEFAULT_MAX_RESPONSE_SIZE", "HttpxTransport"]
-
-DEFAULT_HTTP_TIMEOUT = 30.0
-"""Seconds allowed for one request when it names no timeout of its own."""
-
-DEFAULT_MAX_RESPONSE_SIZE = 16 * 1024 * 1024
-"""Bytes a response body may hold (16 MiB; Webex's answers are a few KiB, a long device list
-some hundreds)."""
 
 _HTTPX_ERRORS: ExceptionMap = (
     (httpx.ConnectTimeout, TimeoutError, "timed out connecting"),
@@ -77,22 +76,6 @@ _HTTPX_ERRORS: ExceptionMap = (
     (ValueError, TransportError, "the request could not be built"),
 )
 
-_INFLATE_WBITS = {
-    "gzip": 16 + zlib.MAX_WBITS,
-    "x-gzip": 16 + zlib.MAX_WBITS,
-    "deflate": zlib.MAX_WBITS,
-}
-"""``Content-Encoding`` -> zlib's ``wbits`` for it."""
-
-
-def _where(request: HttpRequest) -> str:
-    """``POST https://host/path``: the request named without query or headers. Built only
-    for an error message (redaction is not free)."""
-    parts = urlsplit(request.url)
-    return redact(
-        f"{request.method} {parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-    )
-
 
 @functools.lru_cache(maxsize=32)
 def _phase_timeouts(seconds: float) -> dict[str, float | None]:
@@ -100,23 +83,11 @@ def _phase_timeouts(seconds: float) -> dict[str, float | None]:
     return httpx.Timeout(seconds).as_dict()
 
 
-def _too_large(request: HttpRequest, limit: int) -> ResponseTooLargeError:
-    return ResponseTooLargeError(f"{_where(request)}: the answer is larger than {limit} bytes")
-
-
-def _declared_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length")
-    try:
-        return int(value) if value is not None and len(value) <= 20 else None
-    except ValueError:
-        return None
-
-
 async def _read_body(response: httpx.Response, request: HttpRequest, limit: int) -> bytes:
     """The raw body, refused as soon as it is known to exceed ``limit``."""
-    declared = _declared_length(response)
+    declared = declared_length(response.headers.get("content-length"))
     if declared is not None and declared > limit:
-        raise _too_large(request, limit)
+        raise too_large(request, limit)
     body = bytearray()
     try:
         async for chunk in response.aiter_raw():
@@ -131,19 +102,8 @@ async def _read_body(response: httpx.Response, request: HttpRequest, limit: int)
         if len(body) <= limit:
             raise
     if len(body) > limit:
-        raise _too_large(request, limit)
+        raise too_large(request, limit)
     return bytes(body)
-
-
-def _inflate(body: bytes, encoding: str | None, request: HttpRequest, limit: int) -> bytes:
-    """``body`` decoded per ``Content-Encoding`` (gzip, deflate), never beyond ``limit``."""
-    wbits = _INFLATE_WBITS.get((encoding or "").strip().lower())
-    if wbits is None or not body:
-        return body
-    data = zlib.decompressobj(wbits).decompress(body, limit + 1)
-    if len(data) > limit:
-        raise _too_large(request, limit)
-    return data
 
 
 class HttpxTransport(AsyncClosing):
@@ -192,9 +152,9 @@ class HttpxTransport(AsyncClosing):
             transport). The message names the method, host and path, never a header.
         """
         timeout = self._timeout if request.timeout is None else request.timeout
-        with map_exceptions(_HTTPX_ERRORS, functools.partial(_where, request)):
+        with map_exceptions(_HTTPX_ERRORS, functools.partial(where, request)):
             if self._closed:
-                raise TransportError(f"{_where(request)}: the transport is closed")
+                raise TransportError(f"{where(request)}: the transport is closed")
             outgoing = httpx.Request(
                 request.method,
                 request.url,
@@ -209,7 +169,7 @@ class HttpxTransport(AsyncClosing):
                 finally:
                     await response.aclose()
             encoding = response.headers.get("content-encoding")
-            body = _inflate(body, encoding, request, self._max_response_size)
+            body = inflate(body, encoding, request, self._max_response_size)
         return HttpResponse(
             status=response.status_code,
             headers=tuple(
