@@ -10,6 +10,7 @@ from loopback_only import NotLoopbackError, is_loopback
 
 from webex_meetings.core.errors import TransportError
 from webex_meetings.core.http import HttpRequest
+from webex_meetings.transports.http_asyncio import AsyncioHttpTransport
 from webex_meetings.transports.httpx_transport import HttpxTransport
 
 
@@ -47,5 +48,13 @@ def test_a_client_with_the_real_defaults_cannot_leave_the_machine() -> None:
 @pytest.mark.anyio
 async def test_our_transport_maps_the_refusal_to_a_transport_error() -> None:
     async with HttpxTransport(timeout=1) as http:
+        with pytest.raises(TransportError):
+            await http.send(HttpRequest("GET", "https://webexapis.com/v1/people/me"))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_asyncio_transport_cannot_leave_the_machine_either() -> None:
+    async with AsyncioHttpTransport(timeout=1) as http:
         with pytest.raises(TransportError):
             await http.send(HttpRequest("GET", "https://webexapis.com/v1/people/me"))
