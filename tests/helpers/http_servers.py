@@ -131,6 +131,13 @@ async def raw_server(
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await answer(stream)
 
+    async with serving(handle) as port:
+        yield port
+
+
+@asynccontextmanager
+async def serving(handle: Callable[[anyio.abc.ByteStream], Awaitable[Any]]) -> AsyncIterator[int]:
+    """Run ``handle`` for each connection to a listener on 127.0.0.1; yield its port."""
     async with (
         await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
         anyio.create_task_group() as task_group,

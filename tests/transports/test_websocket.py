@@ -15,6 +15,7 @@ import anyio.abc
 import pytest
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
+from http_servers import serving
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -176,20 +177,6 @@ class WsServer:
         await socket.stream.send(
             socket.ws.send(RejectConnection(status_code=rejection.status, headers=headers))
         )
-
-
-@asynccontextmanager
-async def serving(
-    handle: Callable[[anyio.abc.ByteStream], Any],
-) -> AsyncIterator[int]:
-    """Run ``handle`` for each connection to a listener on 127.0.0.1; yield its port."""
-    async with (
-        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
-        anyio.create_task_group() as task_group,
-    ):
-        task_group.start_soon(listener.serve, handle)
-        yield listener.extra(SocketAttribute.local_port)
-        task_group.cancel_scope.cancel()
 
 
 @asynccontextmanager
