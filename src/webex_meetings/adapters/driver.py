@@ -480,12 +480,15 @@ class Driver:
     # -- handling inputs ------------------------------------------------------------------
 
     def _handle_soon(self, input: Input, ticket: CommandTicket | None) -> None:
-        self._queue.append((input, ticket))
-        if self._handling:
-            return  # the input being handled is on the stack: this one comes right after
+        queue = self._queue
+        if self._handling or queue:
+            queue.append((input, ticket))
+            if self._handling:
+                return  # the input being handled is on the stack: this one comes right after
         self._handling = True
         try:
-            queue = self._queue
+            if not queue:  # the usual case: nothing waits, this input goes first
+                self._step(input, ticket)
             while queue:
                 self._step(*queue.popleft())
         finally:

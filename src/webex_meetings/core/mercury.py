@@ -493,12 +493,28 @@ def _event(frame: dict[str, Any], event_type: str, sequence: int | None) -> Merc
     )
 
 
+_NO_EVENT_TYPE: Final = "frame has no data.eventType"
+
+
 def _deliver_or_violation(frame: dict[str, Any], sequence: int | None) -> MercuryAction:
-    """What an online frame that is neither a pong nor a shutdown turns into."""
-    event_type = _event_type(frame)
-    if event_type is None:
-        return ProtocolViolation("frame has no data.eventType")
-    return Deliver(_event(frame, event_type, sequence))
+    """What an online frame that is neither a pong nor a shutdown turns into (``_event``
+    written out: this runs for every event)."""
+    data = frame.get("data")
+    if not isinstance(data, dict):
+        return ProtocolViolation(_NO_EVENT_TYPE)
+    event_type = data.get("eventType")
+    if not isinstance(event_type, str):
+        return ProtocolViolation(_NO_EVENT_TYPE)
+    frame_id = frame.get("id")
+    return Deliver(
+        MercuryEvent(
+            id=frame_id if isinstance(frame_id, str) else None,
+            event_type=event_type,
+            data=data,
+            envelope=frame,
+            sequence_number=sequence,
+        )
+    )
 
 
 MAX_EARLY_EVENTS: Final = 256
@@ -695,6 +711,9 @@ class MercuryProtocol:
         return actions
 
     def _acknowledge(self, frame: dict[str, Any]) -> list[MercuryAction]:
+        frame_id = frame.get("id")
+        if type(frame_id) is str:  # the usual id, straight into the ack's text
+            return [SendText(f'{{"messageId":{_quoted(frame_id)},"type":"ack"}}')]
         if "id" not in frame:
             return [ProtocolViolation("frame has no id (not acknowledged)")]
         try:
