@@ -213,6 +213,7 @@ class Driver:
         "_sockets",
         "_started",
         "_timers",
+        "_timers_moved",
         "_update_store",
         "listeners",
         "runtime",
@@ -254,6 +255,8 @@ class Driver:
         self._handling = False
         self._accepting = False
         self._timers = TimerHeap()
+        self._timers_moved = False
+        """A timer started or cancelled since the alarm was last armed."""
         self._alarm: Alarm | None = None
         self._sockets = SocketRunner(websockets, runtime, self.feed, self._maybe_idle)
         self._group_cm: AbstractAsyncContextManager[TaskGroup] | None = None
@@ -477,27 +480,42 @@ class Driver:
     # -- handling inputs ------------------------------------------------------------------
 
     def _handle_soon(self, input: Input, ticket: CommandTicket | None) -> None:
-        self._queue.append((input, ticket))
-        if self._handling:
-            return  # the input being handled is on the stack: this one comes right after
+        queue = self._queue
+        if self._handling or queue:
+            queue.append((input, ticket))
+            if self._handling:
+                return  # the input being handled is on the stack: this one comes right after
         self._handling = True
         try:
-            queue = self._queue
+            if not queue:  # the usual case: nothing waits, this input goes first
+                self._step(input, ticket)
             while queue:
                 self._step(*queue.popleft())
         finally:
             self._handling = False
-        self._rearm()
+        if self._timers_moved:
+            self._rearm()
 
     def _step(self, input: Input, ticket: CommandTicket | None) -> None:
-        debug("input", input)
+        logging_on = logger.isEnabledFor(logging.DEBUG)
+        if logging_on:
+            debug("input", input)
         try:
             effects = self.session.handle(input, now=self._clock())
         except Exception as exc:
             self._refuse(input, ticket, exc)
             return
         for effect in effects:
-            self._run(effect)
+            if logging_on:
+                debug("effect", effect)
+            runner = _RUNNERS.get(type(effect))
+            if runner is None:
+                logger.warning("no runner for effect %s; ignored", type(effect).__name__)
+                continue
+            try:
+                runner(self, effect)
+            except Exception as exc:
+                log_callback_error(f"running {type(effect).__name__}", exc)
         if ticket is not None and not isinstance(input, (Register, Unregister)):
             ticket.resolve(None)
 
@@ -509,17 +527,6 @@ class Driver:
             ticket.resolve(exc)
         else:
             log_callback_error(f"the session, handling {type(input).__name__},", exc)
-
-    def _run(self, effect: Effect) -> None:
-        debug("effect", effect)
-        runner = _RUNNERS.get(type(effect))
-        if runner is None:
-            logger.warning("no runner for effect %s; ignored", type(effect).__name__)
-            return
-        try:
-            runner(self, effect)
-        except Exception as exc:
-            log_callback_error(f"running {type(effect).__name__}", exc)
 
     # -- timers ---------------------------------------------------------------------------
 
@@ -533,6 +540,7 @@ class Driver:
         self._rearm()
 
     def _rearm(self) -> None:
+        self._timers_moved = False
         if self._alarm is not None:
             self._alarm.arm(self._timers.next_deadline())
 
@@ -556,9 +564,11 @@ class Driver:
     def _start_timer(self, effect: StartTimer) -> None:
         assert self._alarm is not None
         self._timers.start(effect.timer_id, self._alarm.now() + max(0.0, effect.delay))
+        self._timers_moved = True
 
     def _cancel_timer(self, effect: CancelTimer) -> None:
         self._timers.cancel(effect.timer_id)
+        self._timers_moved = True
 
     def _emit_event(self, effect: EmitEvent) -> None:
         self.listeners.deliver(effect.event, self.spawn)

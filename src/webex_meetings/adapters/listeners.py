@@ -12,7 +12,8 @@ order the core emitted them. Delivery never blocks the driver:
 * an **event stream** (:class:`EventBuffer`) gets the event appended to its bounded buffer. When
   the buffer is full the *oldest* buffered event is dropped to make room (the stream counts
   drops in ``dropped`` and logs a warning on the first one): a slow reader loses history, never
-  the newest news, and never stalls the session.
+  the newest news, and never stalls the session. A waiting reader is woken once per batch:
+  the first event appended wakes it, the others of the same turn of the loop only append.
 
 An event matches a key when the key is its class (or a base class), its ``name``
 (``"meetings:registered"``), or, for Mercury events, ``"event:<namespace>"`` or
@@ -21,6 +22,12 @@ by :func:`mercury_events`). ``"*"`` matches every event. Names are the :data:`Ev
 literals: an unknown one is refused at once (:class:`UnknownEventError`), never silently
 waited on forever. The registry is guarded by a lock, so ``on``/``off`` work from any thread;
 streams are held weakly, so an abandoned stream simply goes away.
+
+Delivery is on the path of every Mercury event, so it does not search the registry per event.
+Whom events of one class go to is worked out once, as a :class:`_Route` (the callbacks and
+streams whose keys can match that class, and whether a key needs the event itself: only the
+``event:<...>`` keys do), and kept until the registry changes (``on``, ``off``, a ``once``
+fired, a stream subscribed or unsubscribed), which simply forgets every route.
 
 Some events describe a lasting condition rather than a moment (:data:`LATCHED_EVENTS`:
 ``meetings:ready``). The registry remembers the last one delivered until :meth:`Listeners.close`,
@@ -32,6 +39,7 @@ that asks for it by name or class gets it as its first item.
 from __future__ import annotations
 
 import abc
+import asyncio
 import difflib
 import inspect
 import logging
@@ -53,6 +61,8 @@ from typing import (
     get_args,
     overload,
 )
+
+import sniffio
 
 from ..core.errors import UnknownEventError
 from ..core.events import Event, MeetingsReady, MercuryEvent
@@ -166,6 +176,18 @@ def _matches(key: EventKey, event: Event) -> bool:
     return isinstance(event, key)
 
 
+def _matches_kind(key: EventKey, kind: type[Event]) -> bool | None:
+    """Whether ``key`` matches every event of class ``kind`` (``True``), none (``False``),
+    or depends on the event (``None``: an ``event:<...>`` key and a Mercury event)."""
+    if not isinstance(key, str):
+        return issubclass(kind, key)
+    if key in ("*", kind.name):
+        return True
+    if issubclass(kind, MercuryEvent) and key.startswith(_MERCURY_PREFIX):
+        return None
+    return False
+
+
 def _names(key: EventKey, event: Event) -> bool:
     """True when ``key`` asks for ``event``'s kind by its very name or class (not through
     ``"*"`` or a base class): who gets a latched event late."""
@@ -210,6 +232,12 @@ class EventBuffer(Generic[E]):
         """True if this stream was asked for ``event``'s kind (every event when no keys)."""
         return not self._keys or any(_matches(key, event) for key in self._keys)
 
+    def wants_kind(self, kind: type[Event]) -> bool | None:
+        """Whether this stream wants every event of class ``kind`` (``True``), none
+        (``False``), or some (``None``: ask :meth:`wants` for each)."""
+        verdicts = {_matches_kind(key, kind) for key in self._keys} if self._keys else {True}
+        return True if True in verdicts else None if None in verdicts else False
+
     def names(self, event: Event) -> bool:
         """True if one of this stream's keys names ``event``'s kind exactly."""
         return any(_names(key, event) for key in self._keys)
@@ -222,7 +250,8 @@ class EventBuffer(Generic[E]):
             self.dropped += 1
             level = logging.WARNING if self.dropped == 1 else logging.DEBUG
             logger.log(level, "event stream full: dropped its oldest (%d so far)", self.dropped)
-        self._queue.append(cast(E, event))  # wants() admitted it: it is of the asked kind
+        # wants() admitted it, so it is of the asked kind (no cast(): a call per event)
+        self._queue.append(event)  # type: ignore[arg-type]
         self._wake()
 
     def close(self) -> None:
@@ -244,6 +273,10 @@ class AsyncEventStream(EventBuffer[E]):
 
     Ends when the session shuts down or :meth:`aclose` is called; one task reads it at a time.
     Use it as an ``async with`` block (or call :meth:`aclose`) to stop buffering early.
+
+    A reader with nothing to read waits on one wake-up: on asyncio a future of the loop (the
+    cheapest wake-up there is, where a portable event costs two more coroutine layers and an
+    ``asyncio.Event`` per wait), elsewhere a :class:`~.runtime.Flag` made by ``make_event``.
     """
 
     def __init__(
@@ -256,22 +289,46 @@ class AsyncEventStream(EventBuffer[E]):
         super().__init__(keys, maxsize)
         self._make_event = make_event
         self._on_close = on_close
-        self._ready: RuntimeEvent | None = None  # made when a reader waits: needs the loop
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._library_known = False  # whether _loop says it (at the first wait)
+        self._waiter: asyncio.Future[None] | RuntimeEvent | None = None
+        """What the waiting reader waits on; ``None`` when it is not waiting or was woken."""
 
     def _wake(self) -> None:
-        if self._ready is not None:
-            self._ready.set()
+        waiter = self._waiter
+        if waiter is None:
+            return
+        self._waiter = None  # the rest of this batch only appends
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():  # cancelled while it waited: nothing to wake
+                waiter.set_result(None)
+        else:
+            waiter.set()
 
     def __aiter__(self) -> AsyncEventStream[E]:
         return self
 
     async def __anext__(self) -> E:
-        while not self._queue:
+        queue = self._queue
+        while not queue:
             if self._closed:
                 raise StopAsyncIteration
-            self._ready = self._make_event()
-            await self._ready.wait()
-        return self._queue.popleft()
+            await self._wait()
+        return queue.popleft()
+
+    async def _wait(self) -> None:
+        """Until the next :meth:`_wake` (or a cancellation)."""
+        if not self._library_known:
+            if sniffio.current_async_library() == "asyncio":
+                self._loop = asyncio.get_running_loop()
+            self._library_known = True
+        loop = self._loop
+        waiter = loop.create_future() if loop is not None else self._make_event()
+        self._waiter = waiter
+        try:
+            await (waiter if isinstance(waiter, asyncio.Future) else waiter.wait())
+        finally:
+            self._waiter = None
 
     async def aclose(self) -> None:
         """Stop receiving events (sync-coloured in effect; async for symmetry with ``aclose``
@@ -286,6 +343,16 @@ class AsyncEventStream(EventBuffer[E]):
         await self.aclose()
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Who gets the events of one class (see the module docstring): the callbacks and the
+    streams that may want them, each with whether to ask the event itself (``check``)."""
+
+    latched: bool
+    callbacks: tuple[tuple[_Listener, bool], ...]
+    streams: tuple[tuple[weakref.ref[EventBuffer[Any]], bool], ...]
+
+
 class Listeners:
     """The callbacks and event streams of one session. Thread-safe registration."""
 
@@ -295,6 +362,8 @@ class Listeners:
         self._streams: weakref.WeakSet[EventBuffer[Any]] = weakref.WeakSet()
         self._latched: dict[type[Event], Event] = {}
         self._closed = False
+        self._routes: dict[type[Event], _Route] = {}
+        """By event class; replaced by an empty dict whenever the registry changes."""
 
     def on(
         self, key: EventKey, callback: Callable[[Any], object], *, once: bool = False
@@ -316,6 +385,7 @@ class Listeners:
             latched = self._latched_for(key)
             if latched is None or not once:
                 self._listeners.append(_Listener(key, callback, once))
+                self._routes = {}
         return latched
 
     def _latched_for(self, key: EventKey) -> Event | None:
@@ -339,6 +409,7 @@ class Listeners:
                 for entry in self._listeners
                 if not (entry.key == key and callback in (None, entry.callback))
             ]
+            self._routes = {}
 
     def subscribe(self, stream: EventBuffer[Any]) -> None:
         """Start feeding ``stream``, first with the latched events it names; a stream
@@ -348,6 +419,7 @@ class Listeners:
             closed = self._closed
             if not closed:
                 self._streams.add(stream)
+                self._routes = {}
                 latched = [event for event in self._latched.values() if stream.names(event)]
         if closed:
             stream.close()
@@ -359,21 +431,54 @@ class Listeners:
         """Stop feeding ``stream``."""
         with self._lock:
             self._streams.discard(stream)
+            self._routes = {}
 
     def deliver(self, event: Event, spawn: Spawn) -> None:
         """Hand ``event`` to every matching callback and stream; ``spawn`` runs async
         callbacks as tasks. Never raises, never blocks (beyond what sync callbacks do)."""
-        with self._lock:
-            if isinstance(event, LATCHED_EVENTS):
-                self._latched[type(event)] = event
-            matching = [entry for entry in self._listeners if _matches(entry.key, event)]
-            fired_once = {id(entry) for entry in matching if entry.once}
-            self._listeners = [e for e in self._listeners if id(e) not in fired_once]
-            streams = [stream for stream in self._streams if stream.wants(event)]
-        for entry in matching:
+        kind = type(event)
+        route = self._routes.get(kind)
+        if route is None or route.latched:
+            with self._lock:  # a latched event: remembered, and its route read, at once
+                route = self._route(kind)
+                if route.latched:
+                    self._latched[kind] = event
+        for entry, check in route.callbacks:
+            if check and not _matches(entry.key, event):
+                continue
+            if entry.once and not self._fired_once(entry):
+                continue
             self.call(entry.callback, event, spawn)
-        for stream in streams:
-            stream.put(event)
+        for stream_ref, check in route.streams:
+            stream = stream_ref()
+            if stream is not None and (not check or stream.wants(event)):
+                stream.put(event)
+
+    def _route(self, kind: type[Event]) -> _Route:
+        """Work out (and keep) the route of events of class ``kind``; holding the lock."""
+        callbacks = []
+        for entry in self._listeners:
+            verdict = _matches_kind(entry.key, kind)
+            if verdict is not False:
+                callbacks.append((entry, verdict is None))
+        streams = []
+        for stream in self._streams:
+            verdict = stream.wants_kind(kind)
+            if verdict is not False:
+                streams.append((weakref.ref(stream), verdict is None))
+        route = _Route(issubclass(kind, LATCHED_EVENTS), tuple(callbacks), tuple(streams))
+        self._routes[kind] = route
+        return route
+
+    def _fired_once(self, entry: _Listener) -> bool:
+        """Take a ``once`` callback out, for its one call; ``False`` when it is gone already."""
+        with self._lock:
+            remaining = [other for other in self._listeners if other is not entry]
+            if len(remaining) == len(self._listeners):
+                return False
+            self._listeners = remaining
+            self._routes = {}
+        return True
 
     def close(self) -> None:
         """End every stream and forget latched events (the session is over); callbacks stay
@@ -383,6 +488,7 @@ class Listeners:
             self._latched.clear()
             streams = list(self._streams)
             self._streams.clear()
+            self._routes = {}
         for stream in streams:
             stream.close()
 

@@ -461,6 +461,8 @@ def _ack(message_id: object) -> str:
 def _sequence_number(frame: dict[str, Any]) -> int | None:
     """``sequenceNumber`` as an int (``parseInt`` style for digit strings), else ``None``."""
     value = frame.get("sequenceNumber")
+    if value is None or type(value) is int:
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
@@ -480,14 +482,38 @@ def _event_type(frame: dict[str, Any]) -> str | None:
     return None
 
 
-def _event(frame: dict[str, Any], event_type: str) -> MercuryEvent:
+def _event(frame: dict[str, Any], event_type: str, sequence: int | None) -> MercuryEvent:
     frame_id = frame.get("id")
     return MercuryEvent(
         id=frame_id if isinstance(frame_id, str) else None,
         event_type=event_type,
         data=frame["data"],
         envelope=frame,
-        sequence_number=_sequence_number(frame),
+        sequence_number=sequence,
+    )
+
+
+_NO_EVENT_TYPE: Final = "frame has no data.eventType"
+
+
+def _deliver_or_violation(frame: dict[str, Any], sequence: int | None) -> MercuryAction:
+    """What an online frame that is neither a pong nor a shutdown turns into (``_event``
+    written out: this runs for every event)."""
+    data = frame.get("data")
+    if not isinstance(data, dict):
+        return ProtocolViolation(_NO_EVENT_TYPE)
+    event_type = data.get("eventType")
+    if not isinstance(event_type, str):
+        return ProtocolViolation(_NO_EVENT_TYPE)
+    frame_id = frame.get("id")
+    return Deliver(
+        MercuryEvent(
+            id=frame_id if isinstance(frame_id, str) else None,
+            event_type=event_type,
+            data=data,
+            envelope=frame,
+            sequence_number=sequence,
+        )
     )
 
 
@@ -612,26 +638,32 @@ class MercuryProtocol:
 
         Raises :class:`LocalProtocolError` if called before :meth:`opened`.
         """
-        if self.state is MercuryState.CLOSED:
+        state = self.state
+        if state is not MercuryState.ONLINE and state is not MercuryState.AUTHORIZING:
+            if state is MercuryState.CONNECTING:
+                raise LocalProtocolError("received() called before opened()")
+            # CLOSED, or CLOSING: our close frame is out, and RFC 6455 5.5.1 allows no data
+            # frame after it.
             return []
-        if self.state is MercuryState.CONNECTING:
-            raise LocalProtocolError("received() called before opened()")
-        if self.state is MercuryState.CLOSING:
-            return []  # our close frame is out: RFC 6455 5.5.1 allows no data frame after it
         frame = _parse(text)
         if frame is None:
             return [ProtocolViolation("frame is not a JSON object")]
-        if self.state is MercuryState.AUTHORIZING and self._no_room_for(frame):
+        if state is MercuryState.AUTHORIZING and self._no_room_for(frame):
             # Never ack what cannot be kept: the server redelivers what is unacknowledged.
             return [ProtocolViolation("too many events before buffer_state: not acknowledged")]
         actions = self._acknowledge(frame)
-        actions += self._check_sequence(frame)
-        if frame.get("type") == "shutdown":
+        sequence = _sequence_number(frame)
+        if sequence is not None or self._expected_sequence is not None:
+            self._check_sequence(sequence, actions)
+        kind = frame.get("type")
+        if kind == "shutdown":
             actions += self._close(1000, "Shutdown", CloseAction.RECONNECT)
-        elif self.state is MercuryState.AUTHORIZING:
-            actions += self._received_authorizing(frame, now)
+        elif state is MercuryState.AUTHORIZING:
+            actions += self._received_authorizing(frame, sequence, now)
+        elif kind == "pong":
+            actions += self._received_pong(frame.get("id"), now)
         else:
-            actions += self._received_online(frame, now)
+            actions.append(_deliver_or_violation(frame, sequence))
         return actions
 
     def timer_fired(self, timer: MercuryTimer, *, now: float) -> list[MercuryAction]:
@@ -679,6 +711,9 @@ class MercuryProtocol:
         return actions
 
     def _acknowledge(self, frame: dict[str, Any]) -> list[MercuryAction]:
+        frame_id = frame.get("id")
+        if type(frame_id) is str:  # the usual id, straight into the ack's text
+            return [SendText(f'{{"messageId":{_quoted(frame_id)},"type":"ack"}}')]
         if "id" not in frame:
             return [ProtocolViolation("frame has no id (not acknowledged)")]
         try:
@@ -686,16 +721,12 @@ class MercuryProtocol:
         except (ValueError, RecursionError):
             return [ProtocolViolation("frame id cannot be echoed (not acknowledged)")]
 
-    def _check_sequence(self, frame: dict[str, Any]) -> list[MercuryAction]:
+    def _check_sequence(self, got: int | None, actions: list[MercuryAction]) -> None:
         """Like ``Socket.onmessage``: a frame without a number disables the next check."""
-        got = _sequence_number(frame)
-        expected, self._expected_sequence = self._expected_sequence, None
-        if got is None:
-            return []
-        self._expected_sequence = got + 1
-        if expected is not None and got != expected:
-            return [SequenceMismatch(expected, got)]
-        return []
+        expected = self._expected_sequence
+        self._expected_sequence = None if got is None else got + 1
+        if got is not None and expected is not None and got != expected:
+            actions.append(SequenceMismatch(expected, got))
 
     def _no_room_for(self, frame: dict[str, Any]) -> bool:
         """True for an event ahead of ``buffer_state`` when :data:`MAX_EARLY_EVENTS` are
@@ -704,13 +735,15 @@ class MercuryProtocol:
         early = "type" not in frame and event_type not in (None, *_UNLOCKING_EVENT_TYPES)
         return early and len(self._early) >= MAX_EARLY_EVENTS
 
-    def _received_authorizing(self, frame: dict[str, Any], now: float) -> list[MercuryAction]:
+    def _received_authorizing(
+        self, frame: dict[str, Any], sequence: int | None, now: float
+    ) -> list[MercuryAction]:
         event_type = _event_type(frame)
         if "type" in frame or event_type is None:
             return [ProtocolViolation("first frame after authorization is not buffer_state")]
         if event_type not in _UNLOCKING_EVENT_TYPES:
             # An event ahead of buffer_state (acked already): delivered once online, in order.
-            self._early += (_event(frame, event_type),)
+            self._early += (_event(frame, event_type, sequence),)
             return []
         self.state = MercuryState.ONLINE
         self.authorized = True
@@ -723,14 +756,6 @@ class MercuryProtocol:
             self._early = ()
         actions += self._ping(now)
         return actions
-
-    def _received_online(self, frame: dict[str, Any], now: float) -> list[MercuryAction]:
-        if frame.get("type") == "pong":
-            return self._received_pong(frame.get("id"), now)
-        event_type = _event_type(frame)
-        if event_type is None:
-            return [ProtocolViolation("frame has no data.eventType")]
-        return [Deliver(_event(frame, event_type))]
 
     def _received_pong(self, pong_id: object, now: float) -> list[MercuryAction]:
         ping_id = self._outstanding_ping

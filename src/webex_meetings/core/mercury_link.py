@@ -82,7 +82,9 @@ __all__ = [
 log = logging.getLogger("webex_meetings.core.mercury")
 
 RECENT_EVENT_IDS: Final = 1024
-"""How many delivered event ids are remembered to drop redeliveries."""
+"""How many delivered event ids are remembered, at least, to drop redeliveries: the ids come
+in generations of this many, and the newest two are kept (a set forgets nothing one by one
+for free; a dict emptied from the front gets slower with every removal)."""
 
 _GIVE_UP_ACTIONS: Final = frozenset(
     {CloseAction.ABORT, CloseAction.REPLACED, CloseAction.PERMANENT}
@@ -157,6 +159,8 @@ class Stopped(LinkNotice):
     """The connection asked to stop is closed (or there was none)."""
 
 
+_NO_IDS: Final[frozenset[str]] = frozenset()
+
 _CONNECTED: Final = Connected()
 _RECONNECT_DUE: Final = ReconnectDue()
 _STOPPED: Final = Stopped()
@@ -188,6 +192,7 @@ class MercuryLink:
         "_move_after_close",
         "_new_id",
         "_new_uuid",
+        "_older_ids",
         "_online_since_connect",
         "_recent_ids",
         "_rng",
@@ -218,8 +223,10 @@ class MercuryLink:
         self._can_refresh_token = False
         self._stopping = False
         self._move_after_close = False
-        self._recent_ids: dict[str, None] = {}
-        """Delivered event ids, oldest first (a dict keeps insertion order)."""
+        self._recent_ids: set[str] = set()
+        """Delivered event ids, the current generation (see :data:`RECENT_EVENT_IDS`)."""
+        self._older_ids: set[str] | frozenset[str] = _NO_IDS
+        """The generation before."""
 
     def __repr__(self) -> str:
         socket = self._socket
@@ -378,6 +385,9 @@ class MercuryLink:
     def _run(self, socket: _Socket, actions: list[MercuryAction]) -> list[LinkOutput]:
         output: list[LinkOutput] = []
         for action in actions:
+            if type(action) is SendText:  # the usual first action: an ack
+                output.append(SendWebSocketText(socket.socket_id, action.text))
+                continue
             handler = _ACTIONS.get(type(action))
             if handler is not None:
                 handler(self, socket, action, output)
@@ -412,13 +422,14 @@ class MercuryLink:
         if event_id is not None:
             # Mercury redelivers what it thinks unacked (an ack lost with a dropped socket):
             # the frame is acked again, but the application sees each event once.
-            if event_id in self._recent_ids:
+            recent = self._recent_ids
+            if event_id in recent or event_id in self._older_ids:
                 log.debug("dropping a redelivered event %s", event_id)
                 return
-            recent = self._recent_ids
-            recent[event_id] = None
-            if len(recent) > RECENT_EVENT_IDS:
-                del recent[next(iter(recent))]
+            if len(recent) == RECENT_EVENT_IDS:
+                self._older_ids, recent = recent, set()
+                self._recent_ids = recent
+            recent.add(event_id)
         output.append(EmitEvent(action.event))
 
     def _closed(self, socket: _Socket, closed: Closed, output: list[LinkOutput]) -> None:
