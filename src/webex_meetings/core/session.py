@@ -307,7 +307,8 @@ class MeetingsSession:
             # it never runs in the middle of another step (an unregister's close frame
             # between a registration's own last actions, say). Failures decided on the spot
             # (a refused destination) run first, and may finish the command in progress.
-            if self._http.has_deferred or self._commands.startable:
+            # Both lists are empty for almost every input: two attribute reads decide it.
+            if self._http.deferred or self._commands.queued:
                 self._run_deferred()
                 while self._next_command():
                     self._run_deferred()
@@ -329,7 +330,7 @@ class MeetingsSession:
 
     def _run_deferred(self) -> None:
         http = self._http
-        while http.has_deferred:
+        while http.deferred:
             self._take(http.take_deferred())
 
     def _fire(self, trigger: Trigger) -> None:
@@ -424,7 +425,7 @@ class MeetingsSession:
         else:
             self._fire(Trigger.REGISTER)
             run = self._registration = Registration(marker=self._new_marker())
-            self._take(self._timers.start(_DEADLINE, self._config.register_timeout))
+            self._out += self._timers.start(_DEADLINE, self._config.register_timeout)
             if self._device is not None:  # reviving a disconnected device
                 run.step = "device.refresh"
                 self._refresh_device(After.REVIVE, run=run)
@@ -747,7 +748,7 @@ class MeetingsSession:
         retry_after = getattr(error, "retry_after", None)
         delay = CREATE.delay(run.attempt, retry_after)
         log.info("device POST failed (%s); trying again in %.1f s", error, delay)
-        self._take(self._timers.start(_POST_AGAIN, delay))
+        self._out += self._timers.start(_POST_AGAIN, delay)
 
     def _note_created(self, run: Registration, reply: Reply) -> None:
         """What a POST answer (or its absence) says about a device left to delete."""
@@ -819,7 +820,7 @@ class MeetingsSession:
     def _forget_device(self) -> None:
         self._device = None
         self._http.use_device(None)
-        self._take(self._timers.cancel(_DEVICE_REFRESH))
+        self._out += self._timers.cancel(_DEVICE_REFRESH)
 
     def _holds(self, device: DeviceRegistration) -> bool:
         """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
@@ -837,7 +838,7 @@ class MeetingsSession:
     def _on_connected(self, _: Connected) -> None:
         if self.state is State.REGISTERING:
             self._registration = None
-            self._take(self._timers.cancel(_DEADLINE))
+            self._out += self._timers.cancel(_DEADLINE)
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
             self._emit(MeetingsRegistered(self._device.info))
@@ -867,8 +868,8 @@ class MeetingsSession:
         run.failure = error
         log.info("register() failed: %s", error)
         self._take(self._link.drop())
-        self._take(self._timers.cancel(_POST_AGAIN))
-        self._take(self._timers.cancel(_DEADLINE))
+        self._out += self._timers.cancel(_POST_AGAIN)
+        self._out += self._timers.cancel(_DEADLINE)
         if self._device is not None:
             if not run.warm:  # a stored device never connected stays, stored, for the next
                 run.orphans.add(self._device.url)
@@ -1024,9 +1025,9 @@ class MeetingsSession:
         """Refresh an ephemeral device after ``delay`` (by default the refresh interval)."""
         if self._config.device.ephemeral:
             interval = self._config.device.refresh_interval
-            self._take(self._timers.start(_DEVICE_REFRESH, interval if delay is None else delay))
+            self._out += self._timers.start(_DEVICE_REFRESH, interval if delay is None else delay)
         else:
-            self._take(self._timers.cancel(_DEVICE_REFRESH))
+            self._out += self._timers.cancel(_DEVICE_REFRESH)
 
     def _refresh_device(
         self, after: After, *, run: Registration | None = None, delay: float = 0.0
@@ -1180,7 +1181,7 @@ class MeetingsSession:
             self._finish_command(None)
             return
         self._fire(Trigger.UNREGISTER)
-        self._take(self._timers.cancel(_DEVICE_REFRESH))
+        self._out += self._timers.cancel(_DEVICE_REFRESH)
         self._take(self._link.stop(UNREGISTER_CLOSE_CODE, UNREGISTER_CLOSE_REASON))
 
     def _on_stopped(self, _: Stopped) -> None:
