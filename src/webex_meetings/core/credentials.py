@@ -400,7 +400,8 @@ class Credentials:
 
     def can_authorize(self, now: float) -> bool:
         """True when the access token may be used at ``now``."""
-        return bool(self._access_token) and not self.is_expired(now)
+        expires_at = self.expires_at  # is_expired, inlined: every request asks
+        return bool(self._access_token) and (expires_at is None or now < expires_at)
 
     @property
     def source(self) -> TokenSource:

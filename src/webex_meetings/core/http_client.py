@@ -423,7 +423,11 @@ class HttpClient:
         return self._dispatch(exchange, now)
 
     def _dispatch(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
-        if exchange.authorize and not self._usable_token(exchange, now):
+        if (
+            exchange.authorize
+            and not self.credentials.can_authorize(now)  # the usual case, asked first
+            and not self._usable_token(exchange, now)
+        ):
             return self._authorize_first(exchange, now)
         try:
             if exchange.carries_own_secret:
@@ -505,11 +509,14 @@ class HttpClient:
         :raises TokenWithheldError: ``authorize`` and ``request.url`` breaks the token rule.
         """
         sequence = self._sequence + 1
+        secret: Headers = ()
+        if authorize:
+            secret = self._secret_headers or self._authorized_headers()
         decorated = _decorated(
             request,
             f"{self._session_id}_{sequence}",
             self._common_headers if client_headers else (),
-            self._authorized_headers() if authorize else (),
+            secret,
             self._destination_rule,
             self.config.http_timeout,
         )
@@ -520,7 +527,7 @@ class HttpClient:
         """The secret headers of an authorized request (:func:`_secret_headers`), built
         again only when the credentials or the device change."""
         headers = self._secret_headers
-        if headers is None:
+        if not headers:
             authorization = self.credentials.authorization
             headers = self._secret_headers = _secret_headers(authorization, self._device_url)
         return headers
@@ -532,7 +539,8 @@ class HttpClient:
         exchange = self._pending.pop(request_id, None)
         if exchange is None:
             return []
-        if response.ok or response.status in exchange.accept:
+        status = response.status
+        if 200 <= status < 300 or status in exchange.accept:  # response.ok, inlined
             if isinstance(exchange.purpose, _TokenGrant):
                 return self._token_received(response, now)
             return [Reply(exchange.purpose, response=response)]

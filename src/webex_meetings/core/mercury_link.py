@@ -384,9 +384,18 @@ class MercuryLink:
 
     def _run(self, socket: _Socket, actions: list[MercuryAction]) -> list[LinkOutput]:
         output: list[LinkOutput] = []
+        timers = self._timers
         for action in actions:
-            if type(action) is SendText:  # the usual first action: an ack
+            # The three usual actions (an ack, a ping, their timers) are turned into effects
+            # here; the rest go through the table.
+            if type(action) is SendText:
                 output.append(SendWebSocketText(socket.socket_id, action.text))
+                continue
+            if type(action) is ArmTimer:
+                output += timers.start(action.timer, action.delay)
+                continue
+            if type(action) is DisarmTimer:
+                output += timers.cancel(action.timer)
                 continue
             handler = _ACTIONS.get(type(action))
             if handler is not None:

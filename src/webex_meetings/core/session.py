@@ -311,7 +311,8 @@ class MeetingsSession:
             if self._http.deferred or self._commands.queued:
                 self._run_deferred()
                 while self._next_command():
-                    self._run_deferred()
+                    if self._http.deferred:
+                        self._run_deferred()
         except BaseException:
             self._out.clear()
             raise
@@ -325,6 +326,9 @@ class MeetingsSession:
         for item in output:
             if isinstance(item, Effect):
                 out.append(item)
+            elif type(item) is Reply:  # _on_reply, inlined: most notices are replies
+                purpose = item.purpose
+                _REPLY_HANDLERS[type(purpose)](self, purpose, item)
             else:
                 _NOTICE_HANDLERS[type(item)](self, item)
 
@@ -350,8 +354,8 @@ class MeetingsSession:
     # -- commands -------------------------------------------------------------------------
 
     def _on_initialize(self, _: Initialize) -> None:
-        if self.state is not State.UNINITIALIZED:
-            raise InvalidTransitionError(Trigger.INITIALIZE.value, self.state.value)
+        if self._lifecycle.state is not State.UNINITIALIZED:
+            raise InvalidTransitionError(Trigger.INITIALIZE.value, self._lifecycle.state.value)
         self._fire(Trigger.INITIALIZE)
         self._take(self._http.schedule_refresh(self._now))
         self._out.append(_READY)
@@ -404,7 +408,7 @@ class MeetingsSession:
         self._take(self._timers.cancel_all())
         self._take(self._link.drop())
         self._shut_down = True
-        settle = _SETTLED_AT_SHUTDOWN.get(self.state)
+        settle = _SETTLED_AT_SHUTDOWN.get(self._lifecycle.state)
         if settle is not None:  # what was in progress will never finish
             if self._registration is not None and settle is Trigger.REGISTRATION_FAILED:
                 self._forget_device()
@@ -414,7 +418,7 @@ class MeetingsSession:
     # -- register, step 1: catalog and people/me ----------------------------------------------
 
     def _start_register(self) -> None:
-        state, offered, self._offered = self.state, self._offered, None
+        state, offered, self._offered = self._lifecycle.state, self._offered, None
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("register", state.value))
         elif state.registered:
@@ -537,7 +541,7 @@ class MeetingsSession:
         """Emit the store update, and remember ``record`` as the one the next
         ``register()`` starts from (none while registered: it needs none), so a
         ``register()`` queued behind this never uses a record loaded before it."""
-        self._offered = None if self.state.registered else record
+        self._offered = None if self._lifecycle.state.registered else record
         self._out.append(UpdateDeviceStore(record))
 
     def _update_store(self, *, with_device: bool = False) -> None:
@@ -814,7 +818,7 @@ class MeetingsSession:
         self._http.use_device(device.url)
         due = self._device_refreshed_at + self._config.device.refresh_interval
         self._arm_device_refresh(max(0.0, due - self._now))
-        if self.state.registered:
+        if self._lifecycle.state.registered:
             self._update_store(with_device=True)
 
     def _forget_device(self) -> None:
@@ -836,7 +840,7 @@ class MeetingsSession:
         self._take(self._link.connect(device.web_socket_url, self.credentials, now=self._now))
 
     def _on_connected(self, _: Connected) -> None:
-        if self.state is State.REGISTERING:
+        if self._lifecycle.state is State.REGISTERING:
             self._registration = None
             self._out += self._timers.cancel(_DEADLINE)
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
@@ -844,7 +848,7 @@ class MeetingsSession:
             self._emit(MeetingsRegistered(self._device.info))
             self._finish_command(None)  # first: the store update is off the critical path
             self._update_store(with_device=True)
-        elif self.state is State.RECONNECTING:
+        elif self._lifecycle.state is State.RECONNECTING:
             self._fire(Trigger.RECONNECTED)
             self._out.append(_NETWORK_CONNECTED)
 
@@ -852,9 +856,9 @@ class MeetingsSession:
         warm = self._in_warm_attempt()
         if warm is not None:
             self._warm_device_refused(warm, f"Mercury: {notice.error}")
-        elif self.state is State.REGISTERING:
+        elif self._lifecycle.state is State.REGISTERING:
             self._fail_registration(notice.error)
-        elif self.state is State.RECONNECTING:
+        elif self._lifecycle.state is State.RECONNECTING:
             self._fire(Trigger.CONNECTION_ENDED)
 
     # -- failing a registration -------------------------------------------------------------
@@ -976,7 +980,7 @@ class MeetingsSession:
     def _wants_mercury(self) -> bool:
         """True while a (re)connection attempt is wanted."""
         return (
-            self.state.connecting
+            self._lifecycle.state.connecting
             and self._device is not None
             and not (self._registration is not None and self._registration.failed)
         )
@@ -1051,7 +1055,7 @@ class MeetingsSession:
 
     def _on_device_refreshed(self, purpose: purposes.RefreshDevice, reply: Reply) -> None:
         device = purpose.device
-        if not self.state.keeps_device:
+        if not self._lifecycle.state.keeps_device:
             return
         if not self._holds(device):
             # Replaced meanwhile (another refresh found it gone and re-created it): the
@@ -1065,13 +1069,13 @@ class MeetingsSession:
             self._after_device_refresh(purpose, reply.error)
             return
         if response.status == 404:
-            if self.state.wants_device:
+            if self._lifecycle.state.wants_device:
                 self._recreate_device(purpose)
             return  # disconnected: unregister() will find it gone, which is fine
         if response.status == 304:
             self._device_refreshed_at = self._now
             self._arm_device_refresh()
-            if self.state.registered:
+            if self._lifecycle.state.registered:
                 self._update_store(with_device=True)
         else:
             try:
@@ -1110,7 +1114,7 @@ class MeetingsSession:
                 self._note_created(run, reply)
                 self._clean_up(run)
                 return
-        wanted = self._holds(purpose.replacing) and self.state.wants_device
+        wanted = self._holds(purpose.replacing) and self._lifecycle.state.wants_device
         response, error = reply.response, reply.error
         if response is None and _outcome_unknown(error):  # the answer may be all that was lost
             if run is not None:
@@ -1172,7 +1176,7 @@ class MeetingsSession:
     # -- unregister -----------------------------------------------------------------------
 
     def _start_unregister(self) -> None:
-        state = self.state
+        state = self._lifecycle.state
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("unregister", state.value))
             return
@@ -1186,7 +1190,7 @@ class MeetingsSession:
 
     def _on_stopped(self, _: Stopped) -> None:
         """Mercury is closed for ``unregister()``: delete the device."""
-        if self.state is not State.UNREGISTERING:
+        if self._lifecycle.state is not State.UNREGISTERING:
             return
         device = self._device
         if device is None:
