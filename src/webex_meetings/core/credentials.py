@@ -182,6 +182,7 @@ class Credentials:
     __slots__ = (
         "_access_token",
         "_client_secret",
+        "_has_token",
         "_jwt",
         "_refresh_token",
         "_superseded",
@@ -195,6 +196,8 @@ class Credentials:
     )
 
     _access_token: Secret
+    _has_token: bool
+    """``bool(_access_token)``, kept: every request asks (:meth:`can_authorize`)."""
     _superseded: tuple[Secret, ...]
     """Secrets of the values this one replaced (the newest :data:`_KEPT_SUPERSEDED`), kept
     alive so that :func:`~.redaction.redact` still masks them when a server echoes one."""
@@ -239,6 +242,7 @@ class Credentials:
         sourced = jwt_secret is not None or provider_supplied
         kind, token = _initial_token(access_token, token_type, sourced=sourced)
         _put_access_token(self, Secret(token))
+        _put_has_token(self, bool(token))
         _put_jwt(self, jwt_secret)
         _put_provider_supplied(self, provider_supplied)
         _put_superseded(self, ())
@@ -401,7 +405,7 @@ class Credentials:
     def can_authorize(self, now: float) -> bool:
         """True when the access token may be used at ``now``."""
         expires_at = self.expires_at  # is_expired, inlined: every request asks
-        return bool(self._access_token) and (expires_at is None or now < expires_at)
+        return self._has_token and (expires_at is None or now < expires_at)
 
     @property
     def source(self) -> TokenSource:
@@ -639,6 +643,7 @@ def _slot_setter(name: str) -> _Put:
 
 
 _put_access_token: Final = _slot_setter("_access_token")
+_put_has_token: Final = _slot_setter("_has_token")
 _put_jwt: Final = _slot_setter("_jwt")
 _put_provider_supplied: Final = _slot_setter("provider_supplied")
 _put_superseded: Final = _slot_setter("_superseded")

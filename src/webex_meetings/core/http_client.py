@@ -63,7 +63,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from .config import VERSION, SessionConfig
+from .config import VERSION, SessionConfig, per_config
 from .credentials import PROVIDER_STEP, Credentials, TokenSource
 from .effects import Effect, EmitEvent, RequestToken, SendHttpRequest
 from .errors import (
@@ -232,6 +232,15 @@ def _destination_rule(config: SessionConfig) -> tuple[tuple[str, ...], tuple[str
     return tuple(config.allowed_domains), tuple(config.extra_authorized_hosts)
 
 
+@per_config
+def _request_parts(
+    config: SessionConfig,
+) -> tuple[Headers, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """What every session of ``config`` decorates its requests with: the client headers and
+    the token rule's parameters (built once per configuration)."""
+    return _client_headers(config.app_name, config.app_version), _destination_rule(config)
+
+
 @functools.lru_cache(maxsize=64)
 def _client_headers(app_name: str | None, app_version: str | None) -> Headers:
     """The Webex client headers, the same for every request of an app (built once)."""
@@ -347,8 +356,7 @@ class HttpClient:
         """The token provider's failures since its last token."""
         self._refusal: TokenRefreshError | None = None
         """The last renewal's failure when it was permanent (cleared by a new token)."""
-        self._common_headers = _client_headers(config.app_name, config.app_version)
-        self._destination_rule = _destination_rule(config)
+        self._common_headers, self._destination_rule = _request_parts(config)
         self._secret_headers: Headers | None = None
         """The secret headers for the credentials and device held, once built (forgotten
         when either changes)."""

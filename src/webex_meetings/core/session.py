@@ -459,7 +459,7 @@ class MeetingsSession:
 
     def _is_current(self, run: Registration | None) -> bool:
         """True while ``run`` is the registration in progress and has not failed."""
-        return run is not None and run is self._registration and not run.failed
+        return run is not None and run is self._registration and run.failure is None
 
     def _on_token_before_register(
         self, purpose: purposes.TokenBeforeRegister, reply: Reply
