@@ -236,7 +236,8 @@ class Credentials:
                 "provider_supplied must be True or False "
                 "(the function goes to Webex(token_provider=))"
             )
-        jwt_secret = _as_secret(jwt, "JWT")
+        # A bare token, the usual case, has no other secret: no call for each of them.
+        jwt_secret = None if jwt is None else _as_secret(jwt, "JWT")
         if jwt_secret is not None:
             _check_jwt(jwt_secret.reveal())
         sourced = jwt_secret is not None or provider_supplied
@@ -246,9 +247,13 @@ class Credentials:
         _put_jwt(self, jwt_secret)
         _put_provider_supplied(self, provider_supplied)
         _put_superseded(self, ())
-        _put_token_type(self, _normal_token_type(kind))
-        _put_refresh_token(self, _as_secret(refresh_token, "refresh token"))
-        _put_client_secret(self, _as_secret(client_secret, "client secret"))
+        _put_token_type(self, kind if kind == "Bearer" else _normal_token_type(kind))
+        _put_refresh_token(
+            self, None if refresh_token is None else _as_secret(refresh_token, "refresh token")
+        )
+        _put_client_secret(
+            self, None if client_secret is None else _as_secret(client_secret, "client secret")
+        )
         plain = (client_id, redirect_uri, scope, expires_at, refresh_token_expires_at)
         if (  # the usual case, a bare token: nothing to check
             client_id is None
