@@ -338,16 +338,16 @@ class MercuryLink:
 
     def opened(self, socket_id: int) -> list[LinkOutput]:
         """``WebSocketOpened``: send the authorization frame."""
-        socket = self._current(socket_id)
-        if socket is None or socket.opened:
+        socket = self._socket  # _current, inlined here and below: once per frame
+        if socket is None or socket.socket_id != socket_id or socket.opened:
             return []
         socket.opened = True
         return self._run(socket, socket.protocol.opened())
 
     def received(self, socket_id: int, text: str, *, now: float) -> list[LinkOutput]:
         """``WebSocketTextReceived``."""
-        socket = self._current(socket_id)
-        if socket is None or not socket.opened:
+        socket = self._socket
+        if socket is None or socket.socket_id != socket_id or not socket.opened:
             return []
         return self._run(socket, socket.protocol.received(text, now=now))
 
