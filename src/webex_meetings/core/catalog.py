@@ -273,8 +273,10 @@ def limited_catalog_request(u2c_url: str, *, org_id: str) -> HttpRequest:
 
 
 @functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)
 def catalog_request(u2c_url: str) -> HttpRequest:
-    """``GET {u2c}/catalog?format=hostmap``: the post-auth catalog."""
+    """``GET {u2c}/catalog?format=hostmap``: the post-auth catalog (immutable: built once
+    per U2C URL)."""
     return HttpRequest(
         method="GET", url=join_url(u2c_url, "catalog") + "?format=hostmap", step="catalog"
     )

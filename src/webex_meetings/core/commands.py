@@ -34,33 +34,34 @@ class Command:
 class CommandQueue:
     """The command in progress and those waiting behind it."""
 
-    __slots__ = ("_queue", "active")
+    __slots__ = ("active", "queued")
 
     def __init__(self) -> None:
         self.active: Command | None = None
-        self._queue: tuple[Command, ...] = ()  # a few at most, mostly none: no list held
+        self.queued: tuple[Command, ...] = ()  # a few at most, mostly none: no list held
+        """The commands waiting behind the active one, in order (read-only outside)."""
 
     def add(self, kind: CommandKind, command_id: int) -> None:
         """Queue a command (or join the one it coalesces with)."""
-        if self.active is not None and self.active.kind is kind and not self._queue:
+        if self.active is not None and self.active.kind is kind and not self.queued:
             self.active.waiters.append(command_id)
-        elif self._queue and self._queue[-1].kind is kind:
-            self._queue[-1].waiters.append(command_id)
+        elif self.queued and self.queued[-1].kind is kind:
+            self.queued[-1].waiters.append(command_id)
         else:
-            self._queue += (Command(kind, [command_id]),)
+            self.queued += (Command(kind, [command_id]),)
 
     @property
     def startable(self) -> bool:
         """True when :meth:`start_next` would start a command: none is active and one is
         queued."""
-        return self.active is None and bool(self._queue)
+        return self.active is None and bool(self.queued)
 
     def start_next(self) -> Command | None:
         """Make the next queued command the active one and return it; ``None`` while one is
         active or when none is queued."""
-        if self.active is not None or not self._queue:
+        if self.active is not None or not self.queued:
             return None
-        self.active, self._queue = self._queue[0], self._queue[1:]
+        self.active, self.queued = self.queued[0], self.queued[1:]
         return self.active
 
     def cancel(self, command_id: int, kind: CommandKind) -> bool | list[Effect]:
@@ -75,11 +76,11 @@ class CommandQueue:
                 return True
             active.waiters.remove(command_id)
             return complete([command_id], error)
-        for command in self._queue:
+        for command in self.queued:
             if command.kind is kind and command_id in command.waiters:
                 command.waiters.remove(command_id)
                 if not command.waiters:
-                    self._queue = tuple(other for other in self._queue if other is not command)
+                    self.queued = tuple(other for other in self.queued if other is not command)
                 return complete([command_id], error)
         return []
 
@@ -90,9 +91,9 @@ class CommandQueue:
 
     def cancel_all(self, error: WebexError) -> list[Effect]:
         """Fail the active command and every queued one with ``error``."""
-        pending = ([self.active] if self.active else []) + list(self._queue)
+        pending = ([self.active] if self.active else []) + list(self.queued)
         self.active = None
-        self._queue = ()
+        self.queued = ()
         return [effect for command in pending for effect in complete(command.waiters, error)]
 
 

@@ -182,6 +182,7 @@ class Credentials:
     __slots__ = (
         "_access_token",
         "_client_secret",
+        "_has_token",
         "_jwt",
         "_refresh_token",
         "_superseded",
@@ -195,6 +196,8 @@ class Credentials:
     )
 
     _access_token: Secret
+    _has_token: bool
+    """``bool(_access_token)``, kept: every request asks (:meth:`can_authorize`)."""
     _superseded: tuple[Secret, ...]
     """Secrets of the values this one replaced (the newest :data:`_KEPT_SUPERSEDED`), kept
     alive so that :func:`~.redaction.redact` still masks them when a server echoes one."""
@@ -233,18 +236,24 @@ class Credentials:
                 "provider_supplied must be True or False "
                 "(the function goes to Webex(token_provider=))"
             )
-        jwt_secret = _as_secret(jwt, "JWT")
+        # A bare token, the usual case, has no other secret: no call for each of them.
+        jwt_secret = None if jwt is None else _as_secret(jwt, "JWT")
         if jwt_secret is not None:
             _check_jwt(jwt_secret.reveal())
         sourced = jwt_secret is not None or provider_supplied
         kind, token = _initial_token(access_token, token_type, sourced=sourced)
         _put_access_token(self, Secret(token))
+        _put_has_token(self, bool(token))
         _put_jwt(self, jwt_secret)
         _put_provider_supplied(self, provider_supplied)
         _put_superseded(self, ())
-        _put_token_type(self, _normal_token_type(kind))
-        _put_refresh_token(self, _as_secret(refresh_token, "refresh token"))
-        _put_client_secret(self, _as_secret(client_secret, "client secret"))
+        _put_token_type(self, kind if kind == "Bearer" else _normal_token_type(kind))
+        _put_refresh_token(
+            self, None if refresh_token is None else _as_secret(refresh_token, "refresh token")
+        )
+        _put_client_secret(
+            self, None if client_secret is None else _as_secret(client_secret, "client secret")
+        )
         plain = (client_id, redirect_uri, scope, expires_at, refresh_token_expires_at)
         if (  # the usual case, a bare token: nothing to check
             client_id is None
@@ -400,7 +409,8 @@ class Credentials:
 
     def can_authorize(self, now: float) -> bool:
         """True when the access token may be used at ``now``."""
-        return bool(self._access_token) and not self.is_expired(now)
+        expires_at = self.expires_at  # is_expired, inlined: every request asks
+        return self._has_token and (expires_at is None or now < expires_at)
 
     @property
     def source(self) -> TokenSource:
@@ -638,6 +648,7 @@ def _slot_setter(name: str) -> _Put:
 
 
 _put_access_token: Final = _slot_setter("_access_token")
+_put_has_token: Final = _slot_setter("_has_token")
 _put_jwt: Final = _slot_setter("_jwt")
 _put_provider_supplied: Final = _slot_setter("provider_supplied")
 _put_superseded: Final = _slot_setter("_superseded")

@@ -63,7 +63,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from .config import VERSION, SessionConfig
+from .config import VERSION, SessionConfig, per_config
 from .credentials import PROVIDER_STEP, Credentials, TokenSource
 from .effects import Effect, EmitEvent, RequestToken, SendHttpRequest
 from .errors import (
@@ -176,23 +176,69 @@ def decorate_request(
     :raises TokenWithheldError: ``authorization`` is given and ``request.url`` breaks the
         token rule (:func:`~.token_rule.token_refusal`).
     """
-    headers: Headers = (("trackingid", tracking_id),)
-    if client_headers:
-        headers += _client_headers(config.app_name, config.app_version)
-    if authorization is not None:
-        check_token_destination(
-            request.url,
-            allowed_domains=config.allowed_domains,
-            extra_hosts=config.extra_authorized_hosts,
-            step=request.step or None,
-        )
-        headers += (("authorization", authorization),)
-        if device_url is not None:
-            headers += (("cisco-device-url", device_url),)
-    timeout = request.timeout if request.timeout is not None else config.http_timeout
-    return HttpRequest(
-        request.method, request.url, headers + request.headers, request.body, timeout, request.step
+    common = _client_headers(config.app_name, config.app_version) if client_headers else ()
+    secret = () if authorization is None else _secret_headers(authorization, device_url)
+    return _decorated(
+        request,
+        tracking_id,
+        common,
+        secret,
+        _destination_rule(config),
+        config.http_timeout,
     )
+
+
+def _decorated(
+    request: HttpRequest,
+    tracking_id: str,
+    common: Headers,
+    secret: Headers,
+    rule: tuple[tuple[str, ...], tuple[str, ...]],
+    default_timeout: float,
+) -> HttpRequest:
+    """:func:`decorate_request` with its parts built: the client headers ``common`` (or
+    none), the ``secret`` headers (authorization, device URL; none for a request without a
+    token) and the token rule's allowed domains and extra hosts, ``rule``. A request with
+    secret headers goes nowhere the token rule forbids."""
+    url = request.url
+    if secret:
+        check_token_destination(
+            url, allowed_domains=rule[0], extra_hosts=rule[1], step=request.step or None
+        )
+    headers = (("trackingid", tracking_id),) + common + secret  # noqa: RUF005 (faster)
+    if request.headers:
+        headers += request.headers
+    timeout = request.timeout
+    return HttpRequest(
+        request.method,
+        url,
+        headers,
+        request.body,
+        default_timeout if timeout is None else timeout,
+        request.step,
+    )
+
+
+def _secret_headers(authorization: str, device_url: str | None) -> Headers:
+    """The headers an authorized request carries: the token, and the device URL when one
+    is held."""
+    if device_url is None:
+        return (("authorization", authorization),)
+    return (("authorization", authorization), ("cisco-device-url", device_url))
+
+
+def _destination_rule(config: SessionConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The token rule's parameters in ``config``: allowed domains and extra hosts."""
+    return tuple(config.allowed_domains), tuple(config.extra_authorized_hosts)
+
+
+@per_config
+def _request_parts(
+    config: SessionConfig,
+) -> tuple[Headers, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """What every session of ``config`` decorates its requests with: the client headers and
+    the token rule's parameters (built once per configuration)."""
+    return _client_headers(config.app_name, config.app_version), _destination_rule(config)
 
 
 @functools.lru_cache(maxsize=64)
@@ -259,7 +305,8 @@ class HttpClient:
     """
 
     __slots__ = (
-        "_deferred",
+        "_common_headers",
+        "_destination_rule",
         "_device_url",
         "_hydra_url",
         "_new_id",
@@ -269,12 +316,14 @@ class HttpClient:
         "_refresh_waiters",
         "_refusal",
         "_rng",
+        "_secret_headers",
         "_sequence",
         "_session_id",
         "_timers",
         "_token_url",
         "config",
         "credentials",
+        "deferred",
     )
 
     def __init__(
@@ -298,13 +347,19 @@ class HttpClient:
         self._pending: dict[int, _Exchange] = {}
         self._timers: TimerSet[_Exchange | str] = TimerSet(new_id)
         self._refresh_waiters: list[object] = []
-        self._deferred: list[tuple[object, WebexError]] = []
+        self.deferred: list[tuple[object, WebexError]] = []
+        """The failures decided on the spot, for :meth:`take_deferred`: read-only outside
+        (the session asks only whether it is empty, once per input)."""
         self._provider_request: int | None = None
         """The id of the ``RequestToken`` awaiting the token provider's answer."""
         self._provider_failures = 0
         """The token provider's failures since its last token."""
         self._refusal: TokenRefreshError | None = None
         """The last renewal's failure when it was permanent (cleared by a new token)."""
+        self._common_headers, self._destination_rule = _request_parts(config)
+        self._secret_headers: Headers | None = None
+        """The secret headers for the credentials and device held, once built (forgotten
+        when either changes)."""
 
     # -- what the session tells it ------------------------------------------------------
 
@@ -333,6 +388,7 @@ class HttpClient:
     def use_device(self, url: str | None) -> None:
         """Send ``url`` as ``cisco-device-url`` from now on (``None``: no device held)."""
         self._device_url = url
+        self._secret_headers = None
 
     # -- sending ------------------------------------------------------------------------
 
@@ -375,7 +431,11 @@ class HttpClient:
         return self._dispatch(exchange, now)
 
     def _dispatch(self, exchange: _Exchange, now: float) -> list[HttpOutput]:
-        if exchange.authorize and not self._usable_token(exchange, now):
+        if (
+            exchange.authorize
+            and not self.credentials.can_authorize(now)  # the usual case, asked first
+            and not self._usable_token(exchange, now)
+        ):
             return self._authorize_first(exchange, now)
         try:
             if exchange.carries_own_secret:
@@ -387,7 +447,7 @@ class HttpClient:
             )
         except TokenWithheldError as error:
             log.warning("%s", error)
-            self._deferred.append((exchange.purpose, error))
+            self.deferred.append((exchange.purpose, error))
             return []
         request_id = self._new_id()
         self._pending[request_id] = exchange
@@ -423,28 +483,29 @@ class HttpClient:
             step=request.step or None,
         )
         error.__cause__ = self._refusal
-        self._deferred.append((exchange.purpose, error))
+        self.deferred.append((exchange.purpose, error))
         return []
 
     @property
     def has_deferred(self) -> bool:
         """True when :meth:`take_deferred` has something to hand over."""
-        return bool(self._deferred)
+        return bool(self.deferred)
 
     def take_deferred(self) -> list[HttpOutput]:
         """The failures decided on the spot (refused destinations), in order, and what they
         cause; the session takes them once the current input is handled, until none is
         left."""
         output: list[HttpOutput] = []
-        while self._deferred:
-            output += self._finish(*self._deferred.pop(0))
+        while self.deferred:
+            output += self._finish(*self.deferred.pop(0))
         return output
 
     def _check_destination(self, request: HttpRequest) -> None:
+        domains, extra_hosts = self._destination_rule
         check_token_destination(
             request.url,
-            allowed_domains=self.config.allowed_domains,
-            extra_hosts=self.config.extra_authorized_hosts,
+            allowed_domains=domains,
+            extra_hosts=extra_hosts,
             step=request.step or None,
         )
 
@@ -455,16 +516,29 @@ class HttpClient:
 
         :raises TokenWithheldError: ``authorize`` and ``request.url`` breaks the token rule.
         """
-        decorated = decorate_request(
+        sequence = self._sequence + 1
+        secret: Headers = ()
+        if authorize:
+            secret = self._secret_headers or self._authorized_headers()
+        decorated = _decorated(
             request,
-            self.config,
-            tracking_id=f"{self._session_id}_{self._sequence + 1}",
-            authorization=self.credentials.authorization if authorize else None,
-            device_url=self._device_url,
-            client_headers=client_headers,
+            f"{self._session_id}_{sequence}",
+            self._common_headers if client_headers else (),
+            secret,
+            self._destination_rule,
+            self.config.http_timeout,
         )
-        self._sequence += 1  # only once it is certain to go out
+        self._sequence = sequence  # only once it is certain to go out
         return decorated
+
+    def _authorized_headers(self) -> Headers:
+        """The secret headers of an authorized request (:func:`_secret_headers`), built
+        again only when the credentials or the device change."""
+        headers = self._secret_headers
+        if not headers:
+            authorization = self.credentials.authorization
+            headers = self._secret_headers = _secret_headers(authorization, self._device_url)
+        return headers
 
     # -- answers ------------------------------------------------------------------------
 
@@ -473,7 +547,8 @@ class HttpClient:
         exchange = self._pending.pop(request_id, None)
         if exchange is None:
             return []
-        if response.ok or response.status in exchange.accept:
+        status = response.status
+        if 200 <= status < 300 or status in exchange.accept:  # response.ok, inlined
             if isinstance(exchange.purpose, _TokenGrant):
                 return self._token_received(response, now)
             return [Reply(exchange.purpose, response=response)]
@@ -532,7 +607,7 @@ class HttpClient:
         """Drop every request in flight or waiting to be retried; no reply follows."""
         self._pending.clear()
         self._refresh_waiters.clear()
-        self._deferred.clear()
+        self.deferred.clear()
         self._provider_request = None
         return list(self._timers.cancel_all())
 
@@ -570,7 +645,7 @@ class HttpClient:
         try:
             request = build()
         except WebexError as error:
-            self._deferred.append((_TokenGrant(), error))
+            self.deferred.append((_TokenGrant(), error))
             return []
         return self.send(
             request,
@@ -633,6 +708,7 @@ class HttpClient:
 
     def _renewed(self, fresh: Credentials, now: float) -> list[HttpOutput]:
         self.credentials = fresh
+        self._secret_headers = None
         self._refusal = None
         self._provider_failures = 0
         expires_at = self.credentials.expires_at

@@ -731,9 +731,10 @@ class MercuryProtocol:
     def _no_room_for(self, frame: dict[str, Any]) -> bool:
         """True for an event ahead of ``buffer_state`` when :data:`MAX_EARLY_EVENTS` are
         kept already."""
+        if len(self._early) < MAX_EARLY_EVENTS:  # the usual case: room for any frame
+            return False
         event_type = _event_type(frame)
-        early = "type" not in frame and event_type not in (None, *_UNLOCKING_EVENT_TYPES)
-        return early and len(self._early) >= MAX_EARLY_EVENTS
+        return "type" not in frame and event_type not in (None, *_UNLOCKING_EVENT_TYPES)
 
     def _received_authorizing(
         self, frame: dict[str, Any], sequence: int | None, now: float

@@ -338,16 +338,16 @@ class MercuryLink:
 
     def opened(self, socket_id: int) -> list[LinkOutput]:
         """``WebSocketOpened``: send the authorization frame."""
-        socket = self._current(socket_id)
-        if socket is None or socket.opened:
+        socket = self._socket  # _current, inlined here and below: once per frame
+        if socket is None or socket.socket_id != socket_id or socket.opened:
             return []
         socket.opened = True
         return self._run(socket, socket.protocol.opened())
 
     def received(self, socket_id: int, text: str, *, now: float) -> list[LinkOutput]:
         """``WebSocketTextReceived``."""
-        socket = self._current(socket_id)
-        if socket is None or not socket.opened:
+        socket = self._socket
+        if socket is None or socket.socket_id != socket_id or not socket.opened:
             return []
         return self._run(socket, socket.protocol.received(text, now=now))
 
@@ -384,9 +384,18 @@ class MercuryLink:
 
     def _run(self, socket: _Socket, actions: list[MercuryAction]) -> list[LinkOutput]:
         output: list[LinkOutput] = []
+        timers = self._timers
         for action in actions:
-            if type(action) is SendText:  # the usual first action: an ack
+            # The three usual actions (an ack, a ping, their timers) are turned into effects
+            # here; the rest go through the table.
+            if type(action) is SendText:
                 output.append(SendWebSocketText(socket.socket_id, action.text))
+                continue
+            if type(action) is ArmTimer:
+                output += timers.start(action.timer, action.delay)
+                continue
+            if type(action) is DisarmTimer:
+                output += timers.cancel(action.timer)
                 continue
             handler = _ACTIONS.get(type(action))
             if handler is not None:

@@ -157,12 +157,12 @@ def register_secret(secret: Secret) -> None:
         if secret._registered or len(value) < _MIN_LENGTH:
             return
         secret._registered = True
-        if _collected:
-            _forget_collected()
         count = _live.get(value, 0) + 1
         _live[value] = count
         if count == 1:
             _reindex(value, add=True)
+        if _collected:  # after counting this one: a value collected and held again stays
+            _forget_collected()
 
 
 _collected: deque[str] = deque()

@@ -307,10 +307,12 @@ class MeetingsSession:
             # it never runs in the middle of another step (an unregister's close frame
             # between a registration's own last actions, say). Failures decided on the spot
             # (a refused destination) run first, and may finish the command in progress.
-            if self._http.has_deferred or self._commands.startable:
+            # Both lists are empty for almost every input: two attribute reads decide it.
+            if self._http.deferred or self._commands.queued:
                 self._run_deferred()
                 while self._next_command():
-                    self._run_deferred()
+                    if self._http.deferred:
+                        self._run_deferred()
         except BaseException:
             self._out.clear()
             raise
@@ -324,12 +326,15 @@ class MeetingsSession:
         for item in output:
             if isinstance(item, Effect):
                 out.append(item)
+            elif type(item) is Reply:  # _on_reply, inlined: most notices are replies
+                purpose = item.purpose
+                _REPLY_HANDLERS[type(purpose)](self, purpose, item)
             else:
                 _NOTICE_HANDLERS[type(item)](self, item)
 
     def _run_deferred(self) -> None:
         http = self._http
-        while http.has_deferred:
+        while http.deferred:
             self._take(http.take_deferred())
 
     def _fire(self, trigger: Trigger) -> None:
@@ -349,8 +354,8 @@ class MeetingsSession:
     # -- commands -------------------------------------------------------------------------
 
     def _on_initialize(self, _: Initialize) -> None:
-        if self.state is not State.UNINITIALIZED:
-            raise InvalidTransitionError(Trigger.INITIALIZE.value, self.state.value)
+        if self._lifecycle.state is not State.UNINITIALIZED:
+            raise InvalidTransitionError(Trigger.INITIALIZE.value, self._lifecycle.state.value)
         self._fire(Trigger.INITIALIZE)
         self._take(self._http.schedule_refresh(self._now))
         self._out.append(_READY)
@@ -403,7 +408,7 @@ class MeetingsSession:
         self._take(self._timers.cancel_all())
         self._take(self._link.drop())
         self._shut_down = True
-        settle = _SETTLED_AT_SHUTDOWN.get(self.state)
+        settle = _SETTLED_AT_SHUTDOWN.get(self._lifecycle.state)
         if settle is not None:  # what was in progress will never finish
             if self._registration is not None and settle is Trigger.REGISTRATION_FAILED:
                 self._forget_device()
@@ -413,7 +418,7 @@ class MeetingsSession:
     # -- register, step 1: catalog and people/me ----------------------------------------------
 
     def _start_register(self) -> None:
-        state, offered, self._offered = self.state, self._offered, None
+        state, offered, self._offered = self._lifecycle.state, self._offered, None
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("register", state.value))
         elif state.registered:
@@ -424,7 +429,7 @@ class MeetingsSession:
         else:
             self._fire(Trigger.REGISTER)
             run = self._registration = Registration(marker=self._new_marker())
-            self._take(self._timers.start(_DEADLINE, self._config.register_timeout))
+            self._out += self._timers.start(_DEADLINE, self._config.register_timeout)
             if self._device is not None:  # reviving a disconnected device
                 run.step = "device.refresh"
                 self._refresh_device(After.REVIVE, run=run)
@@ -454,7 +459,7 @@ class MeetingsSession:
 
     def _is_current(self, run: Registration | None) -> bool:
         """True while ``run`` is the registration in progress and has not failed."""
-        return run is not None and run is self._registration and not run.failed
+        return run is not None and run is self._registration and run.failure is None
 
     def _on_token_before_register(
         self, purpose: purposes.TokenBeforeRegister, reply: Reply
@@ -536,7 +541,7 @@ class MeetingsSession:
         """Emit the store update, and remember ``record`` as the one the next
         ``register()`` starts from (none while registered: it needs none), so a
         ``register()`` queued behind this never uses a record loaded before it."""
-        self._offered = None if self.state.registered else record
+        self._offered = None if self._lifecycle.state.registered else record
         self._out.append(UpdateDeviceStore(record))
 
     def _update_store(self, *, with_device: bool = False) -> None:
@@ -747,7 +752,7 @@ class MeetingsSession:
         retry_after = getattr(error, "retry_after", None)
         delay = CREATE.delay(run.attempt, retry_after)
         log.info("device POST failed (%s); trying again in %.1f s", error, delay)
-        self._take(self._timers.start(_POST_AGAIN, delay))
+        self._out += self._timers.start(_POST_AGAIN, delay)
 
     def _note_created(self, run: Registration, reply: Reply) -> None:
         """What a POST answer (or its absence) says about a device left to delete."""
@@ -813,13 +818,13 @@ class MeetingsSession:
         self._http.use_device(device.url)
         due = self._device_refreshed_at + self._config.device.refresh_interval
         self._arm_device_refresh(max(0.0, due - self._now))
-        if self.state.registered:
+        if self._lifecycle.state.registered:
             self._update_store(with_device=True)
 
     def _forget_device(self) -> None:
         self._device = None
         self._http.use_device(None)
-        self._take(self._timers.cancel(_DEVICE_REFRESH))
+        self._out += self._timers.cancel(_DEVICE_REFRESH)
 
     def _holds(self, device: DeviceRegistration) -> bool:
         """True while ``device`` (or a refreshed copy of it: same URL) is the one held."""
@@ -835,15 +840,15 @@ class MeetingsSession:
         self._take(self._link.connect(device.web_socket_url, self.credentials, now=self._now))
 
     def _on_connected(self, _: Connected) -> None:
-        if self.state is State.REGISTERING:
+        if self._lifecycle.state is State.REGISTERING:
             self._registration = None
-            self._take(self._timers.cancel(_DEADLINE))
+            self._out += self._timers.cancel(_DEADLINE)
             self._fire(Trigger.REGISTRATION_SUCCEEDED)
             assert self._device is not None
             self._emit(MeetingsRegistered(self._device.info))
             self._finish_command(None)  # first: the store update is off the critical path
             self._update_store(with_device=True)
-        elif self.state is State.RECONNECTING:
+        elif self._lifecycle.state is State.RECONNECTING:
             self._fire(Trigger.RECONNECTED)
             self._out.append(_NETWORK_CONNECTED)
 
@@ -851,9 +856,9 @@ class MeetingsSession:
         warm = self._in_warm_attempt()
         if warm is not None:
             self._warm_device_refused(warm, f"Mercury: {notice.error}")
-        elif self.state is State.REGISTERING:
+        elif self._lifecycle.state is State.REGISTERING:
             self._fail_registration(notice.error)
-        elif self.state is State.RECONNECTING:
+        elif self._lifecycle.state is State.RECONNECTING:
             self._fire(Trigger.CONNECTION_ENDED)
 
     # -- failing a registration -------------------------------------------------------------
@@ -867,8 +872,8 @@ class MeetingsSession:
         run.failure = error
         log.info("register() failed: %s", error)
         self._take(self._link.drop())
-        self._take(self._timers.cancel(_POST_AGAIN))
-        self._take(self._timers.cancel(_DEADLINE))
+        self._out += self._timers.cancel(_POST_AGAIN)
+        self._out += self._timers.cancel(_DEADLINE)
         if self._device is not None:
             if not run.warm:  # a stored device never connected stays, stored, for the next
                 run.orphans.add(self._device.url)
@@ -975,7 +980,7 @@ class MeetingsSession:
     def _wants_mercury(self) -> bool:
         """True while a (re)connection attempt is wanted."""
         return (
-            self.state.connecting
+            self._lifecycle.state.connecting
             and self._device is not None
             and not (self._registration is not None and self._registration.failed)
         )
@@ -1024,9 +1029,9 @@ class MeetingsSession:
         """Refresh an ephemeral device after ``delay`` (by default the refresh interval)."""
         if self._config.device.ephemeral:
             interval = self._config.device.refresh_interval
-            self._take(self._timers.start(_DEVICE_REFRESH, interval if delay is None else delay))
+            self._out += self._timers.start(_DEVICE_REFRESH, interval if delay is None else delay)
         else:
-            self._take(self._timers.cancel(_DEVICE_REFRESH))
+            self._out += self._timers.cancel(_DEVICE_REFRESH)
 
     def _refresh_device(
         self, after: After, *, run: Registration | None = None, delay: float = 0.0
@@ -1050,7 +1055,7 @@ class MeetingsSession:
 
     def _on_device_refreshed(self, purpose: purposes.RefreshDevice, reply: Reply) -> None:
         device = purpose.device
-        if not self.state.keeps_device:
+        if not self._lifecycle.state.keeps_device:
             return
         if not self._holds(device):
             # Replaced meanwhile (another refresh found it gone and re-created it): the
@@ -1064,13 +1069,13 @@ class MeetingsSession:
             self._after_device_refresh(purpose, reply.error)
             return
         if response.status == 404:
-            if self.state.wants_device:
+            if self._lifecycle.state.wants_device:
                 self._recreate_device(purpose)
             return  # disconnected: unregister() will find it gone, which is fine
         if response.status == 304:
             self._device_refreshed_at = self._now
             self._arm_device_refresh()
-            if self.state.registered:
+            if self._lifecycle.state.registered:
                 self._update_store(with_device=True)
         else:
             try:
@@ -1109,7 +1114,7 @@ class MeetingsSession:
                 self._note_created(run, reply)
                 self._clean_up(run)
                 return
-        wanted = self._holds(purpose.replacing) and self.state.wants_device
+        wanted = self._holds(purpose.replacing) and self._lifecycle.state.wants_device
         response, error = reply.response, reply.error
         if response is None and _outcome_unknown(error):  # the answer may be all that was lost
             if run is not None:
@@ -1171,7 +1176,7 @@ class MeetingsSession:
     # -- unregister -----------------------------------------------------------------------
 
     def _start_unregister(self) -> None:
-        state = self.state
+        state = self._lifecycle.state
         if state is State.UNINITIALIZED:
             self._finish_command(InvalidTransitionError("unregister", state.value))
             return
@@ -1180,12 +1185,12 @@ class MeetingsSession:
             self._finish_command(None)
             return
         self._fire(Trigger.UNREGISTER)
-        self._take(self._timers.cancel(_DEVICE_REFRESH))
+        self._out += self._timers.cancel(_DEVICE_REFRESH)
         self._take(self._link.stop(UNREGISTER_CLOSE_CODE, UNREGISTER_CLOSE_REASON))
 
     def _on_stopped(self, _: Stopped) -> None:
         """Mercury is closed for ``unregister()``: delete the device."""
-        if self.state is not State.UNREGISTERING:
+        if self._lifecycle.state is not State.UNREGISTERING:
             return
         device = self._device
         if device is None:
