@@ -68,19 +68,10 @@ class HttpServer:
             await anyio.aclose_forcefully(stream)
 
     async def exchange(self, stream: anyio.abc.ByteStream, connection: h11.Connection) -> bool:
-        request, body = None, b""
-        while True:
-            event = connection.next_event()
-            if event is h11.NEED_DATA:
-                connection.receive_data(await stream.receive())
-            elif isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage) and request is not None:
-                break
-            else:
-                return False
+        try:
+            request, body = await read_request(stream, connection)
+        except anyio.EndOfStream:
+            return False
         seen = Seen(
             request.method.decode(),
             request.target.decode(),
@@ -133,6 +124,26 @@ async def raw_server(
 
     async with serving(handle) as port:
         yield port
+
+
+async def read_request(
+    stream: anyio.abc.ByteStream, connection: h11.Connection
+) -> tuple[h11.Request, bytes]:
+    """The next request on ``connection`` and its body; ``anyio.EndOfStream`` when the
+    client closed instead (or h11 saw the connection end)."""
+    request, body = None, b""
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await stream.receive())
+        elif isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage) and request is not None:
+            return request, body
+        else:
+            raise anyio.EndOfStream
 
 
 @asynccontextmanager

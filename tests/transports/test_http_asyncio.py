@@ -21,6 +21,7 @@ import h11
 import pytest
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
+from http_servers import read_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,7 +103,7 @@ class Server:
         self, stream: anyio.abc.ByteStream, connection: h11.Connection, number: int, index: int
     ) -> bool:
         """One request: read, act per the plan; whether the connection stays open."""
-        request = await read_request(stream, connection)
+        request, _ = await read_request(stream, connection)
         self.requests.append((number, request.method.decode(), request.target.decode()))
         action = self.plan(number, index)
         if action in ("close", "reset"):
@@ -120,20 +121,6 @@ class Server:
         elif action == "answer_then_408":
             await stream.send(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
         return action in ("answer", "hold")
-
-
-async def read_request(stream: anyio.abc.ByteStream, connection: h11.Connection) -> h11.Request:
-    request = None
-    while True:
-        event = connection.next_event()
-        if event is h11.NEED_DATA:
-            connection.receive_data(await stream.receive())
-        elif isinstance(event, h11.Request):
-            request = event
-        elif isinstance(event, h11.EndOfMessage) and request is not None:
-            return request
-        elif not isinstance(event, h11.Data):
-            raise anyio.EndOfStream
 
 
 @asynccontextmanager
