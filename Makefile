@@ -31,6 +31,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict examples
+	$(BIN)/mypy bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -48,7 +48,7 @@ harness = _load_harness()
 
 
 @dataclass
-class RecordingCloud(harness.FakeCloud):
+class RecordingCloud(harness.FakeCloud):  # type: ignore[name-defined,misc]  # loaded by path
     """The fake cloud, also keeping the text of every body and frame exchanged."""
 
     texts: list[str] = field(default_factory=list)

@@ -17,7 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from webex_meetings.conformance.clients import ClientSetupError, NodeMissingError, install_js_sdk
+from webex_meetings.conformance.clients import (
+    ClientSetupError,
+    NodeMissingError,
+    install_js_sdk,
+    installed_js_version,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "interop"
@@ -32,6 +37,11 @@ class JsRun:
     unregister: float
     total: float
     wall: float
+
+
+def installed_version() -> str | None:
+    """The JS SDK version installed in ``.cache/interop``, or ``None``."""
+    return installed_js_version(CACHE)
 
 
 def prepare() -> str | None:

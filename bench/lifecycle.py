@@ -28,6 +28,7 @@ import anyio
 import trio
 
 from webex_meetings.blocking import Webex as BlockingWebex
+from webex_meetings.options import RuntimeName
 from webex_meetings.webex import Webex
 
 Cycle = tuple[float, float, float]
@@ -65,14 +66,14 @@ def _fail(what: str) -> None:
     raise RuntimeError(f"lifecycle benchmark: {what}")
 
 
-async def _async_cycle(base_url: str, token: str, runtime: str) -> Cycle:
+async def _async_cycle(base_url: str, token: str, runtime: RuntimeName) -> Cycle:
     init_call = time.perf_counter()
     webex = Webex.init(credentials={"access_token": token}, cloud=base_url, runtime=runtime)
     with anyio.fail_after(CYCLE_TIMEOUT):
         return await _async_steps(webex, runtime, init_call)
 
 
-async def _async_steps(webex: Webex, runtime: str, init_call: float) -> Cycle:
+async def _async_steps(webex: Webex, runtime: RuntimeName, init_call: float) -> Cycle:
     async with webex:
         register_call = time.perf_counter()
         await webex.meetings.register()
@@ -103,7 +104,7 @@ def _blocking_cycle(base_url: str, token: str) -> Cycle:
     return register, unregister, total
 
 
-def _async_face(backend: str, runtime: str) -> Callable[[str, str], Cycle]:
+def _async_face(backend: str, runtime: RuntimeName) -> Callable[[str, str], Cycle]:
     """One cycle on a fresh event loop of ``backend`` (the process itself stays warm)."""
 
     def run(base_url: str, token: str) -> Cycle:

@@ -34,7 +34,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 
-from fault_proxy import AUTH_FRAME, Fault, Rule, fault_proxy
+from fault_proxy import AUTH_FRAME, Fault, Rule, fault_proxy  # type: ignore[import-not-found]
 
 from webex_meetings.core.config import BackoffConfig, MercuryConfig, SessionConfig
 from webex_meetings.core.errors import WebexError
