@@ -29,22 +29,13 @@ itself owns the lifecycle state, the command queue, the registration in progress
 3. Mercury: open ``webSocketUrl`` (with the JS SDK's query parameters), send the authorization
    frame, wait for ``mercury.buffer_state``; then ``meetings:registered``.
 
-The *warm path* (:mod:`.device_store`): a usable record fed as
-:class:`~.inputs.DeviceRecordLoaded` before ``Register`` replaces step 1 by the stored catalog
-and, when it holds a device that may still exist, step 2 by that device, so only step 3 runs
-(``people/me`` alongside, never waited for). When the stored device turns out to be gone or
-refused (the upgrade answered 401, 403, 404 or 410, or Mercury refused it before letting it
-in), it is deleted (never waited for), forgotten, and the same ``register()`` goes on cold,
-from step 2 (:meth:`MeetingsSession._warm_device_refused`). The record is taken only once a
-usable token is in hand, and a stored device is deleted only when it is refused: a
-registration failing for another reason (no token, a timeout, a cancel) leaves the store as
-it was. Whenever what a later process should find changes, an
-:class:`~.effects.UpdateDeviceStore` effect says so (after the command's completion, never
-ahead of it); the session remembers the record it last stored, and the next ``register()``
-starts from that one, not from one loaded before it. A record with a secret in it (a server
-echoing a token in a device field) is never handed over: ``None`` goes instead, unless the
-session was built with ``records_stay_in_process`` (the face's own memory store, which no
-application reads): then no record is searched for secrets.
+The *warm path* (:mod:`.warm_path`): a usable stored record replaces step 1 by the stored
+catalog and, when it holds a device that may still exist, step 2 by that device, so only
+step 3 runs; a stored device found gone or refused is deleted and the same ``register()``
+goes on cold from step 2 (:meth:`MeetingsSession._warm_device_refused`). The session keeps
+the record the next ``register()`` starts from and emits the
+:class:`~.effects.UpdateDeviceStore` effects; :mod:`.warm_path` decides what of a loaded
+record is used and what record is stored, from the parts the session passes it.
 
 A failure at any step fails ``register()`` with a typed error naming the step, once every
 device this registration created is deleted: a failed (or cancelled, :class:`~.inputs.Cancel`)
@@ -75,11 +66,12 @@ from typing import Any, Final
 
 from . import catalog as catalog_protocol
 from . import device as device_protocol
-from . import device_store, purposes
+from . import purposes, warm_path
 from .commands import CommandKind, CommandQueue, complete
 from .config import SessionConfig
 from .credentials import Credentials
 from .device import DeviceRegistration
+from .device_store import DeviceRecord
 from .effects import Effect, EmitEvent, UpdateDeviceStore
 from .errors import (
     CancelledCommandError,
@@ -158,9 +150,6 @@ _SETTLED_AT_SHUTDOWN: Final = {
 """Where ``Shutdown`` leaves a session caught in the middle of a command."""
 
 _GONE: Final = frozenset({404, 410})
-
-_STORED_DEVICE_REFUSED: Final = frozenset({401, 403, 404, 410})
-"""Upgrade statuses that end the warm path: the stored device is gone or not ours to use."""
 
 _STATE_CHANGED: Final = {
     (source, trigger): EmitEvent(StateChanged(source.value, dest.value, trigger.value))
@@ -242,7 +231,7 @@ class MeetingsSession:
         self._device: DeviceRegistration | None = None
         self._device_refreshed_at = 0.0
         self._catalog_fetched_at = 0.0
-        self._offered: device_store.DeviceRecord | None = None
+        self._offered: DeviceRecord | None = None
         self._keeping: set[int] = set()
         self._recreation_waiters: list[purposes.RefreshDevice] = []
         self._commands = CommandQueue()
@@ -485,12 +474,11 @@ class MeetingsSession:
 
     # -- register, the warm path: a stored catalog and device ------------------------------------
 
-    def _use_record(self, record: device_store.DeviceRecord, run: Registration) -> None:
+    def _use_record(self, record: DeviceRecord, run: Registration) -> None:
         """Take what a loaded record offers: its catalog (unless one is held) and its device
         (then ``run`` goes warm). A record the checks refuse is forgotten."""
-        usable = device_store.check_record(record, self._config, now=self._now)
-        if isinstance(usable, str):
-            log.warning("the device store's record is not used: %s", usable)
+        usable = warm_path.usable(record, self._config, now=self._now)
+        if usable is None:
             self._store(None)
             return
         if self._catalog is None:
@@ -529,15 +517,9 @@ class MeetingsSession:
         self._fetch_prerequisites(run)
 
     def _on_person_aside(self, _: purposes.PersonAside, reply: Reply) -> None:
-        try:
-            if reply.error is not None:
-                raise reply.error
-            assert reply.response is not None
-            self.person = catalog_protocol.parse_person(reply.response.json(step="people/me"))
-        except WebexError as error:
-            log.warning("people/me failed, continuing without it: %s", error)
+        self._take_person(reply)
 
-    def _store(self, record: device_store.DeviceRecord | None) -> None:
+    def _store(self, record: DeviceRecord | None) -> None:
         """Emit the store update, and remember ``record`` as the one the next
         ``register()`` starts from (none while registered: it needs none), so a
         ``register()`` queued behind this never uses a record loaded before it."""
@@ -546,27 +528,18 @@ class MeetingsSession:
 
     def _update_store(self, *, with_device: bool = False) -> None:
         """Tell the store what a later process should find: the catalog, and the device
-        when ``with_device`` (nothing at all without a catalog)."""
-        catalog = self._catalog
-        if catalog is None:
-            self._store(None)
-            return
-        device = self._device
-        stored = None
-        if with_device and device is not None:
-            ttl = self._config.device.ttl if self._config.device.ephemeral else None
-            stored = device_store.StoredDevice.of(
-                device, refreshed_at=self._device_refreshed_at, ttl=ttl
-            )
-        services = device_store.catalog_services(catalog, self._config)
-        record = device_store.DeviceRecord(
-            self._config.discovery.u2c, services, self._catalog_fetched_at, stored
+        when ``with_device`` (see :func:`.warm_path.record_of`)."""
+        record = warm_path.record_of(
+            self._catalog,
+            self._catalog_fetched_at,
+            self._device if with_device else None,
+            refreshed_at=self._device_refreshed_at,
+            config=self._config,
+            credentials=self._http.credentials if self._check_records else None,
         )
-        if not self._check_records or device_store.holds_no_secret(record, self.credentials):
-            self._store(record)
-        else:
-            log.warning("not storing the device record: an answer echoed a secret")
-            self._store(None)
+        self._store(record)
+
+    # -- register, step 1 cold: fetching the catalog and people/me ----------------------------
 
     def _fetch_prerequisites(self, run: Registration) -> None:
         """Catalog and people/me in parallel; optional calls ride along."""
@@ -650,8 +623,11 @@ class MeetingsSession:
         return self._config.discovery.hydra
 
     def _on_person(self, purpose: purposes.Person, reply: Reply) -> None:
-        if not self._is_current(purpose.run):
-            return
+        if self._is_current(purpose.run):
+            self._take_person(reply)
+            self._prerequisite_done(purpose.run, "people/me")
+
+    def _take_person(self, reply: Reply) -> None:
         try:
             if reply.error is not None:
                 raise reply.error
@@ -661,7 +637,6 @@ class MeetingsSession:
             # Never fatal, a 401 or 403 included: the official SDK ignores people/me failures
             # (tokens without the people scope exist) and lets WDM judge the token.
             log.warning("people/me failed, continuing without it: %s", error)
-        self._prerequisite_done(purpose.run, "people/me")
 
     def _fetch_optional(self) -> None:
         """The geo hint and the preferred Webex site, when configured. They never fail a
@@ -1305,7 +1280,7 @@ class MeetingsSession:
         warm = self._in_warm_attempt()
         if (
             warm is not None
-            and event.status in _STORED_DEVICE_REFUSED
+            and event.status in warm_path.STORED_DEVICE_REFUSED
             and event.socket_id == self._link.socket_id
         ):
             why = f"the websocket upgrade was answered {event.status}"

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 import h11
 
 from ._read_buffer import received_bytes, shared_read_buffer
-from ._tls import TlsClient
+from ._tls import TlsClient, encrypted
 
 __all__ = [
     "MAX_HEAD_SIZE",
@@ -335,15 +335,8 @@ class HttpConnection(asyncio.BufferedProtocol):
     # -- writing and dropping -----------------------------------------------------------------
 
     def _write(self, plaintext: bytes) -> None:
-        if self._tls is None:
-            self._write_raw(plaintext)
-            return
-        try:
-            self._tls.send(plaintext)
-        except ssl.SSLError as exc:
-            self._resolve(exc)
-            return
-        self._write_raw(self._tls.data_to_send())
+        """Write ``plaintext``, encrypted under TLS; a TLS failure ends the exchange."""
+        self._write_raw(encrypted(self._tls, plaintext, self._resolve))
 
     def _write_raw(self, data: bytes) -> None:
         transport = self._transport

@@ -5,8 +5,9 @@ buffers: what the peer sent is written into the incoming one, and what must go t
 read from the outgoing one. :class:`TlsClient` drives that for
 :mod:`.websocket_asyncio`: :meth:`~TlsClient.start` queues the ClientHello,
 :meth:`~TlsClient.receive` is fed every received chunk (it advances the handshake, then returns
-the plaintext now readable), :meth:`~TlsClient.send` encrypts, and
-:meth:`~TlsClient.data_to_send` is what to write, after each of those calls.
+the plaintext now readable), :meth:`~TlsClient.encrypt` returns the records of a plaintext,
+and :meth:`~TlsClient.data_to_send` is what to write after the others. Both connections over
+it write through :func:`encrypted`, each routing a TLS failure its own way.
 
 Why not asyncio's own ``loop.start_tls``: its SSL protocol keeps a 256 KiB read buffer per
 connection (CPython 3.11 and later), more than everything else a registered session holds.
@@ -17,8 +18,9 @@ between chunks.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
-__all__ = ["TlsClient"]
+__all__ = ["TlsClient", "encrypted"]
 
 RECORD_SIZE = 16 * 1024
 """The largest plaintext one TLS record carries: what one read asks for."""
@@ -40,7 +42,7 @@ class TlsClient:
             self._incoming, self._outgoing, server_side=False, server_hostname=hostname
         )
         self.handshake_done = False
-        """True once the handshake completed: :meth:`send` may be used."""
+        """True once the handshake completed: :meth:`encrypt` may be used."""
 
     def start(self) -> None:
         """Begin the handshake (the ClientHello goes to :meth:`data_to_send`)."""
@@ -67,9 +69,11 @@ class TlsClient:
             chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def send(self, plaintext: bytes) -> None:
-        """Encrypt ``plaintext`` (after the handshake); the records go to :meth:`data_to_send`."""
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """The records that carry ``plaintext`` (after the handshake), with any ciphertext
+        still owed to the peer ahead of them: all there is to write."""
         self._object.write(plaintext)
+        return self._outgoing.read()
 
     def _handshake(self) -> bool:
         try:
@@ -78,3 +82,17 @@ class TlsClient:
             return False
         self.handshake_done = True
         return True
+
+
+def encrypted(
+    tls: TlsClient | None, plaintext: bytes, failed: Callable[[ssl.SSLError], None]
+) -> bytes:
+    """What to write for ``plaintext``: itself without ``tls``, else the records that carry
+    it. When TLS fails, ``failed`` is told and nothing is left to write (``b""``)."""
+    if tls is None:
+        return plaintext
+    try:
+        return tls.encrypt(plaintext)
+    except ssl.SSLError as exc:
+        failed(exc)
+        return b""

@@ -54,7 +54,7 @@ from ..core.errors import (
 )
 from ._exceptions import ExceptionMap, map_exceptions
 from ._read_buffer import received_bytes, shared_read_buffer
-from ._tls import TlsClient
+from ._tls import TlsClient, encrypted
 from ._websocket_stream import COMMON_ERRORS
 from ._wsproto_client import (
     ABNORMAL_CLOSURE,
@@ -166,7 +166,8 @@ class AsyncioWebSocketConnection(asyncio.BufferedProtocol):
         self._waiter = self._loop.create_future()
         try:
             if exchange is None:
-                self._write_raw(self._tls_output())
+                assert self._tls is not None
+                self._write_raw(self._tls.data_to_send())
             else:
                 self._write(exchange.data_to_send())
             await self._waiter
@@ -211,7 +212,7 @@ class AsyncioWebSocketConnection(asyncio.BufferedProtocol):
             except ssl.SSLError as exc:
                 self._failed(exc)
                 return
-            self._write_raw(self._tls_output())
+            self._write_raw(self._tls.data_to_send())
             if self._waiter is not None and self._exchange is None and self._tls.handshake_done:
                 self._stage_done()
             if not data:
@@ -386,19 +387,8 @@ class AsyncioWebSocketConnection(asyncio.BufferedProtocol):
             self._write(self._ws.data_to_send())
 
     def _write(self, plaintext: bytes) -> None:
-        if self._tls is None:
-            self._write_raw(plaintext)
-            return
-        try:
-            self._tls.send(plaintext)
-        except ssl.SSLError as exc:
-            self._failed(exc)
-            return
-        self._write_raw(self._tls_output())
-
-    def _tls_output(self) -> bytes:
-        assert self._tls is not None
-        return self._tls.data_to_send()
+        """Write ``plaintext``, encrypted under TLS; a TLS failure fails the connection."""
+        self._write_raw(encrypted(self._tls, plaintext, self._failed))
 
     def _write_raw(self, data: bytes) -> None:
         transport = self._transport
