@@ -12,8 +12,6 @@ closed when the block is left.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,12 +21,12 @@ import anyio.abc
 import h11
 import httpx
 from anyio.abc import SocketAttribute
+from websocket_upgrade import switching_protocols
 from wsproto.frame_protocol import FrameProtocol
 
 __all__ = ["HostileCloud", "hostile_cloud"]
 
 _LIMIT = 1024 * 1024
-_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @dataclass
@@ -133,11 +131,7 @@ class HostileCloud:
         self, stream: anyio.abc.ByteStream, request: h11.Request, rest: bytes
     ) -> None:
         key = dict((k.lower(), v) for k, v in request.headers)[b"sec-websocket-key"]
-        accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest())
-        await stream.send(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-        )
+        await stream.send(switching_protocols(key))
         frames = FrameProtocol(client=False, extensions=[])
         data = rest
         while len(self.raw) < _LIMIT:

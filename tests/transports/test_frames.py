@@ -4,13 +4,12 @@ leaving every byte to wsproto, whatever the frames and however the reads split t
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websocket_upgrade import switching_protocols, upgrade_key
 from wsproto import ConnectionType
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
@@ -35,7 +34,6 @@ from webex_meetings.transports.base import (
     WebSocketTextMessage,
 )
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_MESSAGE_SIZE = 300
 
 
@@ -93,13 +91,7 @@ def _accepted(*, lean: bool, first_frames: bytes = b"") -> WebSocketClientProtoc
     protocol = (WebSocketClientProtocol if lean else WsprotoClient)(
         WebSocketTarget.from_url("ws://h.test/"), max_message_size=MAX_MESSAGE_SIZE
     )
-    request = protocol.data_to_send()
-    key = request.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0]
-    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-    answer = (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-    )
+    answer = switching_protocols(upgrade_key(protocol.data_to_send()))
     assert protocol.receive(answer + first_frames)
     return protocol
 

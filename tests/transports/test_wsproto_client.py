@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from websocket_upgrade import switching_protocols, upgrade_key
 
 from webex_meetings.core.errors import ConfigurationError, HandshakeRejectedError, TransportError
 from webex_meetings.transports._wsproto_client import (
@@ -19,8 +19,6 @@ from webex_meetings.transports._wsproto_client import (
     WebSocketTarget,
 )
 from webex_meetings.transports.base import WebSocketClosedMessage, WebSocketTextMessage
-
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @pytest.mark.parametrize(
@@ -82,13 +80,7 @@ def _accepted() -> WebSocketClientProtocol:
     protocol = WebSocketClientProtocol(
         WebSocketTarget.from_url("ws://h.test/"), max_message_size=64
     )
-    request = protocol.data_to_send()
-    key = request.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0]
-    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-    answer = (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-    )
+    answer = switching_protocols(upgrade_key(protocol.data_to_send()))
     assert protocol.receive(answer + b"\x81\x02hi")  # a frame right behind the 101
     return protocol
 
