@@ -170,6 +170,18 @@ def async_provider(answers: list[Any], calls: list[int]) -> TokenProvider:
 PROVIDERS = {"sync": sync_provider, "async": async_provider}
 
 
+def provider_of(kind: str, call: Callable[[], str]) -> TokenProvider:
+    """``call`` as a provider of ``kind``: itself (``"sync"``), or an async function calling
+    it (``"async"``)."""
+    if kind == "sync":
+        return call
+
+    async def provide() -> str:
+        return call()
+
+    return provide
+
+
 @pytest.mark.parametrize("kind", list(PROVIDERS))
 async def test_the_provider_gives_the_first_token(
     emulator: Emulator,
@@ -236,10 +248,7 @@ async def test_a_raising_provider_fails_register_once_typed_and_redacted(
         calls.append(1)
         raise RuntimeError(f"idp down; last token was access_token={secret}")
 
-    async def fail_async() -> str:
-        return fail()
-
-    provider: Callable[[], Any] = fail if kind == "sync" else fail_async
+    provider = provider_of(kind, fail)
     config = config_for(emulator)
     async with webex_for(runtime, runtime_name, config, token_provider=provider) as (webex, rec):
         with pytest.raises(TokenProviderError) as caught:
@@ -408,10 +417,7 @@ async def test_a_raising_provider_s_text_stays_out_but_is_the_cause(
     def fail() -> str:
         raise raised
 
-    async def fail_async() -> str:
-        return fail()
-
-    provider: Callable[[], Any] = fail if kind == "sync" else fail_async
+    provider = provider_of(kind, fail)
     config = config_for(emulator)
     async with webex_for(runtime, runtime_name, config, token_provider=provider) as (webex, _):
         with pytest.raises(TokenProviderError) as caught:

@@ -183,12 +183,18 @@ def drop_and_refuse_mercury(pump: Pump, cloud: FakeCloud) -> None:
     pump.server_close(1006)
 
 
-def test_a_refused_jwt_ends_the_connection_instead_of_looping() -> None:
+def registered_guest_refused_from_now() -> tuple[Pump, GuestCloud]:
+    """A registered guest session whose every later JWT login is refused."""
     cloud = GuestCloud()
     pump = Pump(guest_session(), cloud)
     pump.init()
     pump.register()
     cloud.fail("credentials.jwt_login", *[401] * 50)
+    return pump, cloud
+
+
+def test_a_refused_jwt_ends_the_connection_instead_of_looping() -> None:
+    pump, cloud = registered_guest_refused_from_now()
     drop_and_refuse_mercury(pump, cloud)
     pump.advance(3600)
     assert pump.session.state is State.DISCONNECTED
@@ -240,11 +246,7 @@ def test_a_failing_provider_ends_the_connection_after_its_bound() -> None:
 
 
 def test_a_dead_token_also_ends_the_reconnect_through_a_device_refresh() -> None:
-    cloud = GuestCloud()
-    pump = Pump(guest_session(), cloud)
-    pump.init()
-    pump.register()
-    cloud.fail("credentials.jwt_login", *[401] * 50)
+    pump, cloud = registered_guest_refused_from_now()
     pump.advance(LIFETIME)  # the proactive login is refused; the token expires
     cloud.ws_faults.extend([404] * 50)  # Mercury does not know the device: refresh it first
     cloud.requests.clear()
