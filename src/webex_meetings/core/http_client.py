@@ -486,11 +486,6 @@ class HttpClient:
         self.deferred.append((exchange.purpose, error))
         return []
 
-    @property
-    def has_deferred(self) -> bool:
-        """True when :meth:`take_deferred` has something to hand over."""
-        return bool(self.deferred)
-
     def take_deferred(self) -> list[HttpOutput]:
         """The failures decided on the spot (refused destinations), in order, and what they
         cause; the session takes them once the current input is handled, until none is
